@@ -1,0 +1,33 @@
+# `make train` and `make test` install what they need into .venv first.
+# TORCH picks the PyTorch build: the default takes PyPI's (CUDA on Linux, where a GPU is usable);
+# for a CPU-only build elsewhere: make install TORCH="torch --index-url https://download.pytorch.org/whl/cpu"
+PYTHON ?= python3
+VENV ?= .venv
+TORCH ?= torch==2.13.0
+PY := $(VENV)/bin/python
+ARGS ?=
+
+.PHONY: install train test lint bench clean
+
+install: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q $(TORCH)
+	$(PY) -m pip install -q -e ".[dev]"
+	touch $@
+
+train: install  ## the main job: PPO of seed 000 until it lands, tracked in W&B (offline)
+	$(PY) -m lander_exp $(ARGS)
+
+test: install
+	$(PY) -m pytest
+
+lint: install
+	$(PY) -m ruff check lander_exp tests benchmarks
+
+bench: install  ## training-loop speed: rollout and update separately, against raw env stepping
+	$(PY) benchmarks/loop_speed.py
+
+clean:
+	rm -rf runs outputs multirun wandb

@@ -1,0 +1,1 @@
+"""lander_exp: run, sweep, track and compare RL experiments on Gymnasium's LunarLander."""

@@ -1,0 +1,27 @@
+"""`python -m lander_exp [overrides]`: errors in the user's input end in one line and exit code 2,
+before any run folder or W&B run exists."""
+
+from __future__ import annotations
+
+import os
+import sys
+
+
+def cli() -> None:
+    os.environ.setdefault("HYDRA_FULL_ERROR", "1")  # let errors reach us instead of Hydra's printer
+    from lander_exp import preflight
+    from lander_exp.app import CONF_DIR, main
+
+    try:
+        preflight.check(sys.argv[1:], str(CONF_DIR))
+        main()
+    except Exception as ex:
+        message = preflight.one_line(ex)
+        if message is None:
+            raise
+        print(f"lander_exp: error: {message}", file=sys.stderr)
+        sys.exit(2)
+
+
+if __name__ == "__main__":
+    cli()

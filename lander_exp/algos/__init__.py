@@ -1,0 +1,16 @@
+"""Algorithms: one file each. Every algorithm exposes `x_axis`, `train_epoch(env)`, `policy()`,
+`state_dict()` and `load_state_dict()`; train.py needs nothing else."""
+
+from __future__ import annotations
+
+import gymnasium as gym
+import torch
+from omegaconf import DictConfig
+
+
+def make_algo(cfg: DictConfig, obs_dim: int, act_space: gym.Space, device: torch.device):
+    if cfg.algo.name == "ppo":
+        from lander_exp.algos.ppo import PPO
+
+        return PPO(cfg, obs_dim, act_space.shape[0], device)
+    raise ValueError(f"unknown algorithm {cfg.algo.name!r}")

@@ -1,0 +1,209 @@
+"""PPO as seed 000 describes it: tanh-squashed Gaussian actor with learnable log_std, separate critic,
+clipped surrogate + vf_coef * value MSE - entropy_coef * entropy in one backward pass feeding two Adam
+optimizers (each clipped at max_grad_norm), GAE(lambda) with normalised advantages.
+
+Read top to bottom: `train_epoch` = `collect` (numpy, one actor forward per vector step) then
+`update` (torch, whole-epoch tensors, shuffled minibatches)."""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from lander_exp.config import Autoreset, RolloutBootstrap
+from lander_exp.envs import Episodes, VecEnv
+from lander_exp.nets import ActorCritic, NumpyMLP
+
+
+def gae(rewards: np.ndarray, values: np.ndarray, next_values: np.ndarray, dones: np.ndarray,
+        gamma: float, lam: float) -> tuple[np.ndarray, np.ndarray]:
+    """Generalised advantage estimates over a [T, N] rollout.
+
+    next_values[t] is the value credited after step t (0 at a terminal state); dones[t] marks the
+    end of an episode at step t, which stops the sum of later TD errors from leaking back across it.
+    Returns (advantages, value targets = advantages + values)."""
+    deltas = rewards + gamma * next_values - values
+    carry = gamma * lam * (1.0 - dones)
+    adv = np.empty_like(deltas)
+    running = np.zeros(deltas.shape[1], dtype=deltas.dtype)
+    for t in range(len(deltas) - 1, -1, -1):
+        running = deltas[t] + carry[t] * running
+        adv[t] = running
+    return adv, adv + values
+
+
+@dataclass
+class Rollout:
+    obs: np.ndarray  # [T, N, D]
+    raw_actions: np.ndarray  # [T, N, A] pre-tanh samples
+    rewards: np.ndarray  # [T, N]
+    terminated: np.ndarray  # [T, N] bool
+    truncated: np.ndarray  # [T, N] bool
+    last_obs: np.ndarray  # [N, D] the observation after the last step
+    trunc_index: tuple[np.ndarray, np.ndarray]  # (t, env) of time-limit ends (same_step autoreset)
+    trunc_obs: np.ndarray  # [K, D] their final observations
+    episodes: Episodes
+
+
+class PPO:
+    x_axis = "global_step"
+
+    def __init__(self, cfg, obs_dim: int, act_dim: int, device: torch.device):
+        self.cfg = cfg.algo
+        self.autoreset = Autoreset(cfg.env.autoreset)
+        self.device = device
+        self.model = ActorCritic(obs_dim, act_dim, cfg.network.hidden_dim, cfg.network.actor_layers,
+                                 cfg.network.critic_layers, self.cfg.init_log_std, self.cfg.tanh_logdet).to(device)
+        self.pi_opt = torch.optim.Adam(self.model.actor_params(), lr=cfg.lr.actor)
+        self.vf_opt = torch.optim.Adam(self.model.critic.parameters(), lr=cfg.lr.critic)
+        self.rng = np.random.default_rng(cfg.seed)
+        self.gen = torch.Generator().manual_seed(cfg.seed)
+        self.obs: np.ndarray | None = None
+
+    # ---- acting -------------------------------------------------------------------------------
+    def policy(self):
+        """Deterministic policy for evaluation: tanh of the actor's mean."""
+        actor = NumpyMLP(self.model.actor)
+        return lambda obs: np.tanh(actor(obs))
+
+    def collect(self, env: VecEnv) -> Rollout:
+        n = env.num_envs
+        steps = math.ceil(self.cfg.steps_per_epoch / n)
+        if self.obs is None or self.cfg.reset_each_epoch:
+            self.obs = env.reset()
+        actor = NumpyMLP(self.model.actor)
+        std = np.exp(self.model.log_std.detach().cpu().numpy()).astype(np.float32)
+        obs_dim, act_dim = self.obs.shape[1], std.shape[0]
+        obs_buf = np.empty((steps, n, obs_dim), np.float32)
+        raw_buf = np.empty((steps, n, act_dim), np.float32)
+        rew_buf = np.empty((steps, n), np.float32)
+        term_buf = np.empty((steps, n), bool)
+        trunc_buf = np.empty((steps, n), bool)
+        noise = self.rng.standard_normal((steps, n, act_dim), dtype=np.float32) * std
+        trunc_t, trunc_i, trunc_obs, episodes = [], [], [], []
+        obs = self.obs
+        for t in range(steps):
+            obs_buf[t] = obs
+            raw = actor(obs) + noise[t]
+            raw_buf[t] = raw
+            step = env.step(np.tanh(raw))
+            rew_buf[t], term_buf[t], trunc_buf[t] = step.reward, step.terminated, step.truncated
+            if len(step.episodes):
+                episodes.append(step.episodes)
+                cut = step.truncated & ~step.terminated
+                if cut.any() and self.autoreset == Autoreset.same_step:
+                    idx = np.flatnonzero(cut)
+                    trunc_t.append(np.full(len(idx), t))
+                    trunc_i.append(idx)
+                    trunc_obs.append(step.final_obs[idx])
+            obs = step.obs
+        self.obs = obs
+        cat = lambda xs, shape: np.concatenate(xs) if xs else np.zeros(shape, np.int64)  # noqa: E731
+        return Rollout(obs_buf, raw_buf, rew_buf, term_buf, trunc_buf, obs.copy(),
+                       (cat(trunc_t, 0), cat(trunc_i, 0)),
+                       np.concatenate(trunc_obs) if trunc_obs else np.zeros((0, obs_dim), np.float32),
+                       Episodes.concat(episodes))
+
+    # ---- learning -----------------------------------------------------------------------------
+    def advantages(self, ro: Rollout, values: np.ndarray, last_value: np.ndarray,
+                   trunc_values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Targets per the config's choices about truncation, the rollout's end, and autoreset."""
+        c = self.cfg
+        next_values = np.empty_like(values)
+        next_values[:-1] = values[1:]
+        next_values[-1] = last_value if c.rollout_bootstrap == RolloutBootstrap.next_obs else values[-1]
+        # same_step: obs[t+1] after an episode end is the next episode's first obs, never its value
+        if self.autoreset == Autoreset.same_step:
+            next_values[ro.terminated | ro.truncated] = 0.0
+            if c.bootstrap_truncation:
+                next_values[ro.trunc_index] = trunc_values
+        else:  # next_step: obs[t+1] after an end is that episode's own final obs
+            next_values[ro.terminated] = 0.0
+            if not c.bootstrap_truncation:
+                next_values[ro.truncated] = 0.0
+        dones = (ro.terminated | ro.truncated).astype(np.float32)
+        return gae(ro.rewards, values, next_values, dones, c.gamma, c.gae_lambda)
+
+    def update(self, ro: Rollout) -> dict[str, float]:
+        c, m, dev = self.cfg, self.model, self.device
+        steps, n = ro.rewards.shape
+        obs = torch.as_tensor(ro.obs.reshape(steps * n, -1), device=dev)
+        raw = torch.as_tensor(ro.raw_actions.reshape(steps * n, -1), device=dev)
+        with torch.no_grad():
+            extra = torch.as_tensor(np.concatenate([ro.last_obs, ro.trunc_obs]), device=dev)
+            values_all = m.value(torch.cat([obs, extra])).cpu().numpy()
+            old_logp = m.log_prob(m.dist(obs), raw)
+        values = values_all[: steps * n].reshape(steps, n)
+        adv, ret = self.advantages(ro, values, values_all[steps * n: steps * n + n], values_all[steps * n + n:])
+        adv_t = torch.as_tensor(adv.reshape(-1), device=dev)
+        ret_t = torch.as_tensor(ret.reshape(-1), device=dev)
+        if c.normalize_advantages:
+            adv_t = (adv_t - adv_t.mean()) / (adv_t.std() + 1e-8)
+
+        stats = []
+        actor_params, critic_params = m.actor_params(), list(m.critic.parameters())
+        for _ in range(c.update_epochs):
+            for idx in torch.randperm(steps * n, generator=self.gen).to(dev).split(c.batch_size):
+                dist = m.dist(obs[idx])
+                logp = m.log_prob(dist, raw[idx])
+                log_ratio = logp - old_logp[idx]
+                ratio = log_ratio.exp()
+                a = adv_t[idx]
+                actor_loss = -torch.min(ratio * a, ratio.clamp(1 - c.eps_clip, 1 + c.eps_clip) * a).mean()
+                critic_loss = F.mse_loss(m.value(obs[idx]), ret_t[idx])
+                entropy = dist.entropy().sum(-1).mean()
+                loss = actor_loss + c.vf_coef * critic_loss - c.entropy_coef * entropy
+                self.pi_opt.zero_grad(set_to_none=True)
+                self.vf_opt.zero_grad(set_to_none=True)
+                loss.backward()
+                gn_actor = torch.nn.utils.clip_grad_norm_(actor_params, c.max_grad_norm)
+                gn_critic = torch.nn.utils.clip_grad_norm_(critic_params, c.max_grad_norm)
+                self.pi_opt.step()
+                self.vf_opt.step()
+                with torch.no_grad():
+                    approx_kl = ((ratio - 1) - log_ratio).mean()
+                    clip_frac = ((ratio - 1).abs() > c.eps_clip).float().mean()
+                stats.append(torch.stack([actor_loss.detach(), critic_loss.detach(), loss.detach(),
+                                          entropy.detach(), approx_kl, clip_frac, gn_actor, gn_critic]))
+        s = torch.stack(stats).mean(0).tolist()
+        var_ret = float(np.var(ret))
+        out = {
+            "train/actor_loss": s[0], "train/critic_loss": s[1], "train/loss": s[2], "train/entropy": s[3],
+            "train/approx_kl": s[4], "train/clip_frac": s[5],
+            "train/grad_norm/actor": s[6], "train/grad_norm/critic": s[7],
+            "train/explained_variance": float(1 - np.var(ret - values) / var_ret) if var_ret > 0 else float("nan"),
+            "train/lr/actor": self.pi_opt.param_groups[0]["lr"], "train/lr/critic": self.vf_opt.param_groups[0]["lr"],
+        }
+        for i, v in enumerate(m.log_std.detach().cpu().tolist()):
+            out[f"train/log_std/{i}"] = v
+        return out
+
+    def train_epoch(self, env: VecEnv) -> tuple[dict[str, float], Episodes, int]:
+        """One epoch: returns (metrics, episodes that ended, env steps taken)."""
+        t0 = time.perf_counter()
+        ro = self.collect(env)
+        t1 = time.perf_counter()
+        metrics = self.update(ro)
+        t2 = time.perf_counter()
+        steps = ro.rewards.size
+        metrics.update({"perf/rollout_s": t1 - t0, "perf/update_s": t2 - t1,
+                        "perf/rollout_steps_per_s": steps / (t1 - t0)})
+        return metrics, ro.episodes, steps
+
+    # ---- checkpointing ------------------------------------------------------------------------
+    def state_dict(self) -> dict:
+        return {"model": self.model.state_dict(), "pi_opt": self.pi_opt.state_dict(),
+                "vf_opt": self.vf_opt.state_dict(), "rng": self.rng.bit_generator.state,
+                "gen": self.gen.get_state()}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.model.load_state_dict(state["model"])
+        self.pi_opt.load_state_dict(state["pi_opt"])
+        self.vf_opt.load_state_dict(state["vf_opt"])
+        self.rng.bit_generator.state = state["rng"]
+        self.gen.set_state(state["gen"])

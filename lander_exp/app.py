@@ -1,0 +1,44 @@
+"""The Hydra entry point: compose, validate before anything is made, then train.
+
+A config that fails validation leaves no run behind: the folder Hydra made for the job is removed."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import hydra
+from hydra.core.hydra_config import HydraConfig
+from omegaconf import DictConfig
+
+from lander_exp.config import ConfigError, register, validate
+
+register()
+
+
+def _remove_job_dir(job_dir: Path) -> None:
+    """Delete the folder Hydra made for a job that never started, and its parents while empty."""
+    shutil.rmtree(job_dir, ignore_errors=True)
+    for parent in job_dir.parents:
+        try:
+            parent.rmdir()
+        except OSError:
+            break
+
+
+CONF_DIR = Path(__file__).resolve().parent.parent / "conf"  # the repository's conf/ (editable install)
+
+
+@hydra.main(version_base="1.3", config_path=str(CONF_DIR), config_name="config")
+def main(cfg: DictConfig) -> float | None:
+    hc = HydraConfig.get()
+    run_dir = Path(hc.runtime.output_dir)
+    try:
+        validate(cfg)  # already passed in preflight; this types the algo node
+    except ConfigError:
+        _remove_job_dir(run_dir)
+        raise
+    from lander_exp import train
+
+    summary = train.run(cfg, run_dir, choices={k: v for k, v in hc.runtime.choices.items() if not k.startswith("hydra")})
+    return summary.get("eval_return_ma")

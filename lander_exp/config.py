@@ -1,0 +1,211 @@
+"""The config schema: typed dataclasses registered in Hydra's ConfigStore, plus the checks a type
+cannot express (signs, ranges, cross-field rules). Values live in conf/; the fields here carry no
+defaults so that each hyperparameter has exactly one source of truth."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import Enum
+from typing import Any
+
+from hydra.core.config_store import ConfigStore
+from omegaconf import MISSING, DictConfig, OmegaConf, open_dict
+from omegaconf.errors import OmegaConfBaseException
+
+
+class ConfigError(ValueError):
+    """A bad value in a composed config; its message is one line naming the key and the fix."""
+
+
+class Device(str, Enum):
+    auto = "auto"
+    cpu = "cpu"
+    cuda = "cuda"
+
+
+class Backend(str, Enum):
+    gymnasium = "gymnasium"
+    envpool = "envpool"
+
+
+class ObsScaling(str, Enum):
+    none = "none"  # the env's observations as they come (already normalised by the env)
+    divide = "divide"  # obs / OBS_SCALE: the seed's constants applied a second time
+    multiply = "multiply"  # obs * OBS_SCALE: undoes the env's normalisation (physical units)
+
+
+class Autoreset(str, Enum):
+    same_step = "same_step"  # the done step returns the reset obs; the final obs is kept aside
+    next_step = "next_step"  # Gymnasium's default: the step after done is a reset with reward 0
+
+
+class TrackerMode(str, Enum):
+    offline = "offline"
+    online = "online"
+    disabled = "disabled"
+
+
+class RolloutBootstrap(str, Enum):
+    next_obs = "next_obs"  # value of the observation after the rollout's last step
+    repeat_last = "repeat_last"  # the seed: value of the last stored observation, repeated
+
+
+class TanhLogDet(str, Enum):
+    exact = "exact"  # log(1 - tanh(u)^2) computed stably as 2(log 2 - u - softplus(-2u))
+    seed_eps = "seed_eps"  # the seed: log(1 - tanh(u)^2 + 1e-6)
+
+
+@dataclass
+class EnvConfig:
+    id: str = MISSING
+    num_envs: int = MISSING
+    backend: Backend = MISSING
+    obs_scaling: ObsScaling = MISSING
+    autoreset: Autoreset = MISSING
+    max_episode_steps: int = MISSING
+
+
+@dataclass
+class NetworkConfig:
+    hidden_dim: int = MISSING
+    actor_layers: int = MISSING
+    critic_layers: int = MISSING
+
+
+@dataclass
+class LrConfig:
+    actor: float = MISSING
+    critic: float = MISSING
+
+
+@dataclass
+class PPOConfig:
+    name: str = "ppo"
+    steps_per_epoch: int = MISSING
+    update_epochs: int = MISSING
+    batch_size: int = MISSING
+    gamma: float = MISSING
+    gae_lambda: float = MISSING
+    eps_clip: float = MISSING
+    vf_coef: float = MISSING
+    entropy_coef: float = MISSING
+    max_grad_norm: float = MISSING
+    init_log_std: float = MISSING
+    normalize_advantages: bool = MISSING
+    bootstrap_truncation: bool = MISSING
+    rollout_bootstrap: RolloutBootstrap = MISSING
+    reset_each_epoch: bool = MISSING
+    tanh_logdet: TanhLogDet = MISSING
+
+
+@dataclass
+class TrainConfig:
+    max_epochs: int = MISSING
+    eval_every: int = MISSING
+    eval_episodes: int = MISSING
+    eval_envs: int = MISSING
+    target_return: float | None = MISSING
+    target_window: int = MISSING
+    keep_checkpoints: int = MISSING
+    progress: bool = MISSING
+    torch_threads: int = MISSING
+
+
+@dataclass
+class TrackerConfig:
+    mode: TrackerMode = MISSING
+    project: str = MISSING
+    entity: str | None = MISSING
+    dir: str = MISSING
+    group: str | None = MISSING
+    tags: list[str] = field(default_factory=list)
+
+
+@dataclass
+class Config:
+    seed: int = MISSING
+    device: Device = MISSING
+    algo: Any = MISSING
+    env: EnvConfig = MISSING
+    network: NetworkConfig = MISSING
+    lr: LrConfig = MISSING
+    train: TrainConfig = MISSING
+    tracker: TrackerConfig = MISSING
+
+
+ALGO_SCHEMAS = {"ppo": PPOConfig}
+
+
+def register() -> None:
+    """Make the schema known to Hydra: conf/config.yaml extends this node, so unknown keys and
+    wrong types fail at composition. The algo node is typed later, by `validate`, against the
+    schema its `name` selects (one schema per algorithm, one file per algorithm in conf/algo/)."""
+    ConfigStore.instance().store(name="config_schema", node=Config)
+
+
+def omegaconf_line(ex: OmegaConfBaseException) -> str:
+    """OmegaConf's multi-line message as one line: the complaint plus the full key it concerns."""
+    first = str(ex).splitlines()[0] if str(ex) else type(ex).__name__
+    key = getattr(ex, "full_key", None)
+    return f"{key}: {first}" if key and key not in first else first
+
+
+def _check(ok: bool, key: str, value: Any, need: str) -> None:
+    if not ok:
+        raise ConfigError(f"{key}={value!r} is invalid: {need}")
+
+
+def validate(cfg: DictConfig) -> None:
+    """Checks a type cannot express; raises ConfigError with one line naming key and fix.
+
+    Runs before any env, W&B run or checkpoint exists."""
+    try:
+        OmegaConf.resolve(cfg)
+    except Exception as ex:  # an interpolation that cannot resolve (e.g. a bad ${oc.env:...})
+        raise ConfigError(f"config does not resolve: {ex}".splitlines()[0]) from None
+    missing = sorted(OmegaConf.missing_keys(cfg))
+    if missing:
+        raise ConfigError(f"{missing[0]} has no value: set it on the command line, e.g. {missing[0]}=...")
+
+    for key in ("env.num_envs", "env.max_episode_steps", "network.hidden_dim", "network.actor_layers",
+                "network.critic_layers", "train.max_epochs", "train.eval_every", "train.eval_episodes",
+                "train.eval_envs", "train.target_window", "train.keep_checkpoints"):
+        value = OmegaConf.select(cfg, key)
+        _check(value > 0, key, value, "must be a positive integer")
+    _check(cfg.train.torch_threads >= 0, "train.torch_threads", cfg.train.torch_threads,
+           "must be 0 (torch's default) or a positive number of threads")
+    for key in ("lr.actor", "lr.critic"):
+        value = OmegaConf.select(cfg, key)
+        _check(0 < value < 1, key, value, "a learning rate must be in (0, 1), e.g. 3e-4")
+    _check(cfg.seed >= 0, "seed", cfg.seed, "must be a non-negative integer")
+
+    schema = ALGO_SCHEMAS.get(cfg.algo.get("name"))
+    if schema is None:
+        raise ConfigError(f"algo.name={cfg.algo.get('name')!r} is unknown: use one of {', '.join(ALGO_SCHEMAS)}")
+    try:
+        with open_dict(cfg):
+            cfg.algo = OmegaConf.merge(OmegaConf.structured(schema), cfg.algo)
+    except OmegaConfBaseException as ex:
+        raise ConfigError(f"algo.{omegaconf_line(ex)}") from None
+    algo = cfg.algo
+    if algo.name == "ppo":
+        for key in ("steps_per_epoch", "update_epochs", "batch_size"):
+            _check(algo[key] > 0, f"algo.{key}", algo[key], "must be a positive integer")
+        _check(algo.steps_per_epoch >= cfg.env.num_envs, "algo.steps_per_epoch", algo.steps_per_epoch,
+               f"must be at least env.num_envs ({cfg.env.num_envs})")
+        _check(algo.batch_size <= algo.steps_per_epoch, "algo.batch_size", algo.batch_size,
+               f"must not exceed algo.steps_per_epoch ({algo.steps_per_epoch})")
+        _check(0 < algo.gamma <= 1, "algo.gamma", algo.gamma, "a discount must be in (0, 1]")
+        _check(0 <= algo.gae_lambda <= 1, "algo.gae_lambda", algo.gae_lambda, "must be in [0, 1]")
+        for key in ("eps_clip", "max_grad_norm"):
+            _check(algo[key] > 0, f"algo.{key}", algo[key], "must be positive")
+        for key in ("vf_coef", "entropy_coef"):
+            _check(algo[key] >= 0, f"algo.{key}", algo[key], "must be non-negative")
+
+    from lander_exp import envs  # imported here: gymnasium is only needed once a config is used
+
+    envs.check_env(cfg.env, algo.name)
+    if cfg.device == Device.cuda:
+        import torch
+
+        _check(torch.cuda.is_available(), "device", "cuda", "no CUDA device is visible; use device=auto or cpu")

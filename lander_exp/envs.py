@@ -1,0 +1,173 @@
+"""Vector envs behind one interface for every backend: observation scaling, the choice of autoreset,
+and per-episode bookkeeping (return, length, outcome) so algorithms never count episodes themselves."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import gymnasium as gym
+import numpy as np
+
+from lander_exp.config import Autoreset, Backend, ConfigError, ObsScaling
+
+# The seed's OBS_SCALE. LunarLander already divides its raw state by exactly these numbers
+# (x by W/SCALE/2 = 10, y by H/SCALE/2 = 6.666, vx by 5, vy by 7.5, omega by 2.5), which is why
+# `env.obs_scaling=none` is the default and `divide` (the seed as reproduced) scales twice.
+OBS_SCALE = np.array([10, 6.666, 5, 7.5, 1, 2.5, 1, 1], dtype=np.float32)
+
+# The envs this harness knows how to classify, and the action space each algorithm needs.
+ENV_ACTIONS = {"LunarLanderContinuous-v3": "continuous", "LunarLander-v3": "discrete"}
+ALGO_ACTIONS = {"ppo": "continuous", "reinforce": "discrete"}
+
+OUTCOMES = ("landed", "crashed", "out_of_bounds", "timeout")
+LANDED, CRASHED, OUT_OF_BOUNDS, TIMEOUT = range(4)
+
+
+def check_env(env_cfg, algo_name: str) -> None:
+    """Raise ConfigError if the env id, backend or action space cannot serve this algorithm."""
+    kind = ENV_ACTIONS.get(env_cfg.id)
+    if kind is None:
+        raise ConfigError(f"env.id={env_cfg.id!r} is not supported: use one of {', '.join(ENV_ACTIONS)}")
+    want = ALGO_ACTIONS[algo_name]
+    if kind != want:
+        fit = next(k for k, v in ENV_ACTIONS.items() if v == want)
+        raise ConfigError(f"env.id={env_cfg.id!r} has {kind} actions but algo={algo_name} needs {want}: use env.id={fit}")
+    if env_cfg.backend == Backend.envpool:
+        try:
+            import envpool  # noqa: F401
+        except ImportError:
+            raise ConfigError("env.backend=envpool needs EnvPool: pip install -e '.[envpool]'") from None
+
+
+def classify(terminated: np.ndarray, reward: np.ndarray, final_x: np.ndarray) -> np.ndarray:
+    """Outcome code of each ended episode from its last step (LunarLander's rules).
+
+    A terminal step's reward is exactly +100 when the lander came to rest and -100 when it
+    crashed or left the viewport (|x| >= 1 in the env's own units); a non-terminal end is the
+    time limit."""
+    out = np.full(terminated.shape, TIMEOUT, dtype=np.int64)
+    out[terminated] = CRASHED
+    out[terminated & (np.abs(final_x) >= 1.0)] = OUT_OF_BOUNDS
+    out[terminated & (reward > 0)] = LANDED
+    return out
+
+
+@dataclass
+class Episodes:
+    """Episodes that ended during some steps: parallel arrays, one entry per episode."""
+
+    returns: np.ndarray
+    lengths: np.ndarray
+    outcomes: np.ndarray
+
+    @staticmethod
+    def concat(parts: list[Episodes]) -> Episodes:
+        if not parts:
+            return Episodes(np.zeros(0), np.zeros(0, np.int64), np.zeros(0, np.int64))
+        return Episodes(*(np.concatenate([getattr(p, f) for p in parts]) for f in ("returns", "lengths", "outcomes")))
+
+    def __len__(self) -> int:
+        return len(self.returns)
+
+    def rates(self) -> dict[str, float]:
+        n = max(len(self), 1)
+        return {name: float(np.sum(self.outcomes == code)) / n for code, name in enumerate(OUTCOMES)}
+
+
+@dataclass
+class Step:
+    obs: np.ndarray  # [N, D] the observation to act on next (a reset obs where an episode just ended)
+    reward: np.ndarray  # [N]
+    terminated: np.ndarray  # [N] bool
+    truncated: np.ndarray  # [N] bool
+    final_obs: np.ndarray  # [N, D] the last obs of episodes that ended this step (same_step), else obs
+    episodes: Episodes  # those that ended this step
+
+
+class VecEnv:
+    """N copies of one env stepped together, with scaled observations and episode bookkeeping."""
+
+    def __init__(self, env_cfg, num_envs: int, seed: int, autoreset: Autoreset | None = None):
+        self.num_envs = num_envs
+        self.autoreset = Autoreset(autoreset or env_cfg.autoreset)
+        self.scale = _scaler(ObsScaling(env_cfg.obs_scaling))
+        self._seed = seed
+        if env_cfg.backend == Backend.envpool:
+            raise ConfigError("env.backend=envpool is not implemented yet: use env.backend=gymnasium")
+        mode = {Autoreset.same_step: gym.vector.AutoresetMode.SAME_STEP,
+                Autoreset.next_step: gym.vector.AutoresetMode.NEXT_STEP}[self.autoreset]
+        fns = [lambda: gym.make(env_cfg.id, max_episode_steps=env_cfg.max_episode_steps, disable_env_checker=True)] * num_envs
+        self.env = gym.vector.SyncVectorEnv(fns, autoreset_mode=mode)
+        self.single_observation_space = self.env.single_observation_space
+        self.single_action_space = self.env.single_action_space
+        self._ret = np.zeros(num_envs)
+        self._len = np.zeros(num_envs, np.int64)
+        self._resetting = np.zeros(num_envs, bool)
+
+    def reset(self, seed: int | None = None) -> np.ndarray:
+        obs, _ = self.env.reset(seed=self._seed if seed is None else seed)
+        self._seed = None  # later resets continue the envs' own RNG streams
+        self._ret[:] = 0
+        self._len[:] = 0
+        self._resetting[:] = False
+        return self.scale(obs)
+
+    def step(self, actions: np.ndarray) -> Step:
+        raw_obs, reward, terminated, truncated, info = self.env.step(actions)
+        live = ~self._resetting  # next_step autoreset: a step right after an episode end is a reset
+        self._ret += reward * live
+        self._len += live
+        done = terminated | truncated
+        raw_final = raw_obs
+        if done.any() and self.autoreset == Autoreset.same_step:
+            raw_final = raw_obs.copy()
+            raw_final[done] = np.stack(info["final_obs"][done])
+        if done.any():
+            eps = Episodes(self._ret[done].copy(), self._len[done].copy(),
+                           classify(terminated[done], reward[done], raw_final[done, 0]))
+            self._ret[done] = 0
+            self._len[done] = 0
+        else:
+            eps = Episodes.concat([])
+        if self.autoreset == Autoreset.next_step:
+            self._resetting = done
+        obs = self.scale(raw_obs)
+        final = obs if raw_final is raw_obs else self.scale(raw_final)
+        return Step(obs, reward.astype(np.float32), terminated, truncated, final, eps)
+
+    def close(self) -> None:
+        self.env.close()
+
+
+def _scaler(mode: ObsScaling) -> Callable[[np.ndarray], np.ndarray]:
+    if mode == ObsScaling.divide:
+        return lambda o: (o / OBS_SCALE).astype(np.float32)
+    if mode == ObsScaling.multiply:
+        return lambda o: (o * OBS_SCALE).astype(np.float32)
+    return lambda o: np.asarray(o, dtype=np.float32)
+
+
+def run_episodes(env: VecEnv, policy: Callable[[np.ndarray], np.ndarray], episodes: int, seed: int) -> Episodes:
+    """Play exactly `episodes` whole episodes with `policy`, in rounds of env.num_envs.
+
+    Round k resets its envs with seeds seed + k*num_envs + i, so the same seed gives the same
+    start states on every call: successive evaluations of a run differ only by the policy."""
+    parts = []
+    for first in range(0, episodes, env.num_envs):
+        want = min(env.num_envs, episodes - first)
+        obs = env.reset(seed=seed + first)
+        active = np.zeros(env.num_envs, bool)
+        active[:want] = True
+        while active.any():
+            step = env.step(policy(obs))
+            done = (step.terminated | step.truncated)
+            ended = done & active
+            if ended.any():
+                # step.episodes lists the ended envs in index order; keep those still counted
+                keep = active[done]
+                parts.append(Episodes(step.episodes.returns[keep], step.episodes.lengths[keep],
+                                      step.episodes.outcomes[keep]))
+            active &= ~done
+            obs = step.obs
+    return Episodes.concat(parts)

@@ -1,0 +1,70 @@
+"""`python -m lander_exp.evaluate RUN_DIR`: load a run folder's newest checkpoint (or --checkpoint)
+and report its deterministic evaluation returns and outcomes."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+import torch
+from omegaconf import OmegaConf
+
+from lander_exp import checkpoint
+from lander_exp.algos import make_algo
+from lander_exp.config import Autoreset, Config, ConfigError, register, validate
+from lander_exp.envs import VecEnv, run_episodes
+from lander_exp.train import EVAL_SEED
+
+
+def load_run(run_dir: Path, ckpt: Path | None = None):
+    """(config, algorithm with the checkpoint's weights, checkpoint dict) of a run folder."""
+    if not (run_dir / "config.yaml").is_file():
+        raise ConfigError(f"{run_dir} is not a run folder (no config.yaml): pass a folder made by python -m lander_exp")
+    register()
+    cfg = OmegaConf.merge(OmegaConf.structured(Config), OmegaConf.load(run_dir / "config.yaml"))
+    validate(cfg)
+    state = checkpoint.load(ckpt or checkpoint.latest(run_dir))
+    env = VecEnv(cfg.env, 1, seed=0)
+    algo = make_algo(cfg, env.single_observation_space.shape[0], env.single_action_space, torch.device("cpu"))
+    env.close()
+    algo.load_state_dict(state["algo"])
+    return cfg, algo, state
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m lander_exp.evaluate", description=__doc__)
+    p.add_argument("run_dir", type=Path)
+    p.add_argument("--checkpoint", type=Path, default=None, help="a checkpoint file (default: the run's newest)")
+    p.add_argument("--episodes", type=int, default=50)
+    p.add_argument("--envs", type=int, default=16)
+    p.add_argument("--seed", type=int, default=EVAL_SEED, help="first episode's reset seed (default: training's eval seed)")
+    p.add_argument("--json", action="store_true", help="print one JSON object instead of text")
+    args = p.parse_args(argv)
+    try:
+        if args.episodes <= 0 or args.envs <= 0:
+            raise ConfigError("--episodes and --envs must be positive integers")
+        cfg, algo, state = load_run(args.run_dir, args.checkpoint)
+    except ConfigError as ex:
+        print(f"lander_exp.evaluate: error: {ex}", file=sys.stderr)
+        return 2
+    env = VecEnv(cfg.env, min(args.envs, args.episodes), seed=args.seed, autoreset=Autoreset.same_step)
+    eps = run_episodes(env, algo.policy(), args.episodes, args.seed)
+    env.close()
+    result = {"run_dir": str(args.run_dir), "epoch": state["epoch"], "global_step": state["global_step"],
+              "episodes": len(eps), "return_mean": float(eps.returns.mean()), "return_std": float(eps.returns.std()),
+              "return_min": float(eps.returns.min()), "return_max": float(eps.returns.max()),
+              "length_mean": float(eps.lengths.mean()), **eps.rates()}
+    if args.json:
+        print(json.dumps(result))
+    else:
+        print(f"{args.run_dir} @ epoch {state['epoch']} ({state['global_step']} env steps): {len(eps)} episodes, "
+              f"return {result['return_mean']:.1f} ± {result['return_std']:.1f} "
+              f"[{result['return_min']:.1f}, {result['return_max']:.1f}], length {result['length_mean']:.0f}")
+        print("outcomes: " + ", ".join(f"{k} {v:.2f}" for k, v in eps.rates().items()))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,76 @@
+"""Networks: the seed's actor-critic (separate actor and critic MLPs, tanh-squashed Gaussian with a
+learnable state-independent log_std), and a numpy copy of the actor for the rollout's hot loop."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from lander_exp.config import TanhLogDet
+
+
+def mlp(in_dim: int, hidden_dim: int, layers: int, out_dim: int) -> nn.Sequential:
+    """`layers` hidden Linear+ReLU blocks, then a linear output: the seed's construction."""
+    mods: list[nn.Module] = [nn.Linear(in_dim, hidden_dim), nn.ReLU()]
+    for _ in range(layers - 1):
+        mods += [nn.Linear(hidden_dim, hidden_dim), nn.ReLU()]
+    mods.append(nn.Linear(hidden_dim, out_dim))
+    return nn.Sequential(*mods)
+
+
+def tanh_log_det(raw: torch.Tensor, mode: TanhLogDet = TanhLogDet.exact) -> torch.Tensor:
+    """log |d tanh(u)/du| = log(1 - tanh(u)^2), summed over the action dimensions."""
+    if mode == TanhLogDet.seed_eps:
+        return torch.log(1 - torch.tanh(raw) ** 2 + 1e-6).sum(-1)
+    return (2 * (math.log(2) - raw - F.softplus(-2 * raw))).sum(-1)
+
+
+class ActorCritic(nn.Module):
+    """Continuous actor-critic: actions are tanh(u), u ~ N(actor(s), exp(log_std))."""
+
+    def __init__(self, obs_dim: int, act_dim: int, hidden_dim: int, actor_layers: int, critic_layers: int,
+                 init_log_std: float, tanh_logdet: TanhLogDet = TanhLogDet.exact):
+        super().__init__()
+        self.actor = mlp(obs_dim, hidden_dim, actor_layers, act_dim)
+        self.critic = mlp(obs_dim, hidden_dim, critic_layers, 1)
+        self.log_std = nn.Parameter(torch.full((act_dim,), float(init_log_std)))
+        self.tanh_logdet = TanhLogDet(tanh_logdet)
+
+    def actor_params(self) -> list[nn.Parameter]:
+        return [*self.actor.parameters(), self.log_std]
+
+    def value(self, obs: torch.Tensor) -> torch.Tensor:
+        return self.critic(obs).squeeze(-1)
+
+    def dist(self, obs: torch.Tensor) -> torch.distributions.Normal:
+        return torch.distributions.Normal(self.actor(obs), self.log_std.exp())
+
+    def log_prob(self, dist: torch.distributions.Normal, raw: torch.Tensor) -> torch.Tensor:
+        """Log-density of the squashed action tanh(raw): Gaussian log-prob minus the tanh log-det."""
+        return dist.log_prob(raw).sum(-1) - tanh_log_det(raw, self.tanh_logdet)
+
+    @torch.no_grad()
+    def act_deterministic(self, obs: np.ndarray) -> np.ndarray:
+        return torch.tanh(self.actor(torch.as_tensor(obs))).numpy()
+
+
+class NumpyMLP:
+    """A frozen numpy copy of an nn.Sequential of Linear/ReLU: at batch 8, numpy's matmuls cost a
+    few microseconds where torch's per-op dispatch costs tens, and the rollout runs one per step."""
+
+    def __init__(self, seq: nn.Sequential):
+        linears = [m for m in seq if isinstance(m, nn.Linear)]
+        self.weights = [m.weight.detach().cpu().numpy().T.copy() for m in linears]
+        self.biases = [m.bias.detach().cpu().numpy().copy() for m in linears]
+
+    def __call__(self, x: np.ndarray) -> np.ndarray:
+        last = len(self.weights) - 1
+        for i, (w, b) in enumerate(zip(self.weights, self.biases, strict=True)):
+            x = x @ w + b
+            if i < last:
+                np.maximum(x, 0, out=x)
+        return x

@@ -1,0 +1,58 @@
+"""The only module that imports wandb: one W&B run per training run, offline unless told otherwise.
+
+Metric namespaces (`train/`, `episode/`, `eval/`, `perf/`) are the dashboard interface; each is
+declared against the algorithm's x-axis (`global_step` for PPO, `episode` for REINFORCE)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import wandb
+from omegaconf import DictConfig, OmegaConf
+
+NAMESPACES = ("train", "episode", "eval", "perf")
+
+
+def _fmt(x: float) -> str:
+    return f"{x:g}"
+
+
+def run_labels(cfg: DictConfig) -> tuple[str, str, list[str]]:
+    """(name, group, tags) from the values that usually differ between runs, so that W&B's
+    group-by works untouched: the group is the name without the seed, i.e. one group per setting."""
+    net, lr = cfg.network, cfg.lr
+    group = (f"{cfg.algo.name}-a{net.actor_layers}c{net.critic_layers}h{net.hidden_dim}"
+             f"-lr{_fmt(lr.actor)}_{_fmt(lr.critic)}-n{cfg.env.num_envs}")
+    tags = [cfg.algo.name, cfg.env.id, f"backend:{cfg.env.backend.value}", *cfg.tracker.tags]
+    return f"{group}-s{cfg.seed}", cfg.tracker.group or group, tags
+
+
+class Tracker:
+    def __init__(self, cfg: DictConfig, run_dir: Path, x_axis: str, choices: dict[str, str] | None = None):
+        wandb_root = Path(cfg.tracker.dir)
+        wandb_root.mkdir(parents=True, exist_ok=True)
+        name, group, tags = run_labels(cfg)
+        config = OmegaConf.to_container(cfg, resolve=True, enum_to_str=True)
+        config["run_dir"] = str(run_dir)
+        if choices:
+            config["preset"] = choices  # which file of each config group composed this run
+        self.run = wandb.init(project=cfg.tracker.project, entity=cfg.tracker.entity, dir=str(wandb_root),
+                              mode=cfg.tracker.mode.value, name=name, group=group, tags=tags,
+                              job_type=cfg.algo.name, config=config)
+        for axis in ("global_step", "episode"):
+            self.run.define_metric(axis, hidden=axis != x_axis)
+        for ns in NAMESPACES:
+            self.run.define_metric(f"{ns}/*", step_metric=x_axis)
+        (run_dir / "wandb_run.json").write_text(json.dumps(
+            {"id": self.run.id, "name": name, "group": group, "mode": cfg.tracker.mode.value,
+             "dir": self.run.dir and str(Path(self.run.dir).parent)}))
+
+    def log(self, metrics: dict[str, float]) -> None:
+        self.run.log(metrics)
+
+    def summarize(self, values: dict) -> None:
+        self.run.summary.update(values)
+
+    def finish(self, exit_code: int = 0) -> None:
+        self.run.finish(exit_code=exit_code)

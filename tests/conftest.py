@@ -1,0 +1,63 @@
+"""Shared helpers: compose configs like the CLI does, run the CLI in a subprocess, and read W&B
+offline runs back with the real `wandb leet inspect --json`."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from hydra import compose, initialize_config_dir
+
+from lander_exp.app import CONF_DIR
+from lander_exp.config import register, validate
+
+ROOT = Path(__file__).resolve().parent.parent
+
+# A run small enough for a test: 2 envs, 2 short epochs, an evaluation after each.
+TINY = ["env.num_envs=2", "algo.steps_per_epoch=512", "algo.batch_size=256", "algo.update_epochs=2",
+        "network.hidden_dim=16", "train.max_epochs=2", "train.eval_every=1", "train.eval_episodes=2",
+        "train.eval_envs=2", "env.max_episode_steps=100", "train.progress=false"]
+
+
+def make_cfg(overrides: list[str] = ()):
+    register()
+    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
+        cfg = compose("config", overrides=list(overrides))
+    validate(cfg)
+    return cfg
+
+
+def run_cli(args: list[str], cwd: Path, module: str = "lander_exp", timeout: int = 300) -> subprocess.CompletedProcess:
+    env = {**os.environ, "WANDB_SILENT": "true", "PYTHONPATH": str(ROOT)}
+    env.pop("WANDB_MODE", None)
+    return subprocess.run([sys.executable, "-m", module, *args], cwd=cwd, env=env, capture_output=True,
+                          text=True, timeout=timeout)
+
+
+def leet_records(run_dir: Path) -> list[dict]:
+    """Every record of an offline W&B run, as `wandb leet inspect --json` prints them."""
+    wandb_bin = Path(sys.executable).parent / "wandb"
+    out = subprocess.run([str(wandb_bin), "leet", "inspect", "--json", str(run_dir)], capture_output=True,
+                         text=True, timeout=120, check=True)
+    return [json.loads(line) for line in out.stdout.splitlines() if line.strip()]
+
+
+def leet_summary(run_dir: Path) -> dict:
+    wandb_bin = Path(sys.executable).parent / "wandb"
+    out = subprocess.run([str(wandb_bin), "leet", "inspect", "--summary", "--json", str(run_dir)],
+                         capture_output=True, text=True, timeout=120, check=True)
+    return json.loads(out.stdout)
+
+
+def history(records: list[dict]) -> list[dict]:
+    return [r["history"]["item"] for r in records if r["type"] == "history"]
+
+
+@pytest.fixture
+def workdir(tmp_path: Path) -> Path:
+    """An empty folder to run the CLI in: run folders and W&B files land under it."""
+    return tmp_path

@@ -1,0 +1,61 @@
+"""Real runs through the CLI, read back from W&B's offline files with `wandb leet inspect --json`."""
+
+import json
+import math
+
+from tests.conftest import TINY, history, leet_records, leet_summary, run_cli
+
+METRICS = [
+    "train/actor_loss", "train/critic_loss", "train/loss", "train/entropy", "train/log_std/0", "train/log_std/1",
+    "train/approx_kl", "train/clip_frac", "train/explained_variance", "train/grad_norm/actor",
+    "train/grad_norm/critic", "episode/return", "episode/length", "episode/landed", "episode/crashed",
+    "episode/out_of_bounds", "episode/timeout", "eval/return_mean", "eval/return_std", "eval/return_ma",
+    "eval/landed", "eval/timeout", "perf/env_steps_per_s", "perf/rollout_s", "perf/update_s", "global_step",
+]
+
+
+def test_short_run_streams_every_metric_and_the_config_to_an_offline_wandb_run(workdir):
+    proc = run_cli([*TINY, "seed=7"], cwd=workdir)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    (run_dir,) = list((workdir / "runs").glob("*/*_ppo_s7"))
+    (wandb_dir,) = list((workdir / "runs" / "wandb").glob("offline-run-*"))
+    assert json.loads((run_dir / "wandb_run.json").read_text())["id"] in wandb_dir.name
+
+    rows = history(leet_records(wandb_dir))
+    assert len(rows) == 2  # one row per epoch
+    assert [r["global_step"] for r in rows] == [512, 1024]
+    for key in METRICS:
+        values = [r[key] for r in rows if key in r]
+        assert values, f"{key} never logged"
+        assert all(math.isfinite(v) for v in values), (key, values)
+    assert rows[-1]["eval/return_ma"] == (rows[0]["eval/return_mean"] + rows[1]["eval/return_mean"]) / 2
+
+    summary = leet_summary(wandb_dir)
+    assert summary["config"]["algo"]["batch_size"] == 256 and summary["config"]["seed"] == 7
+    assert summary["config"]["env"]["obs_scaling"] == "none" and summary["config"]["preset"]["network"] == "seed"
+    assert summary["name"].endswith("-s7") and "ppo" in summary["tags"]
+    assert summary["summary"]["stop_reason"] == "max_epochs" and summary["summary"]["epochs"] == 2
+
+    # each evaluation wrote a checkpoint; the evaluate command loads the newest one
+    assert sorted(p.name for p in (run_dir / "checkpoints").iterdir()) == ["epoch_000001.pt", "epoch_000002.pt"]
+    ev = run_cli([str(run_dir), "--episodes", "3", "--envs", "3", "--json"], cwd=workdir, module="lander_exp.evaluate")
+    assert ev.returncode == 0, ev.stderr[-2000:]
+    result = json.loads(ev.stdout)
+    assert result["epoch"] == 2 and result["episodes"] == 3
+    assert sum(result[k] for k in ("landed", "crashed", "out_of_bounds", "timeout")) == 1.0
+
+
+def test_multirun_gives_one_wandb_run_per_job_in_one_wandb_folder(workdir):
+    proc = run_cli(["-m", *TINY, "train.max_epochs=1", "seed=1,2"], cwd=workdir)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    wandb_dirs = sorted((workdir / "runs" / "wandb").glob("offline-run-*"))
+    assert len(wandb_dirs) == 2
+    names = sorted(leet_summary(d)["name"] for d in wandb_dirs)
+    assert [n[-3:] for n in names] == ["-s1", "-s2"]
+    job_dirs = sorted((workdir / "runs" / "multirun").glob("*/*/*_ppo_s*"))
+    assert len(job_dirs) == 2 and all((d / "checkpoints" / "epoch_000001.pt").is_file() for d in job_dirs)
+
+
+def test_evaluate_rejects_a_folder_without_a_run(workdir):
+    ev = run_cli([str(workdir)], cwd=workdir, module="lander_exp.evaluate")
+    assert ev.returncode == 2 and len(ev.stderr.strip().splitlines()) == 1 and "not a run folder" in ev.stderr

@@ -1,0 +1,64 @@
+import numpy as np
+import pytest
+
+from lander_exp.envs import CRASHED, LANDED, OBS_SCALE, OUT_OF_BOUNDS, TIMEOUT, VecEnv, classify, run_episodes
+from tests.conftest import make_cfg
+
+
+def test_classify_hand_made_episode_ends():
+    terminated = np.array([True, True, True, False, True])
+    reward = np.array([100.0, -100.0, -100.0, -0.3, 100.0])
+    final_x = np.array([0.05, 0.2, -1.02, 0.1, 1.0])  # the last: at rest exactly on the edge
+    assert classify(terminated, reward, final_x).tolist() == [LANDED, CRASHED, OUT_OF_BOUNDS, TIMEOUT, LANDED]
+
+
+def _heuristic(obs):
+    """A fixed, deterministic controller: fire the main engine when falling fast, steer upright."""
+    main = np.where(obs[:, 3] < -0.2, 1.0, -1.0)
+    lateral = np.clip(-2.0 * obs[:, 4] - obs[:, 5], -1, 1)
+    return np.stack([main, lateral], axis=1).astype(np.float32)
+
+
+def _play(env, steps):
+    obs = env.reset()
+    eps = []
+    for _ in range(steps):
+        step = env.step(_heuristic(obs))
+        eps.append(step.episodes)
+        obs = step.obs
+    return eps
+
+
+def test_next_step_autoreset_counts_the_same_episodes_as_same_step():
+    """Gymnasium's next_step mode inserts a reset step after each end; the bookkeeping must skip it."""
+    cfg = make_cfg()
+    same = VecEnv(cfg.env, 2, seed=3, autoreset="same_step")
+    nxt = VecEnv(cfg.env, 2, seed=3, autoreset="next_step")
+    a = [e for e in _play(same, 600) if len(e)]
+    b = [e for e in _play(nxt, 600) if len(e)]
+    flat = lambda es, f: np.concatenate([getattr(e, f) for e in es])
+    k = min(len(flat(a, "returns")), len(flat(b, "returns")))
+    assert k >= 3
+    for f in ("returns", "lengths", "outcomes"):
+        np.testing.assert_allclose(np.sort(flat(a, f)[:k]), np.sort(flat(b, f)[:k]))
+
+
+@pytest.mark.parametrize("mode,op", [("none", lambda o: o), ("divide", lambda o: o / OBS_SCALE),
+                                     ("multiply", lambda o: o * OBS_SCALE)])
+def test_observation_scaling(mode, op):
+    ref = VecEnv(make_cfg().env, 2, seed=5).reset()
+    got = VecEnv(make_cfg([f"env.obs_scaling={mode}"]).env, 2, seed=5).reset()
+    np.testing.assert_allclose(got, op(ref), rtol=1e-6)
+
+
+def test_run_episodes_plays_exactly_n_whole_episodes_and_repeats_with_its_seed():
+    cfg = make_cfg(["env.max_episode_steps=200"])
+    env = VecEnv(cfg.env, 3, seed=0, autoreset="same_step")
+    first = run_episodes(env, _heuristic, 7, seed=11)
+    again = run_episodes(env, _heuristic, 7, seed=11)
+    assert len(first) == 7
+    assert (first.lengths <= 200).all() and (first.lengths > 0).all()
+    np.testing.assert_array_equal(first.returns, again.returns)
+    rates = first.rates()
+    assert set(rates) == {"landed", "crashed", "out_of_bounds", "timeout"}
+    assert sum(rates.values()) == pytest.approx(1.0)
