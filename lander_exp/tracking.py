@@ -33,6 +33,7 @@ class Tracker:
         wandb_root = Path(cfg.tracker.dir)
         wandb_root.mkdir(parents=True, exist_ok=True)
         name, group, tags = run_labels(cfg)
+        self.mode = cfg.tracker.mode.value
         config = OmegaConf.to_container(cfg, resolve=True, enum_to_str=True)
         config["run_dir"] = str(run_dir)
         if choices:
@@ -47,6 +48,12 @@ class Tracker:
         (run_dir / "wandb_run.json").write_text(json.dumps(
             {"id": self.run.id, "name": name, "group": group, "mode": cfg.tracker.mode.value,
              "dir": self.run.dir and str(Path(self.run.dir).parent)}))
+
+    def video(self, path: Path, caption: str = "") -> wandb.Video | None:
+        """An MP4 file as a W&B video to put into the next `log` (None when tracking is off)."""
+        if self.mode == "disabled":
+            return None
+        return wandb.Video(str(path), caption=caption, format="mp4")
 
     def log(self, metrics: dict[str, float]) -> None:
         self.run.log(metrics)

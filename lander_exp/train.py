@@ -16,6 +16,7 @@ from lander_exp.algos import make_algo
 from lander_exp.config import Autoreset, Device
 from lander_exp.envs import Episodes, VecEnv, run_episodes
 from lander_exp.tracking import Tracker
+from lander_exp.video import EvalVideos
 
 EVAL_SEED = 1_000_000  # every evaluation of every run starts from the same states: paired comparisons
 
@@ -49,6 +50,7 @@ def run(cfg: DictConfig, run_dir: Path, choices: dict[str, str] | None = None) -
     act_space = env.single_action_space
     algo = make_algo(cfg, obs_dim, act_space, device)
     tracker = Tracker(cfg, run_dir, algo.x_axis, choices)
+    videos = EvalVideos(cfg, run_dir, tracker, seed=EVAL_SEED)
     OmegaConf.save(cfg, run_dir / "config.yaml")
     t = cfg.train
     global_step = episodes = 0
@@ -76,6 +78,7 @@ def run(cfg: DictConfig, run_dir: Path, choices: dict[str, str] | None = None) -
                                 "eval/return_ma": ma, "eval/length": float(ev.lengths.mean())})
                 metrics.update({f"eval/{k}": v for k, v in ev.rates().items()})
                 metrics["perf/eval_s"] = time.perf_counter() - t1
+                metrics.update(videos.after_eval(algo, epoch, len(history), ma))
                 checkpoint.save(run_dir, epoch, {
                     "epoch": epoch, "global_step": global_step, "episodes": episodes, "eval_history": history,
                     "algo": algo.state_dict(), "config": OmegaConf.to_container(cfg, enum_to_str=True)},
