@@ -63,3 +63,24 @@ class Tracker:
 
     def finish(self, exit_code: int = 0) -> None:
         self.run.finish(exit_code=exit_code)
+
+
+def log_analysis(run_dir: Path, images: dict[str, Path], extra_config: dict) -> Path | None:
+    """Log a finished run's analysis images to W&B as a new run in the run's project and group
+    (job_type=analysis, config = the run's config + `analysis_of`: its id). A new run rather than a
+    resumed one: resuming an offline run writes a second record under the same id, which the report
+    and `wandb sync` would then have to reconcile. Returns the new run's folder (None: tracking off)."""
+    from lander_exp.records import wandb_dir_of
+
+    info = json.loads((run_dir / "wandb_run.json").read_text())
+    if info.get("mode") == "disabled":
+        return None
+    cfg = OmegaConf.load(run_dir / "config.yaml")
+    config = {**OmegaConf.to_container(cfg, resolve=True), "run_dir": str(run_dir), "analysis_of": info["id"],
+              "analysis": extra_config}
+    run = wandb.init(project=cfg.tracker.project, entity=cfg.tracker.entity, dir=str(wandb_dir_of(run_dir).parent.parent),
+                     mode=info["mode"], name=f"{info['name']}-analysis", group=info["group"], job_type="analysis",
+                     tags=[*cfg.tracker.tags, "analysis"], config=config)
+    run.log({key: wandb.Image(str(path), caption=path.stem) for key, path in images.items()})
+    run.finish()
+    return Path(run.dir).parent
