@@ -64,14 +64,11 @@ class EvalVideos:
     def __init__(self, cfg, run_dir: Path, tracker, seed: int):
         self.cfg, self.run_dir, self.tracker, self.seed = cfg, run_dir, tracker, seed
 
-    def _last_evaluation(self, epoch: int, return_ma: float) -> bool:
-        """Mirrors train.run's stopping rules, so that the final policy always gets a video."""
-        t = self.cfg.train
-        return epoch == t.max_epochs or (t.target_return is not None and return_ma >= t.target_return)
-
-    def after_eval(self, algo, epoch: int, evaluations: int, return_ma: float) -> dict:
-        every = self.cfg.train.video_every
-        if every == 0 or (evaluations % every and not self._last_evaluation(epoch, return_ma)):
+    def after_eval(self, algo, epoch: int, evaluations: int, return_ma: float, last: bool) -> dict:
+        """`last`: the run's epoch or episode budget ends here; reaching the target ends it too."""
+        every, target = self.cfg.train.video_every, self.cfg.train.target_return
+        final = last or (target is not None and return_ma >= target)
+        if every == 0 or (evaluations % every and not final):
             return {}
         video = record_episode(self.cfg.env, algo.policy(), self.run_dir / "videos" / f"epoch_{epoch:06d}.mp4",
                                self.seed)
