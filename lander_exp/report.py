@@ -83,20 +83,21 @@ def differing_keys(runs: list[RunRecord]) -> list[str]:
 
 
 def _label_keys(keys: list[str], flat: list[dict]) -> list[str]:
-    """The differing keys worth showing: a key such as network.hidden_dim is left out when a preset
-    choice (preset.network) or a name (algo.name) that differs too already determines its value."""
-    def determined(key: str) -> bool:
-        top = key.split(".")[0]
-        for parent in (f"preset.{top}", f"{top}.name"):
-            if parent != key and parent in keys:
-                seen: dict[str, str] = {}
-                if all(seen.setdefault(json.dumps(f.get(parent)), json.dumps(f.get(key))) == json.dumps(f.get(key))
-                       for f in flat):
-                    return True
-        return False
+    """The fewest differing keys that still tell every group apart, for short legend labels: preset
+    choices first (network=wide says more than three network.* values), then names, then the rest;
+    a key is shown only if it splits groups the keys before it could not."""
+    def tuples(chosen: list[str]) -> int:
+        return len({json.dumps([f.get(k) for k in chosen], default=str) for f in flat})
 
-    shown = [k for k in keys if not determined(k)]
-    return sorted(shown, key=lambda k: (not k.startswith("preset."), k))
+    wanted = tuples(keys)
+    order = sorted(keys, key=lambda k: (not k.startswith("preset."), not k.endswith(".name"), k))
+    shown: list[str] = []
+    for key in order:
+        if tuples(shown) == wanted:
+            break
+        if tuples([*shown, key]) > tuples(shown):
+            shown.append(key)
+    return shown
 
 
 def group_runs(runs: list[RunRecord]) -> tuple[list[Group], list[str]]:
@@ -275,7 +276,8 @@ def group_table(groups: list[Group]) -> str:
                  _stat([_final(r, "eval/return_ma") for r in g.runs]), _stat([_final(r, "eval/landed") for r in g.runs], ".2f"),
                  _stat([_final(r, "episode/return_ma100") for r in g.runs]), ", ".join(jumps) or "–",
                  ", ".join(f"{k} ×{v}" for k, v in stops.items())]
-        rows.append("<tr>" + "".join(f"<td>{c}</td>" for c in cells) + "</tr>")
+        every_key = "\n".join(f"{k}={_short(v)}" for k, v in g.values.items())  # the label shows the fewest keys
+        rows.append(f'<tr title="{html.escape(every_key)}">' + "".join(f"<td>{c}</td>" for c in cells) + "</tr>")
     return _table(head, rows, "groups")
 
 

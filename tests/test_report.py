@@ -114,7 +114,7 @@ def test_report_of_two_tiny_runs_renders_every_chart_in_headless_chromium(workdi
     for run in runs:
         last = run.series("eval/return_mean")[1][-1]
         label = f"network.hidden_dim={run.config['network']['hidden_dim']}"
-        row = re.search(rf"<tr><td>[^<]*<span[^>]*></span>{re.escape(label)}</td>(.*?)</tr>", dom).group(1)
+        row = re.search(rf"<tr[^>]*><td>[^<]*<span[^>]*></span>{re.escape(label)}</td>(.*?)</tr>", dom).group(1)
         assert f"<td>{last:.1f}</td>" in row
         assert f"hidden_dim: {run.config['network']['hidden_dim']}" in dom  # its config, one click away
 
