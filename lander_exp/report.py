@@ -257,7 +257,7 @@ def _stat(values: list[float | None], fmt: str = ".1f") -> str:
     vals = [v for v in values if v is not None]
     if not vals:
         return "–"
-    if len(vals) == 1:
+    if len(set(vals)) == 1:
         return format(vals[0], fmt)
     return f"{format(float(np.mean(vals)), fmt)} ± {format(float(np.std(vals)), fmt)}"
 
@@ -309,8 +309,9 @@ body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:20px;
 h1{font-size:22px;margin-bottom:4px} h2{font-size:18px;margin-top:28px;border-bottom:1px solid #ddd}
 .meta{color:#666;font-size:13px} .grid{display:grid;grid-template-columns:repeat(auto-fill,minmax(560px,1fr));gap:12px}
 table{border-collapse:collapse;font-size:13px;margin:8px 0}
-td,th{border:1px solid #ddd;padding:4px 8px;text-align:left;vertical-align:top}
-th{background:#f5f5f5} .swatch{display:inline-block;width:10px;height:10px;border-radius:2px;margin-right:6px}
+#groups td:first-child{min-width:160px} td,th{border:1px solid #ddd;padding:4px 8px;text-align:left;vertical-align:top}
+th{background:#f5f5f5}
+.swatch{display:inline-block;vertical-align:middle;width:10px;height:10px;border-radius:2px;margin-right:6px}
 pre.config{font-size:11px;max-height:400px;overflow:auto;background:#fafafa;padding:6px}
 #script-errors{color:#b00;white-space:pre-wrap} #script-errors:empty{display:none} code{font-size:11px}
 """
