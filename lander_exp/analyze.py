@@ -169,6 +169,11 @@ def analyze(run_dir: Path, reference=REFERENCE, log_to_wandb: bool = True) -> tu
     from lander_exp.evaluate import load_run
 
     cfg, algo, state = load_run(run_dir)
+    if log_to_wandb:
+        from lander_exp.records import tracked, wandb_dir_of
+
+        if tracked(run_dir):
+            wandb_dir_of(run_dir)  # fail before drawing when the run's W&B folder cannot be found
     model = algo.model.cpu().eval()
     scale = scaler(cfg.env.obs_scaling)
     kind = action_kind(model)

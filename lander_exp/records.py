@@ -59,9 +59,16 @@ def leet_records(wandb_run_dir: Path) -> list[dict]:
     return [json.loads(line) for line in proc.stdout.splitlines() if line.strip()]
 
 
-def find_run_dirs(paths: list[Path]) -> list[Path]:
+def tracked(run_dir: Path) -> bool:
+    """Whether the run wrote a W&B record (tracker=off runs have a wandb_run.json but no record)."""
+    info = json.loads((run_dir / RUN_MARKER).read_text())
+    return info.get("mode") != "disabled" and bool(info.get("dir"))
+
+
+def find_run_dirs(paths: list[Path], skipped: list[Path] | None = None) -> list[Path]:
     """Run folders named by `paths`: each path is a run folder or any folder holding run folders
-    (searched recursively for wandb_run.json), e.g. a multirun/sweep folder or runs/ itself."""
+    (searched recursively for wandb_run.json), e.g. a multirun/sweep folder or runs/ itself. Runs
+    found by the search that were not tracked are left out (and appended to `skipped`)."""
     found: list[Path] = []
     for path in paths:
         if not path.exists():
@@ -70,9 +77,13 @@ def find_run_dirs(paths: list[Path]) -> list[Path]:
             found.append(path)
             continue
         inside = sorted(p.parent for p in path.rglob(RUN_MARKER))
+        untracked = [p for p in inside if not tracked(p)]
+        inside = [p for p in inside if tracked(p)]
+        if skipped is not None:
+            skipped.extend(untracked)
         if not inside:
-            raise ConfigError(f"{path} holds no run folder (no {RUN_MARKER} below it): pass folders made by "
-                              "python -m lander_exp with W&B tracking on")
+            raise ConfigError(f"{path} holds no tracked run folder (no {RUN_MARKER} of a W&B-tracked run below it): "
+                              "pass folders made by python -m lander_exp with W&B tracking on")
         found.extend(inside)
     unique = list(dict.fromkeys(p.resolve() for p in found))
     return unique
@@ -82,7 +93,7 @@ def wandb_dir_of(run_dir: Path) -> Path:
     """The offline W&B run folder of a run folder. wandb_run.json names it relative to the folder
     training ran from, so it is looked for from the current folder and from each parent of the run."""
     info = json.loads((run_dir / RUN_MARKER).read_text())
-    if info.get("mode") == "disabled" or not info.get("dir"):
+    if not tracked(run_dir):
         raise ConfigError(f"{run_dir} was run with tracking off (tracker=off): it has no W&B record to read")
     named = Path(info["dir"])
     candidates = [named] if named.is_absolute() else [Path.cwd() / named, *(p / named for p in run_dir.resolve().parents)]

@@ -390,7 +390,10 @@ def main(argv: list[str] | None = None) -> int:
         except ImportError:
             raise ConfigError("the report needs plotly: pip install -e '.[analysis]'") from None
         if args.paths:
-            runs = load_local(find_run_dirs(args.paths))
+            skipped: list[Path] = []
+            runs = load_local(find_run_dirs(args.paths, skipped))
+            for path in skipped:
+                print(f"lander_exp.report: note: {path} left out: it was run with tracking off", file=sys.stderr)
         else:
             runs = load_wandb(project=args.wandb_project, sweep=args.wandb_sweep)
         if not runs:

@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 from hydra import compose, initialize_config_dir
 
+from lander_exp import records
 from lander_exp.app import CONF_DIR
 from lander_exp.config import register, validate
 
@@ -40,10 +41,7 @@ def run_cli(args: list[str], cwd: Path, module: str = "lander_exp", timeout: int
 
 def leet_records(run_dir: Path) -> list[dict]:
     """Every record of an offline W&B run, as `wandb leet inspect --json` prints them."""
-    wandb_bin = Path(sys.executable).parent / "wandb"
-    out = subprocess.run([str(wandb_bin), "leet", "inspect", "--json", str(run_dir)], capture_output=True,
-                         text=True, timeout=120, check=True)
-    return [json.loads(line) for line in out.stdout.splitlines() if line.strip()]
+    return records.leet_records(run_dir)
 
 
 def leet_summary(run_dir: Path) -> dict:

@@ -1,6 +1,7 @@
 """The comparison report: grouping and averaging on hand-made records, then a report of two real tiny
 runs opened in headless Chromium (Debian's package; `make test` installs it when missing)."""
 
+import json
 import re
 import shutil
 import subprocess
@@ -122,10 +123,20 @@ def test_report_of_two_tiny_runs_renders_every_chart_in_headless_chromium(workdi
 @pytest.mark.parametrize("args, message", [
     ([], "nothing to compare"),
     (["missing_folder"], "missing_folder does not exist"),
-    (["."], "holds no run folder"),
+    (["."], "holds no tracked run folder"),
 ])
 def test_report_rejects_bad_input_in_one_line_and_writes_nothing(workdir, args, message):
     proc = run_cli([*args, "--out", "r.html"], cwd=workdir, module="lander_exp.report")
     assert proc.returncode == 2 and message in proc.stderr
     assert len(proc.stderr.strip().splitlines()) == 1
     assert not (workdir / "r.html").exists()
+
+
+def test_a_sweep_folder_search_leaves_out_runs_made_with_tracking_off(tmp_path):
+    for name, info in (("0_ppo_s0", {"id": "a", "mode": "offline", "dir": "runs/wandb/offline-run-x-a"}),
+                       ("1_ppo_s1", {"id": "b", "mode": "disabled", "dir": None})):
+        (tmp_path / "sweep" / name).mkdir(parents=True)
+        (tmp_path / "sweep" / name / "wandb_run.json").write_text(json.dumps(info))
+    skipped = []
+    assert [p.name for p in find_run_dirs([tmp_path / "sweep"], skipped)] == ["0_ppo_s0"]
+    assert [p.name for p in skipped] == ["1_ppo_s1"]
