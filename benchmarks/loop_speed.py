@@ -16,6 +16,7 @@ import statistics
 import time
 from pathlib import Path
 
+import gymnasium as gym
 import numpy as np
 import torch
 from hydra import compose, initialize_config_dir
@@ -27,16 +28,19 @@ from lander_exp.envs import VecEnv
 from lander_exp.train import resolve_device
 
 
-def raw_rate(env: VecEnv, steps: int, rng: np.random.Generator) -> float:
-    """Env steps per second of the bare Gymnasium vector env with random actions."""
-    vec = env.env
+def raw_rate(cfg, steps: int, rng: np.random.Generator) -> float:
+    """Env steps per second of Gymnasium's own SyncVectorEnv of the same envs, random actions."""
+    n = cfg.env.num_envs
+    vec = gym.make_vec(cfg.env.id, num_envs=n, vectorization_mode="sync",
+                       max_episode_steps=cfg.env.max_episode_steps)
     vec.reset(seed=int(rng.integers(1 << 30)))
-    n = env.num_envs
     actions = rng.uniform(-1, 1, (steps // n, n, 2)).astype(np.float32)
     t = time.perf_counter()
     for a in actions:
         vec.step(a)
-    return (steps // n) * n / (time.perf_counter() - t)
+    rate = (steps // n) * n / (time.perf_counter() - t)
+    vec.close()
+    return rate
 
 
 def main() -> None:
@@ -56,7 +60,7 @@ def main() -> None:
     rng = np.random.default_rng(0)
     raw, rollout, update = [], [], []
     for _ in range(args.rounds):
-        raw.append(raw_rate(env, args.steps, rng))
+        raw.append(raw_rate(cfg, args.steps, rng))
         t = time.perf_counter()
         ro = ppo.collect(env)
         rollout.append(ro.rewards.size / (time.perf_counter() - t))

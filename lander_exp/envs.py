@@ -92,52 +92,72 @@ class VecEnv:
         self.num_envs = num_envs
         self.autoreset = Autoreset(autoreset or env_cfg.autoreset)
         self.scale = _scaler(ObsScaling(env_cfg.obs_scaling))
+        self.max_steps = env_cfg.max_episode_steps
         self._seed = seed
         if env_cfg.backend == Backend.envpool:
             raise ConfigError("env.backend=envpool is not implemented yet: use env.backend=gymnasium")
-        mode = {Autoreset.same_step: gym.vector.AutoresetMode.SAME_STEP,
-                Autoreset.next_step: gym.vector.AutoresetMode.NEXT_STEP}[self.autoreset]
-        fns = [lambda: gym.make(env_cfg.id, max_episode_steps=env_cfg.max_episode_steps, disable_env_checker=True)] * num_envs
-        self.env = gym.vector.SyncVectorEnv(fns, autoreset_mode=mode)
-        self.single_observation_space = self.env.single_observation_space
-        self.single_action_space = self.env.single_action_space
+        # The bare env, stepped by this loop: Gymnasium's wrappers and SyncVectorEnv cost more per
+        # step than LunarLander's physics, and this class does their work (time limit, autoreset).
+        self.envs = [gym.make(env_cfg.id, disable_env_checker=True).unwrapped for _ in range(num_envs)]
+        self.single_observation_space = self.envs[0].observation_space
+        self.single_action_space = self.envs[0].action_space
         self._ret = np.zeros(num_envs)
         self._len = np.zeros(num_envs, np.int64)
         self._resetting = np.zeros(num_envs, bool)
 
     def reset(self, seed: int | None = None) -> np.ndarray:
-        obs, _ = self.env.reset(seed=self._seed if seed is None else seed)
+        """Reset every env; env i is seeded with seed + i (the first call defaults to the constructor's seed)."""
+        seed = self._seed if seed is None else seed
         self._seed = None  # later resets continue the envs' own RNG streams
+        obs = np.stack([e.reset(seed=None if seed is None else seed + i)[0] for i, e in enumerate(self.envs)])
         self._ret[:] = 0
         self._len[:] = 0
         self._resetting[:] = False
         return self.scale(obs)
 
     def step(self, actions: np.ndarray) -> Step:
-        raw_obs, reward, terminated, truncated, info = self.env.step(actions)
-        live = ~self._resetting  # next_step autoreset: a step right after an episode end is a reset
-        self._ret += reward * live
-        self._len += live
-        done = terminated | truncated
+        n = self.num_envs
+        raw_obs = np.empty((n, self.single_observation_space.shape[0]), np.float32)
+        reward = np.zeros(n, np.float32)
+        terminated = np.zeros(n, bool)
+        truncated = np.zeros(n, bool)
+        finals: dict[int, np.ndarray] = {}  # same_step: last obs of episodes that end now
+        for i, env in enumerate(self.envs):
+            if self._resetting[i]:  # next_step autoreset: this step only resets, with reward 0
+                raw_obs[i] = env.reset()[0]
+                self._resetting[i] = False
+                continue
+            o, r, term, _, _ = env.step(actions[i])
+            self._len[i] += 1
+            self._ret[i] += r
+            reward[i], terminated[i] = r, term
+            truncated[i] = not term and self._len[i] >= self.max_steps
+            if (term or truncated[i]) and self.autoreset == Autoreset.same_step:
+                finals[i] = o
+                o = env.reset()[0]
+            raw_obs[i] = o
         raw_final = raw_obs
-        if done.any() and self.autoreset == Autoreset.same_step:
+        if finals:
             raw_final = raw_obs.copy()
-            raw_final[done] = np.stack(info["final_obs"][done])
+            for i, o in finals.items():
+                raw_final[i] = o
+        done = terminated | truncated
         if done.any():
             eps = Episodes(self._ret[done].copy(), self._len[done].copy(),
                            classify(terminated[done], reward[done], raw_final[done, 0]))
             self._ret[done] = 0
             self._len[done] = 0
+            if self.autoreset == Autoreset.next_step:
+                self._resetting |= done
         else:
             eps = Episodes.concat([])
-        if self.autoreset == Autoreset.next_step:
-            self._resetting = done
         obs = self.scale(raw_obs)
         final = obs if raw_final is raw_obs else self.scale(raw_final)
-        return Step(obs, reward.astype(np.float32), terminated, truncated, final, eps)
+        return Step(obs, reward, terminated, truncated, final, eps)
 
     def close(self) -> None:
-        self.env.close()
+        for env in self.envs:
+            env.close()
 
 
 def _scaler(mode: ObsScaling) -> Callable[[np.ndarray], np.ndarray]:
