@@ -14,6 +14,10 @@ from pathlib import Path
 
 from lander_exp.config import ConfigError
 
+# Keys that never make two runs different experiments: the seed, and bookkeeping that does not
+# change what is learned. Runs differing only in these share a W&B group and a report group.
+NOT_SETTING = ("seed", "run_dir", "tracker", "preset", "device", "train.progress", "train.torch_threads",
+               "train.keep_checkpoints", "train.video_every", "analysis_of", "analysis")
 RUN_MARKER = "wandb_run.json"  # written by tracking.Tracker into every tracked run folder
 AXES = ("global_step", "episode")
 ALGO_AXIS = {"ppo": "global_step", "reinforce": "episode"}  # fallback when a record declares no step metric
@@ -41,6 +45,22 @@ class RunRecord:
 
     def keys(self) -> set[str]:
         return {k for row in self.history for k in row}
+
+
+def flatten(config: dict, prefix: str = "") -> dict[str, object]:
+    """Nested config -> {"network.hidden_dim": 64, ...}; lists become JSON text so they can be compared."""
+    out: dict[str, object] = {}
+    for key, value in config.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, dict):
+            out.update(flatten(value, f"{name}."))
+        else:
+            out[name] = json.dumps(value) if isinstance(value, list) else value
+    return out
+
+
+def not_setting(key: str) -> bool:
+    return any(key == p or key.startswith(p + ".") for p in NOT_SETTING)
 
 
 def wandb_executable() -> str:

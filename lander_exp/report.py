@@ -1,9 +1,9 @@
 """`python -m lander_exp.report RUN_OR_SWEEP_FOLDER... [--out report.html]`: one self-contained HTML page
 (Plotly's JS inlined, no network needed) that compares runs.
 
-Runs are grouped by the config keys whose values differ between them (seed, run_dir and tracker.* never
-split a group); each group is drawn as the mean over its seeds with a ±1 std band, against the runs'
-own x-axis (PPO: global_step, REINFORCE: episode). A table gives final metrics per group, and every
+Runs are grouped by the config keys whose values differ between them (the seed and the bookkeeping
+keys of records.NOT_SETTING never split a group); each group is drawn as the mean over its seeds with a
+±1 std band, against the runs' own x-axis (PPO: global_step, REINFORCE: episode). A table gives final metrics per group, and every
 run's config sits one click away. The same page can be built from an online W&B project or sweep."""
 
 from __future__ import annotations
@@ -21,9 +21,8 @@ import numpy as np
 import yaml
 
 from lander_exp.config import ConfigError
-from lander_exp.records import RunRecord, find_run_dirs, load_local, load_wandb
+from lander_exp.records import NOT_SETTING, RunRecord, find_run_dirs, flatten, load_local, load_wandb, not_setting
 
-IGNORED_PREFIXES = ("seed", "run_dir", "tracker")  # keys that never make two runs different settings
 JUMP_KEY = "jump/episode"  # written into the W&B summary by the REINFORCE jump detector
 MAX_POINTS = 1500  # per curve: longer histories are averaged into this many bins
 
@@ -60,20 +59,9 @@ class Group:
 
 # ---- grouping ----------------------------------------------------------------------------------
 
-def flatten(config: dict, prefix: str = "") -> dict[str, object]:
-    """Nested config -> {"network.hidden_dim": 64, ...}; lists become JSON text so they can be compared."""
-    out: dict[str, object] = {}
-    for key, value in config.items():
-        name = f"{prefix}{key}"
-        if isinstance(value, dict):
-            out.update(flatten(value, f"{name}."))
-        else:
-            out[name] = json.dumps(value) if isinstance(value, list) else value
-    return out
-
-
 def _ignored(key: str) -> bool:
-    return any(key == p or key.startswith(p + ".") for p in IGNORED_PREFIXES)
+    """Keys that never split a group (seed, bookkeeping); preset choices are kept: they name groups."""
+    return not_setting(key) and not key.startswith("preset.")
 
 
 def differing_keys(runs: list[RunRecord]) -> list[str]:
@@ -349,6 +337,7 @@ def build_html(runs: list[RunRecord], title: str, sources: list[str]) -> str:
         sections.append(f"<h2>{heading}</h2><div class=\"grid\">{''.join(figs)}</div>")
     grouped_by = ", ".join(f"<code>{html.escape(k)}</code>" for k in keys) or "nothing (all runs share one setting)"
     common_text = yaml.safe_dump(common, sort_keys=True)
+    ignored = ", ".join(k for k in NOT_SETTING if k != "preset")
     return f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><title>{html.escape(title)}</title>
 <script>{ERROR_HOOK}</script>
@@ -359,7 +348,7 @@ def build_html(runs: list[RunRecord], title: str, sources: list[str]) -> str:
 <div class="meta">{len(runs)} runs in {len(groups)} groups · built {dt.datetime.now(dt.timezone.utc):%Y-%m-%d %H:%M} UTC
  from {html.escape(", ".join(sources))}</div>
 <pre id="script-errors"></pre>
-<p>Grouped by the config keys that differ between runs (seed, run_dir and tracker.* ignored): {grouped_by}.
+<p>Grouped by the config keys that differ between runs (ignoring {html.escape(ignored)}): {grouped_by}.
 Lines are means over a group's seeds, bands ±1 std; ★ marks a detected jump.</p>
 <details><summary>config shared by all runs</summary><pre class="config">{html.escape(common_text)}</pre></details>
 <h2>Final metrics per group</h2>{group_table(groups)}

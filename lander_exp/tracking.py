@@ -5,6 +5,7 @@ declared against the algorithm's x-axis (`global_step` for PPO, `episode` for RE
 
 from __future__ import annotations
 
+import hashlib
 import json
 from pathlib import Path
 
@@ -18,12 +19,24 @@ def _fmt(x: float) -> str:
     return f"{x:g}"
 
 
+def setting_hash(cfg: DictConfig) -> str:
+    """6 hex digits that differ whenever any value that defines the experiment differs (every key
+    but the seed and the bookkeeping ones in records.NOT_SETTING), so that two runs share a group
+    exactly when they differ only by seed, whichever keys a sweep varies."""
+    from lander_exp.records import flatten, not_setting
+
+    flat = flatten(OmegaConf.to_container(cfg, resolve=True, enum_to_str=True))
+    setting = {k: v for k, v in flat.items() if not not_setting(k)}
+    return hashlib.sha1(json.dumps(setting, sort_keys=True, default=str).encode()).hexdigest()[:6]
+
+
 def run_labels(cfg: DictConfig) -> tuple[str, str, list[str]]:
     """(name, group, tags) from the values that usually differ between runs, so that W&B's
-    group-by works untouched: the group is the name without the seed, i.e. one group per setting."""
+    group-by works untouched: the group is the name without the seed, i.e. one group per setting
+    (readable for the usual keys, plus a hash of all of them, e.g. for a sweep of algo.gae_lambda)."""
     net, lr = cfg.network, cfg.lr
     group = (f"{cfg.algo.name}-a{net.actor_layers}c{net.critic_layers}h{net.hidden_dim}"
-             f"-lr{_fmt(lr.actor)}_{_fmt(lr.critic)}-n{cfg.env.num_envs}")
+             f"-lr{_fmt(lr.actor)}_{_fmt(lr.critic)}-n{cfg.env.num_envs}-{setting_hash(cfg)}")
     tags = [cfg.algo.name, cfg.env.id, f"backend:{cfg.env.backend.value}", *cfg.tracker.tags]
     return f"{group}-s{cfg.seed}", cfg.tracker.group or group, tags
 

@@ -140,3 +140,17 @@ def test_a_sweep_folder_search_leaves_out_runs_made_with_tracking_off(tmp_path):
     skipped = []
     assert [p.name for p in find_run_dirs([tmp_path / "sweep"], skipped)] == ["0_ppo_s0"]
     assert [p.name for p in skipped] == ["1_ppo_s1"]
+
+
+def test_wandb_groups_split_on_any_setting_but_not_on_seed_or_bookkeeping():
+    from lander_exp.tracking import run_labels
+    from tests.conftest import make_cfg
+
+    base = run_labels(make_cfg(["seed=1"]))[1]
+    # the hover sweep varies algo.steps_per_epoch, which the readable part of the group does not show
+    assert run_labels(make_cfg(["seed=1", "algo.steps_per_epoch=10000"]))[1] != base
+    assert run_labels(make_cfg(["seed=1", "algo.gae_lambda=0.9"]))[1] != base
+    for same in (["seed=2"], ["seed=1", "train.progress=false", "train.torch_threads=2", "train.video_every=0",
+                              "tracker.project=other", "device=cpu"]):
+        name, group, _ = run_labels(make_cfg(same))
+        assert group == base and name == f"{group}-s{same[0][5:]}"
