@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import csv
 import datetime
+import os
 import platform
 import statistics
 import time
@@ -56,7 +57,7 @@ def main() -> None:
     if cfg.train.torch_threads:
         torch.set_num_threads(cfg.train.torch_threads)
     env = VecEnv(cfg.env, cfg.env.num_envs, seed=cfg.seed)
-    ppo = PPO(cfg, env.single_observation_space.shape[0], env.single_action_space.shape[0], resolve_device(cfg.device))
+    ppo = PPO(cfg, env.obs_dim, env.single_action_space.shape[0], resolve_device(cfg.device))
     rng = np.random.default_rng(0)
     raw, rollout, update = [], [], []
     for _ in range(args.rounds):
@@ -71,7 +72,9 @@ def main() -> None:
     samples = ro.rewards.size
     row = {
         "date": datetime.date.today().isoformat(), "cpu": platform.processor() or platform.machine(),
-        "cores": torch.get_num_threads(), "num_envs": cfg.env.num_envs, "hidden_dim": cfg.network.hidden_dim,
+        "cpus": os.cpu_count(), "torch_threads": torch.get_num_threads(),
+        "load_avg_1min": round(os.getloadavg()[0], 2),  # above cpus: other work shared the machine
+        "num_envs": cfg.env.num_envs, "hidden_dim": cfg.network.hidden_dim,
         "actor_layers": cfg.network.actor_layers, "critic_layers": cfg.network.critic_layers,
         "steps": samples, "update_epochs": cfg.algo.update_epochs, "batch_size": cfg.algo.batch_size,
         "raw_steps_per_s": round(med(raw)), "rollout_steps_per_s": round(med(rollout)),

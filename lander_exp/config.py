@@ -223,8 +223,6 @@ def validate(cfg: DictConfig) -> None:
         _check(0 < algo.gamma <= 1, "algo.gamma", algo.gamma, "a discount must be in (0, 1]")
         _check(algo.entropy_coef >= 0, "algo.entropy_coef", algo.entropy_coef, "must be non-negative")
         _check(algo.max_grad_norm > 0, "algo.max_grad_norm", algo.max_grad_norm, "must be positive (.inf: no clipping)")
-        _check(cfg.env.autoreset == Autoreset.same_step, "env.autoreset", cfg.env.autoreset.value,
-               "algo=reinforce needs env.autoreset=same_step (whole episodes, no reset steps)")
 
     from lander_exp import envs  # imported here: gymnasium is only needed once a config is used
 

@@ -49,7 +49,7 @@ def run(cfg: DictConfig, run_dir: Path, choices: dict[str, str] | None = None) -
     device = resolve_device(cfg.device)
     env = VecEnv(cfg.env, cfg.env.num_envs, seed=cfg.seed)
     eval_env = VecEnv(cfg.env, cfg.train.eval_envs, seed=EVAL_SEED, autoreset=Autoreset.same_step)
-    obs_dim = env.single_observation_space.shape[0]
+    obs_dim = env.obs_dim
     act_space = env.single_action_space
     algo = make_algo(cfg, obs_dim, act_space, device)
     tracker = Tracker(cfg, run_dir, algo.x_axis, choices)

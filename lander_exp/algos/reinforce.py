@@ -95,7 +95,7 @@ class Reinforce:
             actions = (logits - np.log(-np.log(self.rng.random(logits.shape)))).argmax(axis=1)
             step = env.step(actions)
             steps += n
-            for i in range(n):
+            for i in np.flatnonzero(step.live):  # a reset-only step (next_step autoreset) is no transition
                 trajs[i][0].append(obs[i])
                 trajs[i][1].append(actions[i])
                 trajs[i][2].append(step.reward[i])
