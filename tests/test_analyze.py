@@ -11,24 +11,16 @@ from torch import nn
 from lander_exp import analyze
 from lander_exp.config import ObsScaling
 from lander_exp.envs import OBS_SCALE
-from lander_exp.nets import ActorCritic
+from lander_exp.nets import ActorCritic, CategoricalActorCritic
 from tests.conftest import TINY, history, leet_records, run_cli
 
 VY, ANGLE, Y = 3, 4, 1
 
 
-class Categorical(nn.Module):
-    """The discrete actor-critic's interface (.actor -> 4 logits, .critic, .value), linear for the test."""
-
-    def __init__(self):
-        super().__init__()
-        self.actor = nn.Linear(8, 4)
-        self.critic = nn.Linear(8, 1)
-        for p in self.parameters():
-            nn.init.zeros_(p)
-
-    def value(self, obs):
-        return self.critic(obs).squeeze(-1)
+def zeroed(*layers):
+    for layer in layers:
+        nn.init.zeros_(layer.weight)
+        nn.init.zeros_(layer.bias)
 
 
 def sweep_of(sweeps, name):
@@ -37,10 +29,16 @@ def sweep_of(sweeps, name):
 
 @torch.no_grad()
 def test_discrete_preferences_the_seed_describes_show_in_the_sweeps_through_the_obs_scaling():
-    model = Categorical()
-    model.actor.weight[2, VY] = -3.0  # main engine: more likely the faster the lander falls
-    model.actor.weight[3, ANGLE] = -4.0  # right engine when tilted clockwise (negative angle)
-    model.critic.weight[0, Y] = 2.0  # value grows with height
+    model = CategoricalActorCritic(8, 4, hidden_dim=4, actor_layers=1, critic_layers=1)
+    hidden, logits = model.actor[0], model.actor[2]
+    zeroed(hidden, logits, model.critic[0], model.critic[2])
+    # hidden units relu(-vy), relu(vy), relu(-angle), relu(angle): with ReLU, +/- pairs make linear logits
+    for unit, (var, sign) in enumerate(((VY, -1), (VY, 1), (ANGLE, -1), (ANGLE, 1))):
+        hidden.weight[unit, var] = sign
+    logits.weight[2, 0], logits.weight[2, 1] = 3.0, -3.0  # main engine: logit -3 vy, likelier the faster it falls
+    logits.weight[3, 2], logits.weight[3, 3] = 4.0, -4.0  # right engine: logit -4 angle, for a clockwise tilt
+    model.critic[0].weight[0, Y] = 1.0
+    model.critic[2].weight[0, 0] = 2.0  # value 2 relu(y): grows with height
     scale = analyze.scaler(ObsScaling.divide)  # the network sees obs / OBS_SCALE
     sweeps = analyze.sweeps(model, scale)
 
@@ -67,9 +65,7 @@ def test_discrete_preferences_the_seed_describes_show_in_the_sweeps_through_the_
 def test_continuous_throttles_of_a_hand_set_actor_critic_show_in_the_sweeps():
     model = ActorCritic(8, 2, hidden_dim=3, actor_layers=1, critic_layers=1, init_log_std=-1.0)
     first, last = model.actor[0], model.actor[2]
-    for layer in (first, last):
-        nn.init.zeros_(layer.weight)
-        nn.init.zeros_(layer.bias)
+    zeroed(first, last)
     first.weight[0, VY] = -1.0  # h0 = relu(-vy): how fast it falls
     first.weight[1, ANGLE], first.weight[2, ANGLE] = 1.0, -1.0  # h1 - h2 = angle
     last.weight[0, 0] = 2.0  # main = tanh(2 relu(-vy))
