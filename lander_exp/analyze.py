@@ -193,13 +193,14 @@ def analyze(run_dir: Path, reference=REFERENCE, log_to_wandb: bool = True) -> tu
     return files, logged
 
 
-def _reference(text: str) -> tuple[float, ...]:
+def parse_reference(text: str) -> tuple[float, ...]:
+    names = ",".join(v[0] for v in STATE_VARS)
     try:
         values = tuple(float(v) for v in text.split(","))
     except ValueError:
-        raise argparse.ArgumentTypeError("must be 8 comma-separated numbers") from None
+        values = ()
     if len(values) != len(STATE_VARS):
-        raise argparse.ArgumentTypeError(f"must be 8 comma-separated numbers ({', '.join(v[0] for v in STATE_VARS)})")
+        raise ConfigError(f"--reference={text!r} is invalid: it must be 8 comma-separated numbers ({names})")
     return values
 
 
@@ -207,13 +208,13 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m lander_exp.analyze", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("run_dir", type=Path)
-    p.add_argument("--reference", type=_reference, default=REFERENCE,
+    p.add_argument("--reference", default=",".join(f"{v:g}" for v in REFERENCE),
                    help="the state held fixed, 8 numbers x,y,vx,vy,angle,omega,left_leg,right_leg "
-                        f"(default {','.join(f'{v:g}' for v in REFERENCE)})")
+                        "(default: %(default)s)")
     p.add_argument("--no-wandb", action="store_true", help="write the PNG files only")
     args = p.parse_args(argv)
     try:
-        files, logged = analyze(args.run_dir, args.reference, log_to_wandb=not args.no_wandb)
+        files, logged = analyze(args.run_dir, parse_reference(args.reference), log_to_wandb=not args.no_wandb)
     except ConfigError as ex:
         print(f"lander_exp.analyze: error: {ex}", file=sys.stderr)
         return 2

@@ -109,3 +109,4 @@ def test_analyze_cli_writes_pngs_and_logs_them_to_a_wandb_analysis_run_in_the_sa
 def test_analyze_rejects_a_bad_reference_state(workdir):
     proc = run_cli([str(workdir), "--reference", "1,2,3"], cwd=workdir, module="lander_exp.analyze")
     assert proc.returncode == 2 and "must be 8 comma-separated numbers" in proc.stderr
+    assert len(proc.stderr.strip().splitlines()) == 1
