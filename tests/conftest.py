@@ -59,3 +59,14 @@ def history(records: list[dict]) -> list[dict]:
 def workdir(tmp_path: Path) -> Path:
     """An empty folder to run the CLI in: run folders and W&B files land under it."""
     return tmp_path
+
+
+@pytest.fixture(scope="session")
+def tiny_video_run(tmp_path_factory) -> tuple[Path, Path]:
+    """(workdir, run folder) of one finished tiny PPO run with 3 evaluations and a video every 2,
+    trained once for the tests that read a finished run (videos, analysis)."""
+    workdir = tmp_path_factory.mktemp("tiny_video_run")
+    proc = run_cli([*TINY, "train.max_epochs=3", "train.video_every=2"], cwd=workdir)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    (run_dir,) = list((workdir / "runs").glob("*/*_ppo_s0"))
+    return workdir, run_dir
