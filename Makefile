@@ -6,8 +6,10 @@ VENV ?= .venv
 TORCH ?= torch==2.13.0
 PY := $(VENV)/bin/python
 ARGS ?=
+SWEEP ?=
+SWEEP_ARGS ?=
 
-.PHONY: install train test lint bench clean
+.PHONY: install train test lint bench clean sweep
 
 install: $(VENV)/.installed
 
@@ -19,6 +21,10 @@ $(VENV)/.installed: pyproject.toml
 
 train: install  ## the main job: PPO of seed 000 until it lands, tracked in W&B (offline)
 	$(PY) -m lander_exp $(ARGS)
+
+sweep: install  ## a sweep file, offline here (WANDB_MODE=online: on W&B), e.g. make sweep SWEEP=sweeps/hover.yaml SWEEP_ARGS="--workers 2"
+	@test -n "$(SWEEP)" || { echo 'usage: make sweep SWEEP=sweeps/X.yaml [SWEEP_ARGS="--workers 2"]'; exit 2; }
+	$(PY) -m lander_exp.sweep $(SWEEP) $(SWEEP_ARGS)
 
 test: install
 	$(PY) -m pytest

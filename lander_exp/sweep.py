@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import fcntl
 import json
 import os
 import shutil
@@ -185,12 +186,14 @@ class Runner:
         print(f"sweep {self.spec.name}: {len(jobs)} runs, {len(jobs) - len(todo)} already done, "
               f"{len(todo)} to run with {self.workers} worker(s)", flush=True)
         labels = [f"[{i + 1}/{len(todo)}]" for i in range(len(todo))]
+        pool = ThreadPoolExecutor(self.workers)
         try:
-            with ThreadPoolExecutor(self.workers) as pool:
-                results = list(pool.map(self.run_one, todo, labels))
+            results = list(pool.map(self.run_one, todo, labels))
         except KeyboardInterrupt:
             self.stop()
+            pool.shutdown(wait=True, cancel_futures=True)
             raise
+        pool.shutdown()
         return results.count(False)
 
     def stop(self) -> None:
@@ -306,7 +309,20 @@ def main(argv: list[str] | None = None) -> int:
         for job in jobs:
             print(f"{'done' if is_done(job) else 'todo'}  {job.key}  {' '.join(job.point.args())}")
         return 0
-    failed = Runner(spec, args.workers).run(jobs)
+    sweep_dir.mkdir(parents=True, exist_ok=True)
+    with open(sweep_dir / "sweep.lock", "w") as lock:
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            print(f"lander_exp.sweep: error: {sweep_dir} is being run by another `lander_exp.sweep`: wait for it "
+                  "to finish, or give this one another --dir", file=sys.stderr)
+            return 2
+        try:
+            failed = Runner(spec, args.workers).run(jobs)
+        except KeyboardInterrupt:
+            print(f"\ninterrupted: finished runs are kept; run the same command again to continue {spec.name}",
+                  file=sys.stderr)
+            return 130
     results = rows(spec, jobs)
     print(f"\nsweep {spec.name} ({sweep_dir}): {spec.metric}, {spec.goal}\n{table(spec, results)}")
     if args.csv:

@@ -139,13 +139,18 @@ def _check_parameter(where: str, key: str, p: Any) -> None:
                          f"not {p!r}")
     if "parameters" in p:
         raise SweepError(f"{where}: parameter {key} nests parameters: write each as a dotted key, e.g. {key}.x")
+    if "value" in p or "values" in p:
+        for v in [p["value"]] if "value" in p else p["values"] if isinstance(p["values"], list) else []:
+            if v is None:
+                raise SweepError(f"{where}: parameter {key}: null reaches Hydra as the string 'None' "
+                                 f"(the W&B agent writes {key}=None): put {key}=null in command instead")
     if "value" in p:
         return
     if "values" in p:
         if not isinstance(p["values"], list) or not p["values"]:
             raise SweepError(f"{where}: parameter {key}: values must be a non-empty list")
         for v in p["values"]:
-            if isinstance(v, (dict, list)) or v is None:
+            if isinstance(v, (dict, list)):
                 raise SweepError(f"{where}: parameter {key}: value {v!r} is not a single number, string or boolean")
         return
     if not ({"distribution", "min", "max", "mu"} & set(p)):

@@ -28,7 +28,7 @@ def test_the_shipped_sweep_files_cover_the_usual_axes():
     assert {"network_depth", "learning_rates", "env_count", "seeds", "hover"} <= names
     for path in SWEEP_FILES:  # each says what it shows and what it costs here
         head = path.read_text().split("\n\n")[0]
-        assert head.startswith("#") and re.search(r"\b(min|h|hours?|minutes?)\b", head), path.name
+        assert head.startswith("#") and "cost here" in head.lower(), path.name
 
 
 @pytest.mark.parametrize("path", SWEEP_FILES, ids=lambda p: p.name)
@@ -155,7 +155,7 @@ def test_tiny_grid_runs_with_two_workers_as_offline_wandb_runs_and_a_rerun_start
     assert len(started) == 2 and len(done) == 2 and max(started) < min(done)  # both ran at once
 
     sweep_dir = workdir / "runs" / "sweeps" / "tiny"
-    assert sorted(p.name for p in sweep_dir.iterdir()) == ["seed-1", "seed-2", "wandb"]
+    assert sorted(p.name for p in sweep_dir.iterdir()) == ["seed-1", "seed-2", "sweep.lock", "wandb"]
     wandb_dirs = sorted((sweep_dir / "wandb").glob("offline-run-*"))
     assert len(wandb_dirs) == 2
     values = {}
@@ -168,7 +168,8 @@ def test_tiny_grid_runs_with_two_workers_as_offline_wandb_runs_and_a_rerun_start
         rows = history(records)
         assert len(rows) == 1 and rows[0]["eval/return_ma"] == s["summary"]["eval/return_ma"]
         values[f"seed-{s['config']['seed']}"] = s["summary"]["eval/return_ma"]
-        assert json.loads((sweep_dir / f"seed-{s['config']['seed']}" / "wandb_run.json").read_text())["dir"] == str(folder.relative_to(workdir))
+        info = json.loads((sweep_dir / f"seed-{s['config']['seed']}" / "wandb_run.json").read_text())
+        assert info["dir"] == str(folder.relative_to(workdir))
     table = proc.stdout[proc.stdout.index("sweep tiny ("):]
     for key, value in values.items():
         assert re.search(rf"^{key}\s+{re.escape(f'{value:.4g}')}\s", table, re.M), table
