@@ -91,7 +91,7 @@ def preflight(spec: Spec, jobs: list[Job]) -> None:
 # ---- state of a point on disk ------------------------------------------------------------------------
 def is_done(job: Job) -> bool:
     marker = job.run_dir / DONE_MARKER
-    return marker.is_file() and json.loads(marker.read_text()).get("overrides") == job.overrides
+    return marker.is_file() and sorted(json.loads(marker.read_text()).get("overrides", [])) == sorted(job.overrides)
 
 
 def wandb_dir(run_dir: Path) -> Path | None:
@@ -293,6 +293,10 @@ def parse_args(argv: list[str] | None):
     return args
 
 
+def _interrupt(signum, frame):
+    raise KeyboardInterrupt
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     try:
@@ -309,6 +313,7 @@ def main(argv: list[str] | None = None) -> int:
         for job in jobs:
             print(f"{'done' if is_done(job) else 'todo'}  {job.key}  {' '.join(job.point.args())}")
         return 0
+    signal.signal(signal.SIGTERM, _interrupt)  # `kill` or a scheduler's stop: end the runs as Ctrl-C does
     sweep_dir.mkdir(parents=True, exist_ok=True)
     with open(sweep_dir / "sweep.lock", "w") as lock:
         try:

@@ -44,9 +44,10 @@ class Point:
         return [f"{k}={v}" for k, v in self.params]
 
     def key(self, unique: bool = False) -> str:
-        """A folder name that is the same whenever the same values come up (how a rerun finds it);
+        """A folder name that is the same whenever the same values come up, whatever the order of the
+        file's parameters (how a rerun finds it);
         `unique` appends a digest of the exact values, for when two points read alike."""
-        shown = [(k, v) for k, v in self.params if k in self.varied] or list(self.params)
+        shown = sorted((k, v) for k, v in self.params if k in self.varied) or sorted(self.params)
         text = "_".join(f"{k.split('.')[-1]}-{v}" for k, v in shown)
         text = re.sub(r"[^A-Za-z0-9.+-]+", "_", text).strip("_")[:80] or "point"
         if not unique:
@@ -132,24 +133,22 @@ def _number(x: Any) -> bool:
 def _check_parameter(where: str, key: str, p: Any) -> None:
     if not isinstance(key, str) or not re.fullmatch(r"\+?[A-Za-z_][\w.]*", key):
         raise SweepError(f"{where}: parameter {key!r} is not a config key: use dotted Hydra keys, e.g. algo.gamma")
-    if key.startswith("hydra.") or key.startswith("tracker."):
-        raise SweepError(f"{where}: parameter {key}: the runner sets {key.split('.')[0]}.* itself; sweep a training setting")
+    section = key.lstrip("+").split(".")[0]
+    if section in ("hydra", "tracker"):
+        raise SweepError(f"{where}: parameter {key}: the runner sets {section}.* itself; sweep a training setting")
     if not isinstance(p, dict):
         raise SweepError(f"{where}: parameter {key} must be a mapping such as {{values: [...]}} or {{value: ...}}, "
                          f"not {p!r}")
     if "parameters" in p:
         raise SweepError(f"{where}: parameter {key} nests parameters: write each as a dotted key, e.g. {key}.x")
     if "value" in p or "values" in p:
-        for v in [p["value"]] if "value" in p else p["values"] if isinstance(p["values"], list) else []:
+        values = [p["value"]] if "value" in p else p["values"]
+        if not isinstance(values, list) or not values:
+            raise SweepError(f"{where}: parameter {key}: values must be a non-empty list")
+        for v in values:
             if v is None:
                 raise SweepError(f"{where}: parameter {key}: null reaches Hydra as the string 'None' "
                                  f"(the W&B agent writes {key}=None): put {key}=null in command instead")
-    if "value" in p:
-        return
-    if "values" in p:
-        if not isinstance(p["values"], list) or not p["values"]:
-            raise SweepError(f"{where}: parameter {key}: values must be a non-empty list")
-        for v in p["values"]:
             if isinstance(v, (dict, list)):
                 raise SweepError(f"{where}: parameter {key}: value {v!r} is not a single number, string or boolean")
         return

@@ -110,6 +110,8 @@ BAD = [
     (GOOD.replace("seed:", "hydra.run.dir:"), "the runner sets hydra.*"),
     (GOOD.replace('"${args_no_hyphens}"', '"${args}"'), "command must run `-m lander_exp`"),
     (GOOD.replace("program: lander_exp/__main__.py\n", ""), "program is missing"),
+    (GOOD.replace("{values: [1, 2]}", "{value: null}"), "put seed=null in command instead"),
+    (GOOD.replace("seed:", "tracker.group:"), "the runner sets tracker.*"),
 ]
 
 
