@@ -48,7 +48,8 @@ class Point:
         file's parameters (how a rerun finds it);
         `unique` appends a digest of the exact values, for when two points read alike."""
         shown = sorted((k, v) for k, v in self.params if k in self.varied) or sorted(self.params)
-        text = "_".join(f"{k.split('.')[-1]}-{v}" for k, v in shown)
+        text = "_".join(f"{k.split('.')[-1]}-{v:.4g}" if isinstance(v, float) else f"{k.split('.')[-1]}-{v}"
+                        for k, v in shown)
         text = re.sub(r"[^A-Za-z0-9.+-]+", "_", text).strip("_")[:80] or "point"
         if not unique:
             return text
