@@ -264,10 +264,14 @@ def run_online(spec: Spec, args) -> int:
     os.environ["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"
     project = args.project or spec.raw.get("project") or "lander_exp"
     entity = args.entity or spec.raw.get("entity")
-    sweep_id = args.sweep_id or wandb.sweep(spec.raw, entity=entity, project=project)
-    print(f"sweep {spec.name}: W&B sweep {sweep_id}; more agents: wandb agent "
-          f"{entity + '/' if entity else ''}{project}/{sweep_id}", flush=True)
-    wandb.agent(sweep_id, entity=entity, project=project, count=args.count)
+    try:
+        sweep_id = args.sweep_id or wandb.sweep(spec.raw, entity=entity, project=project)
+        print(f"sweep {spec.name}: W&B sweep {sweep_id}; more agents: wandb agent "
+              f"{entity + '/' if entity else ''}{project}/{sweep_id}", flush=True)
+        wandb.agent(sweep_id, entity=entity, project=project, count=args.count)
+    except (wandb.errors.UsageError, wandb.errors.CommError) as ex:
+        first = str(ex).strip().splitlines()[0] if str(ex).strip() else type(ex).__name__
+        raise SweepError(f"W&B online: {first} (or leave --mode/WANDB_MODE unset to run the sweep offline here)") from None
     return 0
 
 

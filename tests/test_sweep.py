@@ -3,7 +3,10 @@ and a tiny grid runs end to end as real offline W&B runs, read back with `wandb 
 
 import csv
 import json
+import os
 import re
+import subprocess
+import sys
 import textwrap
 
 import pytest
@@ -192,3 +195,17 @@ def test_tiny_grid_runs_with_two_workers_as_offline_wandb_runs_and_a_rerun_start
     kept = set(now) & set(wandb_dirs)
     assert len(now) == 2 and len(kept) == 1 and leet_summary(kept.pop())["config"]["seed"] == 1
     assert {leet_summary(d)["config"]["seed"] for d in now} == {1, 2}
+
+
+def test_online_without_a_wandb_account_stops_with_one_line(workdir):
+    """Online mode needs `wandb login`; without it: one line, exit 2, nothing made. No key and a dead
+    base URL make sure nothing can reach a server from a test."""
+    write(workdir, GOOD)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("WANDB_")}
+    env.update(WANDB_MODE="online", HOME=str(workdir), WANDB_CONFIG_DIR=str(workdir / ".wandb_config"),
+               WANDB_BASE_URL="http://127.0.0.1:9", PYTHONPATH=str(ROOT), NETRC=str(workdir / "none"))
+    proc = subprocess.run([sys.executable, "-m", "lander_exp.sweep", "tiny.yaml", "--count", "1"], cwd=workdir,
+                          env=env, capture_output=True, text=True, timeout=120)
+    lines = proc.stderr.strip().splitlines()
+    assert proc.returncode == 2 and len(lines) == 1 and "W&B online: No API key" in lines[0], proc.stderr
+    assert not (workdir / "runs").exists()
