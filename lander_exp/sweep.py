@@ -54,14 +54,13 @@ def plan(spec: Spec, sweep_dir: Path, count: int | None, seed: int) -> list[Job]
         if not count:
             raise SweepError(f"{spec.path}: method random draws points forever: give --count N (or run_cap in the file)")
         points = spec.random_points(count, seed)
-    keys = [p.key() for p in points]
-    if len(set(keys)) < len(keys):  # two points read alike (e.g. a value repeated): tell them apart
-        keys = [p.key(unique=True) for p in points]
-    jobs, seen = [], set()
+    points = list(dict.fromkeys(points))  # random draws can repeat a point: one run serves both
+    # random draws get a digest in their key always (rounded values may read alike, and a later,
+    # larger --count must not rename earlier runs); a grid's only where two points read alike
+    texts = [p.key() for p in points]
+    keys = [p.key(unique=spec.method == "random" or texts.count(t) > 1) for p, t in zip(points, texts, strict=True)]
+    jobs = []
     for point, key in zip(points, keys, strict=True):
-        if key in seen:  # random draws can repeat a point (e.g. categorical only): one run serves both
-            continue
-        seen.add(key)
         run_dir = sweep_dir / key
         jobs.append(Job(point, key, run_dir, [*spec.fixed_args, *point.args(), *runner_overrides(spec, sweep_dir, run_dir)]))
     return jobs

@@ -86,6 +86,9 @@ def test_random_points_repeat_with_their_seed_and_stay_in_bounds(tmp_path):
         assert 1e-5 <= v["lr.actor"] <= 1e-2 and 0.9 <= v["algo.gamma"] <= 0.999
         assert isinstance(v["env.num_envs"], int) and 1 <= v["env.num_envs"] <= 16
     assert len({dict(p.params)["lr.actor"] for p in first}) == 8
+    # a rerun with a larger --count keeps the earlier runs' folders (how it continues a sweep)
+    keys = lambda n: [job.key for job in sweep.plan(spec, tmp_path / "s", n, 0)]  # noqa: E731
+    assert keys(12)[:8] == keys(8) and len(set(keys(12))) == 12
 
 
 GOOD = f"""
