@@ -134,6 +134,12 @@ class Runner:
         self.lock = threading.Lock()
         self.stopping = False
 
+    def say(self, line: str) -> None:
+        """One whole line at a time: workers' print() calls could interleave mid-line."""
+        with self.lock:
+            sys.stdout.write(line + "\n")
+            sys.stdout.flush()
+
     def command(self, job: Job) -> list[str]:
         cmd: list[str] = []
         for part in self.spec.command:
@@ -161,7 +167,7 @@ class Runner:
                                     start_new_session=True)
             with self.lock:
                 self.procs[proc.pid] = proc
-            print(f"{label} started  {job.key}", flush=True)
+            self.say(f"{label} started  {job.key}")
             code = proc.wait()
             with self.lock:
                 self.procs.pop(proc.pid, None)
@@ -171,10 +177,10 @@ class Runner:
             job.record = wandb_record(job)
             value = job.record.get("summary", {}).get(self.spec.metric)
             shown = f"{value:.4g}" if isinstance(value, (int, float)) else "-"
-            print(f"{label} done     {job.key}  {self.spec.metric}={shown}  ({took:.0f} s)", flush=True)
+            self.say(f"{label} done     {job.key}  {self.spec.metric}={shown}  ({took:.0f} s)")
             return True
         if not self.stopping:
-            print(f"{label} FAILED   {job.key}  exit {code}, log: {job.run_dir / 'sweep.log'}", flush=True)
+            self.say(f"{label} FAILED   {job.key}  exit {code}, log: {job.run_dir / 'sweep.log'}")
         return False
 
     def run(self, jobs: list[Job]) -> int:

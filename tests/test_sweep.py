@@ -195,9 +195,10 @@ def test_tiny_grid_runs_with_two_workers_as_offline_wandb_runs_and_a_rerun_start
     third = run_cli(["tiny.yaml"], cwd=workdir, module="lander_exp.sweep")
     assert third.returncode == 0 and "1 already done, 1 to run" in third.stdout
     now = sorted((sweep_dir / "wandb").glob("offline-run-*"))
-    kept = set(now) & set(wandb_dirs)
-    assert len(now) == 2 and len(kept) == 1 and leet_summary(kept.pop())["config"]["seed"] == 1
-    assert {leet_summary(d)["config"]["seed"] for d in now} == {1, 2}
+    (kept,) = set(now) & set(wandb_dirs)
+    (fresh,) = set(now) - set(wandb_dirs)
+    assert leet_summary(kept)["config"]["seed"] == 1
+    assert json.loads((sweep_dir / "seed-2" / "wandb_run.json").read_text())["dir"] == str(fresh.relative_to(workdir))
 
 
 def test_online_without_a_wandb_account_stops_with_one_line(workdir):
