@@ -30,7 +30,7 @@ test: install
 	$(PY) -m pytest
 
 lint: install
-	$(PY) -m ruff check lander_exp tests benchmarks
+	$(PY) -m ruff check lander_exp tests benchmarks scripts
 
 bench: install  ## training-loop speed: rollout and update separately, against raw env stepping
 	$(PY) benchmarks/loop_speed.py
