@@ -8,15 +8,16 @@ PY := $(VENV)/bin/python
 ARGS ?=
 SWEEP ?=
 SWEEP_ARGS ?=
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: install train test lint bench clean sweep
+.PHONY: install train test lint bench clean chromium sweep
 
 install: $(VENV)/.installed
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q $(TORCH)
-	$(PY) -m pip install -q -e ".[dev]"
+	$(PY) -m pip install -q -e ".[dev,analysis]"
 	touch $@
 
 train: install  ## the main job: PPO of seed 000 until it lands, tracked in W&B (offline)
@@ -26,8 +27,12 @@ sweep: install  ## a sweep file, offline here (WANDB_MODE=online: on W&B), e.g. 
 	@test -n "$(SWEEP)" || { echo 'usage: make sweep SWEEP=sweeps/X.yaml [SWEEP_ARGS="--workers 2"]'; exit 2; }
 	$(PY) -m lander_exp.sweep $(SWEEP) $(SWEEP_ARGS)
 
-test: install
+test: install chromium
 	$(PY) -m pytest
+
+chromium:  ## Debian's chromium, which the report test opens headless; installed only when missing
+	@command -v chromium >/dev/null 2>&1 || { echo "installing chromium with apt-get"; \
+		$(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq chromium; }
 
 lint: install
 	$(PY) -m ruff check lander_exp tests benchmarks scripts
