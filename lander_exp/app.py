@@ -38,7 +38,8 @@ def main(cfg: DictConfig) -> float | None:
     except ConfigError:
         _remove_job_dir(run_dir)
         raise
-    from lander_exp import train
+    from lander_exp import checkpoint, train
 
-    summary = train.run(cfg, run_dir, choices={k: v for k, v in hc.runtime.choices.items() if not k.startswith("hydra")})
+    with checkpoint.owned(run_dir):
+        summary = train.run(cfg, run_dir, choices={k: v for k, v in hc.runtime.choices.items() if not k.startswith("hydra")})
     return summary.get("eval_return_ma")

@@ -113,6 +113,10 @@ class VecEnv:
         self._resetting[:] = False
         return self.scale(obs)
 
+    def reseed(self, seed: int) -> None:
+        """Make the next `reset()` seed the envs again (env i gets seed + i), as at construction."""
+        self._seed = seed
+
     def step(self, actions: np.ndarray) -> Step:
         raw_obs, reward, terminated, truncated, info = self.env.step(actions)
         live = ~self._resetting  # next_step autoreset: a step right after an episode end is a reset

@@ -1,21 +1,37 @@
 """The only module that imports wandb: one W&B run per training run, offline unless told otherwise.
 
 Metric namespaces (`train/`, `episode/`, `eval/`, `perf/`) are the dashboard interface; each is
-declared against the algorithm's x-axis (`global_step` for PPO, `episode` for REINFORCE)."""
+declared against the algorithm's x-axis (`global_step` for PPO, `episode` for REINFORCE).
+
+Rows are logged with an explicit W&B step (the row's index) and kept, so that a resumed run can
+continue the same W&B run without duplicate or missing steps: offline, the resumed process rebuilds
+the run from the checkpoint's rows in a fresh offline folder (the killed process's folder is moved
+into the run folder, `wandb_superseded/`); online, W&B drops rows logged again at steps it already has."""
 
 from __future__ import annotations
 
 import json
+import secrets
+import shutil
+import string
+import sys
 from pathlib import Path
 
 import wandb
 from omegaconf import DictConfig, OmegaConf
 
 NAMESPACES = ("train", "episode", "eval", "perf")
+RUN_FILE = "wandb_run.json"  # in the run folder: which W&B run it writes to, and where
 
 
 def _fmt(x: float) -> str:
     return f"{x:g}"
+
+
+def new_run_id() -> str:
+    """Chosen before init so that an online run that falls back to offline keeps its id for `wandb sync`."""
+    alphabet = string.ascii_lowercase + string.digits
+    return "".join(secrets.choice(alphabet) for _ in range(8))
 
 
 def run_labels(cfg: DictConfig) -> tuple[str, str, list[str]]:
@@ -28,28 +44,69 @@ def run_labels(cfg: DictConfig) -> tuple[str, str, list[str]]:
     return f"{group}-s{cfg.seed}", cfg.tracker.group or group, tags
 
 
+def _unreachable(ex: Exception) -> bool:
+    """An online init that failed for want of a server or credentials, not because of a bug."""
+    return isinstance(ex, wandb.errors.CommError) or (isinstance(ex, wandb.errors.UsageError) and "API key" in str(ex))
+
+
 class Tracker:
-    def __init__(self, cfg: DictConfig, run_dir: Path, x_axis: str, choices: dict[str, str] | None = None):
-        wandb_root = Path(cfg.tracker.dir)
-        wandb_root.mkdir(parents=True, exist_ok=True)
+    """`resume`: the tracker state of a checkpoint (`state_dict()`); the run continues that W&B run."""
+
+    def __init__(self, cfg: DictConfig, run_dir: Path, x_axis: str, choices: dict[str, str] | None = None,
+                 resume: dict | None = None):
+        self.rows: list[dict] = list(resume["rows"]) if resume else []
         name, group, tags = run_labels(cfg)
         config = OmegaConf.to_container(cfg, resolve=True, enum_to_str=True)
         config["run_dir"] = str(run_dir)
         if choices:
             config["preset"] = choices  # which file of each config group composed this run
-        self.run = wandb.init(project=cfg.tracker.project, entity=cfg.tracker.entity, dir=str(wandb_root),
-                              mode=cfg.tracker.mode.value, name=name, group=group, tags=tags,
-                              job_type=cfg.algo.name, config=config)
+        mode = cfg.tracker.mode.value
+        wandb_root = Path(cfg.tracker.dir)
+        if resume:  # the W&B files live where the first process put them, whatever the current folder
+            previous = json.loads((run_dir / RUN_FILE).read_text())
+            if previous.get("dir"):
+                wandb_root = Path(previous["dir"]).parent.parent
+        wandb_root.mkdir(parents=True, exist_ok=True)
+        run_id = resume["id"] if resume else new_run_id()
+        init = dict(project=cfg.tracker.project, entity=cfg.tracker.entity, dir=str(wandb_root), id=run_id,
+                    name=name, group=group, tags=tags, job_type=cfg.algo.name, config=config,
+                    resume="allow" if resume else None)
+        try:
+            self.run = wandb.init(mode=mode, **init)
+        except Exception as ex:
+            if mode != "online" or not _unreachable(ex):
+                raise
+            mode = "offline"
+            self.run = wandb.init(mode=mode, **init)
+            print(f"lander_exp: W&B is unreachable ({str(ex).splitlines()[0]}); this run logs offline, nothing is "
+                  f"lost. Upload it afterwards with: wandb sync {Path(self.run.dir).parent}", file=sys.stderr, flush=True)
         for axis in ("global_step", "episode"):
             self.run.define_metric(axis, hidden=axis != x_axis)
         for ns in NAMESPACES:
             self.run.define_metric(f"{ns}/*", step_metric=x_axis)
-        (run_dir / "wandb_run.json").write_text(json.dumps(
-            {"id": self.run.id, "name": name, "group": group, "mode": cfg.tracker.mode.value,
-             "dir": self.run.dir and str(Path(self.run.dir).parent)}))
+        wandb_dir = Path(self.run.dir).parent.resolve() if self.run.dir else None
+        if resume and mode == "offline":
+            self._supersede(wandb_root / "wandb", run_id, wandb_dir, run_dir)
+            for step, row in enumerate(self.rows):
+                self.run.log(row, step=step)
+        (run_dir / RUN_FILE).write_text(json.dumps(
+            {"id": self.run.id, "name": name, "group": group, "mode": mode, "dir": wandb_dir and str(wandb_dir)}))
+
+    @staticmethod
+    def _supersede(wandb_folder: Path, run_id: str, current: Path | None, run_dir: Path) -> None:
+        """Move the earlier offline folders of this run into the run folder, so that `wandb sync`
+        over runs/wandb uploads only the rebuilt, complete one (the old ones stay for inspection)."""
+        for old in sorted(wandb_folder.glob(f"offline-run-*-{run_id}")):
+            if current is None or old.resolve() != current:
+                (run_dir / "wandb_superseded").mkdir(exist_ok=True)
+                shutil.move(str(old), str(run_dir / "wandb_superseded" / old.name))
 
     def log(self, metrics: dict[str, float]) -> None:
-        self.run.log(metrics)
+        self.run.log(metrics, step=len(self.rows))
+        self.rows.append(dict(metrics))
+
+    def state_dict(self) -> dict:
+        return {"id": self.run.id, "rows": list(self.rows)}
 
     def summarize(self, values: dict) -> None:
         self.run.summary.update(values)

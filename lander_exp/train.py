@@ -1,8 +1,10 @@
 """The loop every algorithm shares: train an epoch, evaluate on schedule, checkpoint, stop at the
-moving-average target, and hand one metrics dict per epoch to the tracker."""
+moving-average target, and hand one metrics dict per epoch to the tracker. It also resumes from a
+checkpoint, stops cleanly on SIGINT/SIGTERM and stops loudly on a non-finite number (stopping.py)."""
 
 from __future__ import annotations
 
+import signal
 import time
 from pathlib import Path
 
@@ -13,8 +15,9 @@ from tqdm import tqdm
 
 from lander_exp import checkpoint
 from lander_exp.algos import make_algo
-from lander_exp.config import Autoreset, Device
+from lander_exp.config import Autoreset, ConfigError, Device
 from lander_exp.envs import Episodes, VecEnv, run_episodes
+from lander_exp.stopping import Interrupted, NonFiniteError, StopSignals, first_nonfinite
 from lander_exp.tracking import Tracker
 
 EVAL_SEED = 1_000_000  # every evaluation of every run starts from the same states: paired comparisons
@@ -37,8 +40,27 @@ def evaluate(algo, env: VecEnv, episodes: int) -> Episodes:
     return run_episodes(env, algo.policy(), episodes, EVAL_SEED)
 
 
-def run(cfg: DictConfig, run_dir: Path, choices: dict[str, str] | None = None) -> dict:
-    """Train one run in `run_dir` (already validated config); returns the run's summary."""
+def env_restart_seed(seed: int, epoch: int) -> int:
+    """The reset seed of the training envs after the checkpoint of `epoch`: a function of (seed, epoch)
+    only, so a resumed run restarts its envs exactly where the uninterrupted one did."""
+    return int(np.random.SeedSequence([seed, epoch]).generate_state(1)[0])
+
+
+def restart_envs(env: VecEnv, algo, seed: int, epoch: int) -> None:
+    """Start fresh episodes from reset seeds that depend on (seed, epoch) alone. A Box2D world cannot
+    be saved, so this is what makes a checkpoint a point a run can be resumed from exactly: the
+    loop does it after every checkpoint, and a resume does it before its first epoch."""
+    env.reseed(env_restart_seed(seed, epoch))
+    if hasattr(algo, "drop_env_state"):  # algorithms that carry observations across epochs (PPO)
+        algo.drop_env_state()
+
+
+def run(cfg: DictConfig, run_dir: Path, choices: dict[str, str] | None = None, resume: dict | None = None) -> dict:
+    """Train one run in `run_dir` (already validated config); returns the run's summary.
+
+    `resume`: a checkpoint of this run (see `lander_exp.resume`); training continues after its epoch.
+    Raises `stopping.Interrupted` after a clean stop on SIGINT/SIGTERM and `stopping.NonFiniteError`
+    when a loss, gradient norm or parameter stops being finite."""
     if cfg.train.torch_threads:
         torch.set_num_threads(cfg.train.torch_threads)
     torch.manual_seed(cfg.seed)
@@ -48,46 +70,83 @@ def run(cfg: DictConfig, run_dir: Path, choices: dict[str, str] | None = None) -
     obs_dim = env.single_observation_space.shape[0]
     act_space = env.single_action_space
     algo = make_algo(cfg, obs_dim, act_space, device)
-    tracker = Tracker(cfg, run_dir, algo.x_axis, choices)
-    OmegaConf.save(cfg, run_dir / "config.yaml")
     t = cfg.train
-    global_step = episodes = 0
+    global_step = episodes = last_epoch = 0
     history: list[float] = []
+    wall_before = 0.0
+    if resume:
+        try:
+            algo.load_state_dict(resume["algo"])
+        except (RuntimeError, KeyError, ValueError) as ex:
+            env.close()
+            eval_env.close()
+            raise ConfigError(f"the checkpoint does not fit this config's model ({str(ex).splitlines()[0]}): "
+                              "resume it with the code and config that wrote it") from None
+        torch.set_rng_state(resume["torch_rng"])
+        last_epoch, global_step, episodes = resume["epoch"], resume["global_step"], resume["episodes"]
+        history = list(resume["eval_history"])
+        wall_before = resume.get("wall_s", 0.0)
+        choices = resume.get("choices", choices)
+        restart_envs(env, algo, cfg.seed, last_epoch)
+    tracker = Tracker(cfg, run_dir, algo.x_axis, choices, resume=resume and resume["tracker"])
+    OmegaConf.save(cfg, run_dir / "config.yaml")
     summary: dict = {"stop_reason": "max_epochs"}
-    start = time.perf_counter()
-    bar = tqdm(total=t.max_epochs, disable=not t.progress, unit="epoch", dynamic_ncols=True)
+    start = time.perf_counter() - wall_before
+    bar = tqdm(total=t.max_epochs, initial=last_epoch, disable=not t.progress, unit="epoch", dynamic_ncols=True)
     exit_code = 1
+
+    def state(epoch: int) -> dict:
+        return {"epoch": epoch, "global_step": global_step, "episodes": episodes, "eval_history": history,
+                "algo": algo.state_dict(), "torch_rng": torch.get_rng_state(), "tracker": tracker.state_dict(),
+                "wall_s": time.perf_counter() - start, "choices": choices,
+                "config": OmegaConf.to_container(cfg, enum_to_str=True)}
+
+    epoch = last_epoch
     try:
-        for epoch in range(1, t.max_epochs + 1):
-            t0 = time.perf_counter()
-            metrics, eps, steps = algo.train_epoch(env)
-            global_step += steps
-            episodes += len(eps)
-            metrics.update(global_step=global_step, episode=episodes, epoch=epoch)
-            metrics["perf/env_steps_per_s"] = steps / (time.perf_counter() - t0)
-            if len(eps):
-                metrics.update(episode_metrics("episode", eps))
-            if epoch % t.eval_every == 0 or epoch == t.max_epochs:
-                t1 = time.perf_counter()
-                ev = evaluate(algo, eval_env, t.eval_episodes)
-                history.append(float(ev.returns.mean()))
-                ma = float(np.mean(history[-t.target_window:]))
-                metrics.update({"eval/return_mean": history[-1], "eval/return_std": float(ev.returns.std()),
-                                "eval/return_ma": ma, "eval/length": float(ev.lengths.mean())})
-                metrics.update({f"eval/{k}": v for k, v in ev.rates().items()})
-                metrics["perf/eval_s"] = time.perf_counter() - t1
-                checkpoint.save(run_dir, epoch, {
-                    "epoch": epoch, "global_step": global_step, "episodes": episodes, "eval_history": history,
-                    "algo": algo.state_dict(), "config": OmegaConf.to_container(cfg, enum_to_str=True)},
-                    keep=t.keep_checkpoints)
-            metrics["perf/wall_s"] = time.perf_counter() - start
-            tracker.log(metrics)
-            bar.update(1)
-            bar.set_postfix(steps=global_step, eval=f"{history[-1]:.0f}" if history else "-",
-                            sps=f"{metrics['perf/env_steps_per_s']:.0f}")
-            if t.target_return is not None and history and np.mean(history[-t.target_window:]) >= t.target_return:
-                summary["stop_reason"] = "target_return"
-                break
+        with StopSignals() as stop:
+            for epoch in range(last_epoch + 1, t.max_epochs + 1):
+                t0 = time.perf_counter()
+                metrics, eps, steps = algo.train_epoch(env)
+                global_step += steps
+                episodes += len(eps)
+                metrics.update(global_step=global_step, episode=episodes, epoch=epoch)
+                bad = first_nonfinite(metrics, algo.model)
+                if bad is not None:
+                    tracker.log(metrics)  # the dashboard shows where it broke
+                    path = checkpoint.save_debug(run_dir, epoch, state(epoch))
+                    message = (f"non-finite {bad} at global_step {global_step} (epoch {epoch}); the state after "
+                               f"that epoch is in {path}. Lower the learning rates, or start again from an earlier "
+                               "checkpoint with a changed config")
+                    tracker.summarize({"stop_reason": "non_finite", "failure": message})
+                    raise NonFiniteError(message)
+                metrics["perf/env_steps_per_s"] = steps / (time.perf_counter() - t0)
+                if len(eps):
+                    metrics.update(episode_metrics("episode", eps))
+                scheduled = epoch % t.eval_every == 0 or epoch == t.max_epochs
+                if scheduled:
+                    t1 = time.perf_counter()
+                    ev = evaluate(algo, eval_env, t.eval_episodes)
+                    history.append(float(ev.returns.mean()))
+                    ma = float(np.mean(history[-t.target_window:]))
+                    metrics.update({"eval/return_mean": history[-1], "eval/return_std": float(ev.returns.std()),
+                                    "eval/return_ma": ma, "eval/length": float(ev.lengths.mean())})
+                    metrics.update({f"eval/{k}": v for k, v in ev.rates().items()})
+                    metrics["perf/eval_s"] = time.perf_counter() - t1
+                metrics["perf/wall_s"] = time.perf_counter() - start
+                tracker.log(metrics)
+                if scheduled or stop.requested:  # logged first, so the checkpoint holds this epoch's row
+                    checkpoint.save(run_dir, epoch, state(epoch), keep=t.keep_checkpoints)
+                    restart_envs(env, algo, cfg.seed, epoch)
+                bar.update(1)
+                bar.set_postfix(steps=global_step, eval=f"{history[-1]:.0f}" if history else "-",
+                                sps=f"{metrics['perf/env_steps_per_s']:.0f}")
+                if stop.requested:
+                    exit_code = 128 + stop.signum
+                    raise Interrupted(stop.signum, f"stopped by {signal.Signals(stop.signum).name} after epoch {epoch}, "
+                                      f"checkpoint written; continue with: python -m lander_exp.resume {run_dir}")
+                if t.target_return is not None and history and np.mean(history[-t.target_window:]) >= t.target_return:
+                    summary["stop_reason"] = "target_return"
+                    break
         summary.update(epochs=epoch, global_step=global_step, episodes=episodes, wall_s=time.perf_counter() - start,
                        final_eval_return=history[-1] if history else None,
                        eval_return_ma=float(np.mean(history[-t.target_window:])) if history else None)
