@@ -8,10 +8,10 @@ fail with one line, leaving everything as it was, when the folder cannot be resu
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from pathlib import Path
 
-import numpy as np
 from omegaconf import OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
@@ -60,13 +60,13 @@ def load_resumable(run_dir: Path):
 
 
 def finished(cfg, state: dict) -> str | None:
-    """Why the checkpointed run has nothing left to do, or None."""
-    t = cfg.train
-    if state["epoch"] >= t.max_epochs:
-        return f"it reached train.max_epochs={t.max_epochs}"
-    history = state["eval_history"]
-    if t.target_return is not None and history and np.mean(history[-t.target_window:]) >= t.target_return:
-        return f"its eval moving average reached train.target_return={t.target_return}"
+    """Why the checkpointed run has nothing left to train, or None."""
+    from lander_exp.train import target_reached
+
+    if target_reached(cfg, state["eval_history"]):
+        return f"its eval moving average reached train.target_return={cfg.train.target_return}"
+    if state["epoch"] >= cfg.train.max_epochs:
+        return f"it reached train.max_epochs={cfg.train.max_epochs}"
     return None
 
 
@@ -77,10 +77,13 @@ def main(argv: list[str] | None = None) -> int:
     try:
         cfg, state = load_resumable(args.run_dir)
         done = finished(cfg, state)
-        if done:
+        if done and json.loads((args.run_dir / RUN_FILE).read_text()).get("finished"):
             print(f"{args.run_dir}: nothing to resume, {done} (epoch {state['epoch']})")
             return 0
-        print(f"resuming {args.run_dir} after epoch {state['epoch']} ({state['global_step']} env steps)", flush=True)
+        if done:  # killed after its last checkpoint, before its W&B run was closed: rebuild and close it
+            print(f"{args.run_dir}: training is complete ({done}); closing its W&B run", flush=True)
+        else:
+            print(f"resuming {args.run_dir} after epoch {state['epoch']} ({state['global_step']} env steps)", flush=True)
         from lander_exp import train
 
         with checkpoint.owned(args.run_dir):

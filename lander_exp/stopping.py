@@ -15,19 +15,23 @@ from torch import nn
 
 
 class RunStopped(Exception):
-    """A run that ended before its stop criterion; `exit_code` is what the process should return."""
+    """A run that ended before its stop criterion; `exit_code` is what the process should return.
+    Both travel in `args`, so the exception survives pickling (joblib workers send it back)."""
 
-    exit_code = 1
+    def __init__(self, message: str, exit_code: int = 1):
+        super().__init__(message, exit_code)
+        self.exit_code = exit_code
+
+    def __str__(self) -> str:
+        return self.args[0]
 
 
 class Interrupted(RunStopped):
-    def __init__(self, signum: int, message: str):
-        super().__init__(message)
-        self.exit_code = 128 + signum  # the shell's convention: 130 for SIGINT, 143 for SIGTERM
+    """Stopped on purpose by a signal; exit code 128 + signum (130 for SIGINT, 143 for SIGTERM)."""
 
 
 class NonFiniteError(RunStopped):
-    exit_code = 1
+    """A loss, gradient norm or parameter stopped being finite; exit code 1."""
 
 
 class StopSignals:

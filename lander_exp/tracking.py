@@ -77,6 +77,9 @@ class Tracker:
             if mode != "online" or not _unreachable(ex):
                 raise
             mode = "offline"
+            wandb.teardown()  # the failed attempt keeps the id "in use" in W&B's service process
+            for attempt in (wandb_root / "wandb").glob(f"run-*-{run_id}"):
+                shutil.rmtree(attempt, ignore_errors=True)  # the online attempt's empty folder
             self.run = wandb.init(mode=mode, **init)
             print(f"lander_exp: W&B is unreachable ({str(ex).splitlines()[0]}); this run logs offline, nothing is "
                   f"lost. Upload it afterwards with: wandb sync {Path(self.run.dir).parent}", file=sys.stderr, flush=True)
@@ -89,7 +92,8 @@ class Tracker:
             self._supersede(wandb_root / "wandb", run_id, wandb_dir, run_dir)
             for step, row in enumerate(self.rows):
                 self.run.log(row, step=step)
-        (run_dir / RUN_FILE).write_text(json.dumps(
+        self.run_file = run_dir / RUN_FILE
+        self.run_file.write_text(json.dumps(
             {"id": self.run.id, "name": name, "group": group, "mode": mode, "dir": wandb_dir and str(wandb_dir)}))
 
     @staticmethod
@@ -112,4 +116,7 @@ class Tracker:
         self.run.summary.update(values)
 
     def finish(self, exit_code: int = 0) -> None:
+        """Close the W&B run, then say so in the run folder: until then, a resume rebuilds it."""
         self.run.finish(exit_code=exit_code)
+        info = json.loads(self.run_file.read_text())
+        self.run_file.write_text(json.dumps({**info, "finished": True, "exit_code": exit_code}))

@@ -40,6 +40,11 @@ def evaluate(algo, env: VecEnv, episodes: int) -> Episodes:
     return run_episodes(env, algo.policy(), episodes, EVAL_SEED)
 
 
+def target_reached(cfg: DictConfig, history: list[float]) -> bool:
+    t = cfg.train
+    return t.target_return is not None and bool(history) and np.mean(history[-t.target_window:]) >= t.target_return
+
+
 def env_restart_seed(seed: int, epoch: int) -> int:
     """The reset seed of the training envs after the checkpoint of `epoch`: a function of (seed, epoch)
     only, so a resumed run restarts its envs exactly where the uninterrupted one did."""
@@ -102,9 +107,11 @@ def run(cfg: DictConfig, run_dir: Path, choices: dict[str, str] | None = None, r
                 "config": OmegaConf.to_container(cfg, enum_to_str=True)}
 
     epoch = last_epoch
+    if target_reached(cfg, history):  # a resume of a run killed after it reached its target
+        summary["stop_reason"] = "target_return"
     try:
         with StopSignals() as stop:
-            for epoch in range(last_epoch + 1, t.max_epochs + 1):
+            for epoch in range(last_epoch + 1, t.max_epochs + 1 if summary["stop_reason"] == "max_epochs" else 0):
                 t0 = time.perf_counter()
                 metrics, eps, steps = algo.train_epoch(env)
                 global_step += steps
@@ -142,9 +149,9 @@ def run(cfg: DictConfig, run_dir: Path, choices: dict[str, str] | None = None, r
                                 sps=f"{metrics['perf/env_steps_per_s']:.0f}")
                 if stop.requested:
                     exit_code = 128 + stop.signum
-                    raise Interrupted(stop.signum, f"stopped by {signal.Signals(stop.signum).name} after epoch {epoch}, "
-                                      f"checkpoint written; continue with: python -m lander_exp.resume {run_dir}")
-                if t.target_return is not None and history and np.mean(history[-t.target_window:]) >= t.target_return:
+                    raise Interrupted(f"stopped by {signal.Signals(stop.signum).name} after epoch {epoch}, checkpoint "
+                                      f"written; continue with: python -m lander_exp.resume {run_dir}", exit_code)
+                if target_reached(cfg, history):
                     summary["stop_reason"] = "target_return"
                     break
         summary.update(epochs=epoch, global_step=global_step, episodes=episodes, wall_s=time.perf_counter() - start,
