@@ -35,8 +35,8 @@ class NonFiniteError(RunStopped):
 
 
 class StopSignals:
-    """Within `with StopSignals() as stop:`, SIGINT and SIGTERM only set `stop.signum`: the loop
-    finishes its epoch, checkpoints and ends the run cleanly. A second SIGINT exits at once (130)."""
+    """Between `install()` and `uninstall()`, SIGINT and SIGTERM only set `signum`: the loop finishes
+    its epoch, checkpoints and ends the run cleanly. A second SIGINT exits at once (130)."""
 
     SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
@@ -52,15 +52,15 @@ class StopSignals:
         print(f"\nlander_exp: {signal.Signals(signum).name} received: stopping after this epoch with a checkpoint "
               "(Ctrl-C again to quit at once)", file=sys.stderr, flush=True)
 
-    def __enter__(self) -> StopSignals:
+    def install(self) -> None:
         if threading.current_thread() is threading.main_thread():  # Python allows handlers only there
             for s in self.SIGNALS:
                 self._previous[s] = signal.signal(s, self._handle)
-        return self
 
-    def __exit__(self, *exc) -> None:
+    def uninstall(self) -> None:
         for s, handler in self._previous.items():
             signal.signal(s, handler)
+        self._previous.clear()
 
     @property
     def requested(self) -> bool:

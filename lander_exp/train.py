@@ -109,51 +109,52 @@ def run(cfg: DictConfig, run_dir: Path, choices: dict[str, str] | None = None, r
     epoch = last_epoch
     if target_reached(cfg, history):  # a resume of a run killed after it reached its target
         summary["stop_reason"] = "target_return"
+    stop = StopSignals()  # held until the W&B run is closed: a second Ctrl-C then still exits at once
     try:
-        with StopSignals() as stop:
-            for epoch in range(last_epoch + 1, t.max_epochs + 1 if summary["stop_reason"] == "max_epochs" else 0):
-                t0 = time.perf_counter()
-                metrics, eps, steps = algo.train_epoch(env)
-                global_step += steps
-                episodes += len(eps)
-                metrics.update(global_step=global_step, episode=episodes, epoch=epoch)
-                bad = first_nonfinite(metrics, algo.model)
-                if bad is not None:
-                    tracker.log(metrics)  # the dashboard shows where it broke
-                    path = checkpoint.save_debug(run_dir, epoch, state(epoch))
-                    message = (f"non-finite {bad} at global_step {global_step} (epoch {epoch}); the state after "
-                               f"that epoch is in {path}. Lower the learning rates, or start again from an earlier "
-                               "checkpoint with a changed config")
-                    tracker.summarize({"stop_reason": "non_finite", "failure": message})
-                    raise NonFiniteError(message)
-                metrics["perf/env_steps_per_s"] = steps / (time.perf_counter() - t0)
-                if len(eps):
-                    metrics.update(episode_metrics("episode", eps))
-                scheduled = epoch % t.eval_every == 0 or epoch == t.max_epochs
-                if scheduled:
-                    t1 = time.perf_counter()
-                    ev = evaluate(algo, eval_env, t.eval_episodes)
-                    history.append(float(ev.returns.mean()))
-                    ma = float(np.mean(history[-t.target_window:]))
-                    metrics.update({"eval/return_mean": history[-1], "eval/return_std": float(ev.returns.std()),
-                                    "eval/return_ma": ma, "eval/length": float(ev.lengths.mean())})
-                    metrics.update({f"eval/{k}": v for k, v in ev.rates().items()})
-                    metrics["perf/eval_s"] = time.perf_counter() - t1
-                metrics["perf/wall_s"] = time.perf_counter() - start
-                tracker.log(metrics)
-                if scheduled or stop.requested:  # logged first, so the checkpoint holds this epoch's row
-                    checkpoint.save(run_dir, epoch, state(epoch), keep=t.keep_checkpoints)
-                    restart_envs(env, algo, cfg.seed, epoch)
-                bar.update(1)
-                bar.set_postfix(steps=global_step, eval=f"{history[-1]:.0f}" if history else "-",
-                                sps=f"{metrics['perf/env_steps_per_s']:.0f}")
-                if stop.requested:
-                    exit_code = 128 + stop.signum
-                    raise Interrupted(f"stopped by {signal.Signals(stop.signum).name} after epoch {epoch}, checkpoint "
-                                      f"written; continue with: python -m lander_exp.resume {run_dir}", exit_code)
-                if target_reached(cfg, history):
-                    summary["stop_reason"] = "target_return"
-                    break
+        stop.install()
+        for epoch in range(last_epoch + 1, t.max_epochs + 1 if summary["stop_reason"] == "max_epochs" else 0):
+            t0 = time.perf_counter()
+            metrics, eps, steps = algo.train_epoch(env)
+            global_step += steps
+            episodes += len(eps)
+            metrics.update(global_step=global_step, episode=episodes, epoch=epoch)
+            bad = first_nonfinite(metrics, algo.model)
+            if bad is not None:
+                tracker.log(metrics)  # the dashboard shows where it broke
+                path = checkpoint.save_debug(run_dir, epoch, state(epoch))
+                message = (f"non-finite {bad} at global_step {global_step} (epoch {epoch}); the state after "
+                           f"that epoch is in {path}. Check the config's scales (learning rates, algo.init_log_std) and "
+                           "start a new run, or one from an earlier checkpoint")
+                tracker.summarize({"stop_reason": "non_finite", "failure": message})
+                raise NonFiniteError(message)
+            metrics["perf/env_steps_per_s"] = steps / (time.perf_counter() - t0)
+            if len(eps):
+                metrics.update(episode_metrics("episode", eps))
+            scheduled = epoch % t.eval_every == 0 or epoch == t.max_epochs
+            if scheduled:
+                t1 = time.perf_counter()
+                ev = evaluate(algo, eval_env, t.eval_episodes)
+                history.append(float(ev.returns.mean()))
+                ma = float(np.mean(history[-t.target_window:]))
+                metrics.update({"eval/return_mean": history[-1], "eval/return_std": float(ev.returns.std()),
+                                "eval/return_ma": ma, "eval/length": float(ev.lengths.mean())})
+                metrics.update({f"eval/{k}": v for k, v in ev.rates().items()})
+                metrics["perf/eval_s"] = time.perf_counter() - t1
+            metrics["perf/wall_s"] = time.perf_counter() - start
+            tracker.log(metrics)
+            if scheduled or stop.requested:  # logged first, so the checkpoint holds this epoch's row
+                checkpoint.save(run_dir, epoch, state(epoch), keep=t.keep_checkpoints)
+                restart_envs(env, algo, cfg.seed, epoch)
+            bar.update(1)
+            bar.set_postfix(steps=global_step, eval=f"{history[-1]:.0f}" if history else "-",
+                            sps=f"{metrics['perf/env_steps_per_s']:.0f}")
+            if stop.requested:
+                exit_code = 128 + stop.signum
+                raise Interrupted(f"stopped by {signal.Signals(stop.signum).name} after epoch {epoch}, checkpoint "
+                                  f"written; continue with: python -m lander_exp.resume {run_dir}", exit_code)
+            if target_reached(cfg, history):
+                summary["stop_reason"] = "target_return"
+                break
         summary.update(epochs=epoch, global_step=global_step, episodes=episodes, wall_s=time.perf_counter() - start,
                        final_eval_return=history[-1] if history else None,
                        eval_return_ma=float(np.mean(history[-t.target_window:])) if history else None)
@@ -163,5 +164,6 @@ def run(cfg: DictConfig, run_dir: Path, choices: dict[str, str] | None = None, r
     finally:
         bar.close()
         tracker.finish(exit_code)
+        stop.uninstall()
         env.close()
         eval_env.close()
