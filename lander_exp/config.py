@@ -99,8 +99,18 @@ class PPOConfig:
 
 
 @dataclass
+class ReinforceConfig:
+    name: str = "reinforce"
+    gamma: float = MISSING
+    normalize_advantages: bool = MISSING
+    entropy_coef: float = MISSING
+    max_grad_norm: float = MISSING
+
+
+@dataclass
 class TrainConfig:
-    max_epochs: int = MISSING
+    max_epochs: int | None = MISSING
+    max_episodes: int | None = MISSING
     eval_every: int = MISSING
     eval_episodes: int = MISSING
     eval_envs: int = MISSING
@@ -133,7 +143,7 @@ class Config:
     tracker: TrackerConfig = MISSING
 
 
-ALGO_SCHEMAS = {"ppo": PPOConfig}
+ALGO_SCHEMAS = {"ppo": PPOConfig, "reinforce": ReinforceConfig}
 
 
 def register() -> None:
@@ -168,7 +178,7 @@ def validate(cfg: DictConfig) -> None:
         raise ConfigError(f"{missing[0]} has no value: set it on the command line, e.g. {missing[0]}=...")
 
     for key in ("env.num_envs", "env.max_episode_steps", "network.hidden_dim", "network.actor_layers",
-                "network.critic_layers", "train.max_epochs", "train.eval_every", "train.eval_episodes",
+                "network.critic_layers", "train.eval_every", "train.eval_episodes",
                 "train.eval_envs", "train.target_window", "train.keep_checkpoints"):
         value = OmegaConf.select(cfg, key)
         _check(value > 0, key, value, "must be a positive integer")
@@ -178,6 +188,11 @@ def validate(cfg: DictConfig) -> None:
         value = OmegaConf.select(cfg, key)
         _check(0 < value < 1, key, value, "a learning rate must be in (0, 1), e.g. 3e-4")
     _check(cfg.seed >= 0, "seed", cfg.seed, "must be a non-negative integer")
+    for key in ("max_epochs", "max_episodes"):
+        value = cfg.train[key]
+        _check(value is None or value > 0, f"train.{key}", value, "must be a positive integer or null (no limit)")
+    _check(cfg.train.max_epochs is not None or cfg.train.max_episodes is not None, "train.max_epochs", None,
+           "set train.max_epochs or train.max_episodes, or the run never ends")
 
     schema = ALGO_SCHEMAS.get(cfg.algo.get("name"))
     if schema is None:
@@ -201,6 +216,10 @@ def validate(cfg: DictConfig) -> None:
             _check(algo[key] > 0, f"algo.{key}", algo[key], "must be positive")
         for key in ("vf_coef", "entropy_coef"):
             _check(algo[key] >= 0, f"algo.{key}", algo[key], "must be non-negative")
+    elif algo.name == "reinforce":
+        _check(0 < algo.gamma <= 1, "algo.gamma", algo.gamma, "a discount must be in (0, 1]")
+        _check(algo.entropy_coef >= 0, "algo.entropy_coef", algo.entropy_coef, "must be non-negative")
+        _check(algo.max_grad_norm > 0, "algo.max_grad_norm", algo.max_grad_norm, "must be positive (.inf: no clipping)")
 
     from lander_exp import envs  # imported here: gymnasium is only needed once a config is used
 

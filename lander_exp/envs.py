@@ -38,6 +38,9 @@ def check_env(env_cfg, algo_name: str) -> None:
             import envpool  # noqa: F401
         except ImportError:
             raise ConfigError("env.backend=envpool needs EnvPool: pip install -e '.[envpool]'") from None
+        if env_cfg.autoreset != Autoreset.next_step:
+            raise ConfigError("env.backend=envpool resets an env on the step after its episode ends: "
+                              "set env.autoreset=next_step")
 
 
 def classify(terminated: np.ndarray, reward: np.ndarray, final_x: np.ndarray) -> np.ndarray:
@@ -83,31 +86,59 @@ class Step:
     truncated: np.ndarray  # [N] bool
     final_obs: np.ndarray  # [N, D] the last obs of episodes that ended this step (same_step), else obs
     episodes: Episodes  # those that ended this step
+    live: np.ndarray  # [N] bool: False where this step only reset the env (next_step autoreset)
 
 
 class VecEnv:
-    """N copies of one env stepped together, with scaled observations and episode bookkeeping."""
+    """N copies of one env stepped together, with scaled observations and episode bookkeeping.
+
+    Backends: `gymnasium` steps the bare envs in this loop (Gymnasium's wrappers and SyncVectorEnv
+    cost more per step than LunarLander's physics; this class does their work: time limit,
+    autoreset); `envpool` steps EnvPool's C++ envs, which reset on the step after an episode ends,
+    so it runs with `env.autoreset=next_step` only."""
 
     def __init__(self, env_cfg, num_envs: int, seed: int, autoreset: Autoreset | None = None):
         self.num_envs = num_envs
-        self.autoreset = Autoreset(autoreset or env_cfg.autoreset)
+        self.env_id = env_cfg.id
+        self.backend = Backend(env_cfg.backend)
+        self.autoreset = Autoreset.next_step if self.backend == Backend.envpool else Autoreset(
+            autoreset or env_cfg.autoreset)
         self.scale = _scaler(ObsScaling(env_cfg.obs_scaling))
+        self.max_steps = env_cfg.max_episode_steps
         self._seed = seed
-        if env_cfg.backend == Backend.envpool:
-            raise ConfigError("env.backend=envpool is not implemented yet: use env.backend=gymnasium")
-        mode = {Autoreset.same_step: gym.vector.AutoresetMode.SAME_STEP,
-                Autoreset.next_step: gym.vector.AutoresetMode.NEXT_STEP}[self.autoreset]
-        fns = [lambda: gym.make(env_cfg.id, max_episode_steps=env_cfg.max_episode_steps, disable_env_checker=True)] * num_envs
-        self.env = gym.vector.SyncVectorEnv(fns, autoreset_mode=mode)
-        self.single_observation_space = self.env.single_observation_space
-        self.single_action_space = self.env.single_action_space
+        self.pool = None
+        self.envs = []
+        if self.backend == Backend.envpool:
+            self._make_pool(seed)
+            self.single_action_space = self.pool.action_space
+        else:
+            self.envs = [gym.make(env_cfg.id, disable_env_checker=True).unwrapped for _ in range(num_envs)]
+            self.single_action_space = self.envs[0].action_space
+        self.obs_dim = 8
         self._ret = np.zeros(num_envs)
         self._len = np.zeros(num_envs, np.int64)
         self._resetting = np.zeros(num_envs, bool)
 
+    def _make_pool(self, seed: int) -> None:
+        """EnvPool seeds at construction (env i gets a stream derived from seed): a reset with a new
+        seed builds a new pool."""
+        import envpool
+
+        if self.pool is not None:
+            self.pool.close()
+        self.pool = envpool.make(self.env_id, env_type="gymnasium", num_envs=self.num_envs, seed=seed,
+                                 max_episode_steps=self.max_steps)
+
     def reset(self, seed: int | None = None) -> np.ndarray:
-        obs, _ = self.env.reset(seed=self._seed if seed is None else seed)
+        """Reset every env; env i is seeded with seed + i (the first call defaults to the constructor's seed)."""
+        seed = self._seed if seed is None else seed
         self._seed = None  # later resets continue the envs' own RNG streams
+        if self.pool is not None:
+            if seed is not None:
+                self._make_pool(seed)
+            obs = self.pool.reset()[0]
+        else:
+            obs = np.stack([e.reset(seed=None if seed is None else seed + i)[0] for i, e in enumerate(self.envs)])
         self._ret[:] = 0
         self._len[:] = 0
         self._resetting[:] = False
@@ -117,16 +148,43 @@ class VecEnv:
         """Make the next `reset()` seed the envs again (env i gets seed + i), as at construction."""
         self._seed = seed
 
+    def _step_gymnasium(self, actions: np.ndarray):
+        n = self.num_envs
+        raw_obs = np.empty((n, self.obs_dim), np.float32)
+        reward = np.zeros(n, np.float32)
+        terminated = np.zeros(n, bool)
+        truncated = np.zeros(n, bool)
+        finals: dict[int, np.ndarray] = {}  # same_step: last obs of episodes that end now
+        for i, env in enumerate(self.envs):
+            if self._resetting[i]:  # next_step autoreset: this step only resets, with reward 0
+                raw_obs[i] = env.reset()[0]
+                continue
+            o, r, term, _, _ = env.step(actions[i])
+            reward[i], terminated[i] = r, term
+            truncated[i] = not term and self._len[i] + 1 >= self.max_steps
+            if (term or truncated[i]) and self.autoreset == Autoreset.same_step:
+                finals[i] = o
+                o = env.reset()[0]
+            raw_obs[i] = o
+        raw_final = raw_obs
+        if finals:
+            raw_final = raw_obs.copy()
+            for i, o in finals.items():
+                raw_final[i] = o
+        return raw_obs, reward, terminated, truncated, raw_final
+
     def step(self, actions: np.ndarray) -> Step:
-        raw_obs, reward, terminated, truncated, info = self.env.step(actions)
-        live = ~self._resetting  # next_step autoreset: a step right after an episode end is a reset
+        live = ~self._resetting
+        if self.pool is not None:
+            raw_obs, reward, terminated, truncated, _ = self.pool.step(np.asarray(actions))
+            reward = reward.astype(np.float32)
+            terminated, truncated = terminated & live, truncated & live & ~terminated
+            raw_final = raw_obs
+        else:
+            raw_obs, reward, terminated, truncated, raw_final = self._step_gymnasium(actions)
         self._ret += reward * live
         self._len += live
         done = terminated | truncated
-        raw_final = raw_obs
-        if done.any() and self.autoreset == Autoreset.same_step:
-            raw_final = raw_obs.copy()
-            raw_final[done] = np.stack(info["final_obs"][done])
         if done.any():
             eps = Episodes(self._ret[done].copy(), self._len[done].copy(),
                            classify(terminated[done], reward[done], raw_final[done, 0]))
@@ -134,14 +192,16 @@ class VecEnv:
             self._len[done] = 0
         else:
             eps = Episodes.concat([])
-        if self.autoreset == Autoreset.next_step:
-            self._resetting = done
+        self._resetting = done if self.autoreset == Autoreset.next_step else self._resetting
         obs = self.scale(raw_obs)
         final = obs if raw_final is raw_obs else self.scale(raw_final)
-        return Step(obs, reward.astype(np.float32), terminated, truncated, final, eps)
+        return Step(obs, reward, terminated, truncated, final, eps, live)
 
     def close(self) -> None:
-        self.env.close()
+        for env in self.envs:
+            env.close()
+        if self.pool is not None:
+            self.pool.close()
 
 
 def _scaler(mode: ObsScaling) -> Callable[[np.ndarray], np.ndarray]:

@@ -27,7 +27,7 @@ def load_run(run_dir: Path, ckpt: Path | None = None):
     validate(cfg)
     state = checkpoint.load(ckpt or checkpoint.latest(run_dir))
     env = VecEnv(cfg.env, 1, seed=0)
-    algo = make_algo(cfg, env.single_observation_space.shape[0], env.single_action_space, torch.device("cpu"))
+    algo = make_algo(cfg, env.obs_dim, env.single_action_space, torch.device("cpu"))
     env.close()
     algo.load_state_dict(state["algo"])
     return cfg, algo, state

@@ -74,3 +74,19 @@ class NumpyMLP:
             if i < last:
                 np.maximum(x, 0, out=x)
         return x
+
+
+class CategoricalActorCritic(nn.Module):
+    """Discrete actor-critic of seed 002: the actor's logits over the actions, and a critic that
+    serves only as a baseline (its value is detached wherever the actor learns)."""
+
+    def __init__(self, obs_dim: int, n_actions: int, hidden_dim: int, actor_layers: int, critic_layers: int):
+        super().__init__()
+        self.actor = mlp(obs_dim, hidden_dim, actor_layers, n_actions)
+        self.critic = mlp(obs_dim, hidden_dim, critic_layers, 1)
+
+    def value(self, obs: torch.Tensor) -> torch.Tensor:
+        return self.critic(obs).squeeze(-1)
+
+    def dist(self, obs: torch.Tensor) -> torch.distributions.Categorical:
+        return torch.distributions.Categorical(logits=self.actor(obs))

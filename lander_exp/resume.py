@@ -44,7 +44,7 @@ def load_resumable(run_dir: Path):
                           "resume it with the version that started it") from None
     path = checkpoint.latest(run_dir)
     state = checkpoint.load(path)
-    lacking = [k for k in ("torch_rng", "tracker") if k not in state]
+    lacking = [k for k in ("torch_rng", "tracker", "episode_log") if k not in state]
     if lacking:
         raise ConfigError(f"checkpoint {path} cannot be resumed: it lacks {', '.join(lacking)} (written by a version "
                           "of lander_exp without resume); evaluate it, or start a new run")
@@ -61,13 +61,9 @@ def load_resumable(run_dir: Path):
 
 def finished(cfg, state: dict) -> str | None:
     """Why the checkpointed run has nothing left to train, or None."""
-    from lander_exp.train import target_reached
+    from lander_exp.train import stop_reason
 
-    if target_reached(cfg, state["eval_history"]):
-        return f"its eval moving average reached train.target_return={cfg.train.target_return}"
-    if state["epoch"] >= cfg.train.max_epochs:
-        return f"it reached train.max_epochs={cfg.train.max_epochs}"
-    return None
+    return stop_reason(cfg, state["epoch"], state["episodes"], state["eval_history"])
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -78,7 +74,7 @@ def main(argv: list[str] | None = None) -> int:
         cfg, state = load_resumable(args.run_dir)
         done = finished(cfg, state)
         if done and json.loads((args.run_dir / RUN_FILE).read_text()).get("finished"):
-            print(f"{args.run_dir}: nothing to resume, {done} (epoch {state['epoch']})")
+            print(f"{args.run_dir}: nothing to resume, it stopped on {done} (epoch {state['epoch']})")
             return 0
         if done:  # killed after its last checkpoint, before its W&B run was closed: rebuild and close it
             print(f"{args.run_dir}: training is complete ({done}); closing its W&B run", flush=True)

@@ -5,6 +5,7 @@ checkpoint, stops cleanly on SIGINT/SIGTERM and stops loudly on a non-finite num
 from __future__ import annotations
 
 import signal
+import sys
 import time
 from pathlib import Path
 
@@ -17,10 +18,12 @@ from lander_exp import checkpoint
 from lander_exp.algos import make_algo
 from lander_exp.config import Autoreset, ConfigError, Device
 from lander_exp.envs import Episodes, VecEnv, run_episodes
+from lander_exp.jump import detect_jump
 from lander_exp.stopping import Interrupted, NonFiniteError, StopSignals, first_nonfinite
 from lander_exp.tracking import Tracker
 
 EVAL_SEED = 1_000_000  # every evaluation of every run starts from the same states: paired comparisons
+MA_EPISODES = 100  # episodes in the moving averages episode/return_ma100 and episode/length_ma100
 
 
 def resolve_device(device: Device) -> torch.device:
@@ -43,6 +46,18 @@ def evaluate(algo, env: VecEnv, episodes: int) -> Episodes:
 def target_reached(cfg: DictConfig, history: list[float]) -> bool:
     t = cfg.train
     return t.target_return is not None and bool(history) and np.mean(history[-t.target_window:]) >= t.target_return
+
+
+def stop_reason(cfg: DictConfig, epoch: int, episodes: int, history: list[float]) -> str | None:
+    """Why a run that has trained `epoch` epochs and `episodes` episodes stops now, or None."""
+    t = cfg.train
+    if target_reached(cfg, history):
+        return "target_return"
+    if t.max_episodes is not None and episodes >= t.max_episodes:
+        return "max_episodes"
+    if t.max_epochs is not None and epoch >= t.max_epochs:
+        return "max_epochs"
+    return None
 
 
 def env_restart_seed(seed: int, epoch: int) -> int:
@@ -72,12 +87,13 @@ def run(cfg: DictConfig, run_dir: Path, choices: dict[str, str] | None = None, r
     device = resolve_device(cfg.device)
     env = VecEnv(cfg.env, cfg.env.num_envs, seed=cfg.seed)
     eval_env = VecEnv(cfg.env, cfg.train.eval_envs, seed=EVAL_SEED, autoreset=Autoreset.same_step)
-    obs_dim = env.single_observation_space.shape[0]
+    obs_dim = env.obs_dim
     act_space = env.single_action_space
     algo = make_algo(cfg, obs_dim, act_space, device)
     t = cfg.train
     global_step = episodes = last_epoch = 0
     history: list[float] = []
+    all_eps: list[Episodes] = []  # every training episode, for the moving averages and the jump detector
     wall_before = 0.0
     if resume:
         try:
@@ -90,29 +106,38 @@ def run(cfg: DictConfig, run_dir: Path, choices: dict[str, str] | None = None, r
         torch.set_rng_state(resume["torch_rng"])
         last_epoch, global_step, episodes = resume["epoch"], resume["global_step"], resume["episodes"]
         history = list(resume["eval_history"])
+        all_eps = [Episodes(**resume["episode_log"])]
         wall_before = resume.get("wall_s", 0.0)
         choices = resume.get("choices", choices)
         restart_envs(env, algo, cfg.seed, last_epoch)
+    recent_returns: list[float] = Episodes.concat(all_eps).returns[-MA_EPISODES:].tolist()
+    recent_lengths: list[int] = Episodes.concat(all_eps).lengths[-MA_EPISODES:].tolist()
     tracker = Tracker(cfg, run_dir, algo.x_axis, choices, resume=resume and resume["tracker"])
     OmegaConf.save(cfg, run_dir / "config.yaml")
-    summary: dict = {"stop_reason": "max_epochs"}
+    summary: dict = {}
     start = time.perf_counter() - wall_before
-    bar = tqdm(total=t.max_epochs, initial=last_epoch, disable=not t.progress, unit="epoch", dynamic_ncols=True)
+    by_episode = t.max_episodes is not None
+    bar = tqdm(total=t.max_episodes if by_episode else t.max_epochs, initial=episodes if by_episode else last_epoch,
+               disable=not t.progress, unit="episode" if by_episode else "epoch", dynamic_ncols=True,
+               mininterval=0.5 if sys.stderr.isatty() else 30)
     exit_code = 1
 
     def state(epoch: int) -> dict:
+        """Everything a resume needs (lander_exp.resume)."""
+        curve = Episodes.concat(all_eps)
         return {"epoch": epoch, "global_step": global_step, "episodes": episodes, "eval_history": history,
+                "episode_log": {"returns": curve.returns, "lengths": curve.lengths, "outcomes": curve.outcomes},
                 "algo": algo.state_dict(), "torch_rng": torch.get_rng_state(), "tracker": tracker.state_dict(),
                 "wall_s": time.perf_counter() - start, "choices": choices,
                 "config": OmegaConf.to_container(cfg, enum_to_str=True)}
 
     epoch = last_epoch
-    if target_reached(cfg, history):  # a resume of a run killed after it reached its target
-        summary["stop_reason"] = "target_return"
+    reason = stop_reason(cfg, epoch, episodes, history)  # set on a resume of a run killed once it was done
     stop = StopSignals()  # held until the W&B run is closed: a second Ctrl-C then still exits at once
     try:
         stop.install()
-        for epoch in range(last_epoch + 1, t.max_epochs + 1 if summary["stop_reason"] == "max_epochs" else 0):
+        while reason is None:
+            epoch += 1
             t0 = time.perf_counter()
             metrics, eps, steps = algo.train_epoch(env)
             global_step += steps
@@ -128,9 +153,15 @@ def run(cfg: DictConfig, run_dir: Path, choices: dict[str, str] | None = None, r
                 tracker.summarize({"stop_reason": "non_finite", "failure": message})
                 raise NonFiniteError(message)
             metrics["perf/env_steps_per_s"] = steps / (time.perf_counter() - t0)
+            last = epoch == t.max_epochs or (by_episode and episodes >= t.max_episodes)
             if len(eps):
+                all_eps.append(eps)
+                recent_returns = (recent_returns + eps.returns.tolist())[-MA_EPISODES:]
+                recent_lengths = (recent_lengths + eps.lengths.tolist())[-MA_EPISODES:]
                 metrics.update(episode_metrics("episode", eps))
-            scheduled = epoch % t.eval_every == 0 or epoch == t.max_epochs
+                metrics["episode/return_ma100"] = float(np.mean(recent_returns))
+                metrics["episode/length_ma100"] = float(np.mean(recent_lengths))
+            scheduled = epoch % t.eval_every == 0 or last
             if scheduled:
                 t1 = time.perf_counter()
                 ev = evaluate(algo, eval_env, t.eval_episodes)
@@ -145,16 +176,19 @@ def run(cfg: DictConfig, run_dir: Path, choices: dict[str, str] | None = None, r
             if scheduled or stop.requested:  # logged first, so the checkpoint holds this epoch's row
                 checkpoint.save(run_dir, epoch, state(epoch), keep=t.keep_checkpoints)
                 restart_envs(env, algo, cfg.seed, epoch)
-            bar.update(1)
+            bar.update(len(eps) if by_episode else 1)
             bar.set_postfix(steps=global_step, eval=f"{history[-1]:.0f}" if history else "-",
                             sps=f"{metrics['perf/env_steps_per_s']:.0f}")
             if stop.requested:
                 exit_code = 128 + stop.signum
                 raise Interrupted(f"stopped by {signal.Signals(stop.signum).name} after epoch {epoch}, checkpoint "
                                   f"written; continue with: python -m lander_exp.resume {run_dir}", exit_code)
-            if target_reached(cfg, history):
-                summary["stop_reason"] = "target_return"
-                break
+            reason = stop_reason(cfg, epoch, episodes, history)
+        summary["stop_reason"] = reason
+        curve = Episodes.concat(all_eps)
+        jump = detect_jump(curve.returns, curve.lengths)
+        if jump is not None:
+            summary.update(jump.as_summary())
         summary.update(epochs=epoch, global_step=global_step, episodes=episodes, wall_s=time.perf_counter() - start,
                        final_eval_return=history[-1] if history else None,
                        eval_return_ma=float(np.mean(history[-t.target_window:])) if history else None)

@@ -8,6 +8,7 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import torch
 
 from tests.conftest import ROOT, TINY, history, leet_records
@@ -86,5 +87,7 @@ def assert_same_state(a, b, where: str = "checkpoint") -> None:
             assert_same_state(x, y, f"{where}[{i}]")
     elif isinstance(a, torch.Tensor):
         assert torch.equal(a, b), where
+    elif isinstance(a, np.ndarray):
+        assert a.dtype == b.dtype and np.array_equal(a, b, equal_nan=a.dtype.kind == "f"), where
     else:
         assert a == b or (a != a and b != b), (where, a, b)  # NaN == NaN here

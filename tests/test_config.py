@@ -1,7 +1,9 @@
 import pytest
+from omegaconf import OmegaConf
 
 from lander_exp.app import CONF_DIR
 from lander_exp.config import ConfigError
+from lander_exp.envs import ALGO_ACTIONS, ENV_ACTIONS
 from tests.conftest import TINY, make_cfg, run_cli
 
 GROUPS = ["network", "lr", "tracker", "env", "algo"]
@@ -11,10 +13,30 @@ def options(group):
     return sorted(p.stem for p in (CONF_DIR / group).glob("*.yaml"))
 
 
+def env_fits(algo, env_option):
+    return ENV_ACTIONS[OmegaConf.load(CONF_DIR / "env" / f"{env_option}.yaml").id] == ALGO_ACTIONS[algo]
+
+
+@pytest.mark.parametrize("algo", options("algo"))
 @pytest.mark.parametrize("group,option", [(g, o) for g in GROUPS for o in options(g)])
-def test_every_option_of_every_group_composes_and_validates(group, option):
-    cfg = make_cfg([f"{group}={option}"])
-    assert cfg[group] is not None
+def test_every_option_of_every_group_composes_and_validates(algo, group, option):
+    overrides = [f"algo={algo}", f"{group}={option}"] if group != "algo" else [f"algo={option}"]
+    if group == "env" and not env_fits(algo, option):
+        with pytest.raises(ConfigError, match=f"algo={algo} needs"):
+            make_cfg(overrides)
+        return
+    cfg = make_cfg(overrides)
+    assert cfg[group] is not None and cfg.algo.name == (option if group == "algo" else algo)
+
+
+def test_reinforce_picks_its_own_env_network_and_episode_budget():
+    cfg = make_cfg(["algo=reinforce"])
+    assert (cfg.env.id, cfg.env.num_envs, cfg.env.max_episode_steps) == ("LunarLander-v3", 1, 1000)
+    assert (cfg.network.actor_layers, cfg.network.critic_layers, cfg.network.hidden_dim) == (2, 2, 64)
+    assert (cfg.train.max_episodes, cfg.train.max_epochs) == (10_000, None)
+    assert cfg.algo.normalize_advantages is False
+    # the user's choice still wins over the algorithm's preset
+    assert make_cfg(["algo=reinforce", "network=seed"]).network.actor_layers == 8
 
 
 def test_interface_keys_exist():

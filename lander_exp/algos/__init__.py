@@ -15,4 +15,8 @@ def make_algo(cfg: DictConfig, obs_dim: int, act_space: gym.Space, device: torch
         from lander_exp.algos.ppo import PPO
 
         return PPO(cfg, obs_dim, act_space.shape[0], device)
+    if cfg.algo.name == "reinforce":
+        from lander_exp.algos.reinforce import Reinforce
+
+        return Reinforce(cfg, obs_dim, act_space.n, device)
     raise ValueError(f"unknown algorithm {cfg.algo.name!r}")

@@ -1,0 +1,99 @@
+"""Training-loop speed of PPO: the rollout and the update measured separately, the rollout against
+the raw stepping rate of the same vector env with uniformly random actions.
+
+    python benchmarks/loop_speed.py [--steps 50000] [--rounds 3] [--csv docs/results/loop_speed.csv] [overrides...]
+
+Raw stepping and the rollout alternate, round after round, so that drift in the machine's load hits
+both alike; the medians are reported. Extra arguments are config overrides (e.g. env.num_envs=16)."""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import datetime
+import os
+import platform
+import statistics
+import time
+from pathlib import Path
+
+import gymnasium as gym
+import numpy as np
+import torch
+from hydra import compose, initialize_config_dir
+
+from lander_exp.algos.ppo import PPO
+from lander_exp.app import CONF_DIR
+from lander_exp.config import register, validate
+from lander_exp.envs import VecEnv
+from lander_exp.train import resolve_device
+
+
+def raw_rate(cfg, steps: int, rng: np.random.Generator) -> float:
+    """Env steps per second of Gymnasium's own SyncVectorEnv of the same envs, random actions."""
+    n = cfg.env.num_envs
+    vec = gym.make_vec(cfg.env.id, num_envs=n, vectorization_mode="sync",
+                       max_episode_steps=cfg.env.max_episode_steps)
+    vec.reset(seed=int(rng.integers(1 << 30)))
+    actions = rng.uniform(-1, 1, (steps // n, n, 2)).astype(np.float32)
+    t = time.perf_counter()
+    for a in actions:
+        vec.step(a)
+    rate = (steps // n) * n / (time.perf_counter() - t)
+    vec.close()
+    return rate
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--steps", type=int, default=50_000, help="env steps per rollout measurement")
+    p.add_argument("--rounds", type=int, default=3)
+    p.add_argument("--csv", type=Path, default=None, help="append one row of results to this CSV")
+    args, overrides = p.parse_known_args()
+    register()
+    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
+        cfg = compose("config", overrides=[f"algo.steps_per_epoch={args.steps}", "tracker.mode=disabled", *overrides])
+    validate(cfg)
+    if cfg.train.torch_threads:
+        torch.set_num_threads(cfg.train.torch_threads)
+    env = VecEnv(cfg.env, cfg.env.num_envs, seed=cfg.seed)
+    ppo = PPO(cfg, env.obs_dim, env.single_action_space.shape[0], resolve_device(cfg.device))
+    rng = np.random.default_rng(0)
+    raw, rollout, update = [], [], []
+    for _ in range(args.rounds):
+        raw.append(raw_rate(cfg, args.steps, rng))
+        t = time.perf_counter()
+        ro = ppo.collect(env)
+        rollout.append(ro.rewards.size / (time.perf_counter() - t))
+        t = time.perf_counter()
+        ppo.update(ro)
+        update.append(time.perf_counter() - t)
+    med = statistics.median
+    samples = ro.rewards.size
+    row = {
+        "date": datetime.date.today().isoformat(), "cpu": platform.processor() or platform.machine(),
+        "cpus": os.cpu_count(), "torch_threads": torch.get_num_threads(),
+        "load_avg_1min": round(os.getloadavg()[0], 2),  # above cpus: other work shared the machine
+        "num_envs": cfg.env.num_envs, "hidden_dim": cfg.network.hidden_dim,
+        "actor_layers": cfg.network.actor_layers, "critic_layers": cfg.network.critic_layers,
+        "steps": samples, "update_epochs": cfg.algo.update_epochs, "batch_size": cfg.algo.batch_size,
+        "raw_steps_per_s": round(med(raw)), "rollout_steps_per_s": round(med(rollout)),
+        "rollout_vs_raw": round(med(rollout) / med(raw), 3),
+        "update_s": round(med(update), 2), "update_samples_per_s": round(samples * cfg.algo.update_epochs / med(update)),
+        "epoch_s_per_100k": round(100_000 / med(rollout) + med(update) * 100_000 / samples, 1),
+        "overrides": " ".join(overrides),
+    }
+    for k, v in row.items():
+        print(f"{k:>22}: {v}")
+    if args.csv:
+        new = not args.csv.exists()
+        args.csv.parent.mkdir(parents=True, exist_ok=True)
+        with args.csv.open("a", newline="") as f:
+            w = csv.DictWriter(f, fieldnames=list(row))
+            if new:
+                w.writeheader()
+            w.writerow(row)
+
+
+if __name__ == "__main__":
+    main()

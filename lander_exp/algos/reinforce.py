@@ -1,0 +1,132 @@
+"""REINFORCE with a baseline, as seed 002 describes it: pure Monte-Carlo returns of the whole
+episode (no bootstrapping, not even at the 1000-step time limit), one update per finished episode,
+the critic's value detached in the actor's loss (semi-gradient) and the critic regressed on the
+Monte-Carlo return. Acting runs on a numpy copy of the actor: one forward per env step."""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from lander_exp.envs import Episodes, VecEnv
+from lander_exp.nets import CategoricalActorCritic, NumpyMLP
+
+
+def mc_returns(rewards: np.ndarray, gamma: float) -> np.ndarray:
+    """G_t = sum_k gamma^k r_{t+k} to the end of the episode."""
+    out = np.empty(len(rewards), dtype=np.float64)
+    running = 0.0
+    for t in range(len(rewards) - 1, -1, -1):
+        running = rewards[t] + gamma * running
+        out[t] = running
+    return out
+
+
+def reinforce_losses(model: CategoricalActorCritic, obs: torch.Tensor, actions: torch.Tensor, returns: torch.Tensor,
+                     normalize_advantages: bool) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """(actor loss, critic loss, entropy), each a mean over the episode's steps.
+
+    The baseline enters the actor's loss detached: the actor's loss sends no gradient to the critic."""
+    values = model.value(obs)
+    adv = returns - values.detach()
+    if normalize_advantages and len(adv) > 1:
+        adv = (adv - adv.mean()) / (adv.std() + 1e-8)
+    logits = model.actor(obs)
+    logp_all = F.log_softmax(logits, dim=-1)
+    logp = logp_all.gather(1, actions[:, None]).squeeze(1)
+    entropy = -(logp_all.exp() * logp_all).sum(-1).mean()
+    return -(logp * adv).mean(), F.mse_loss(values, returns), entropy
+
+
+class Reinforce:
+    x_axis = "episode"
+
+    def __init__(self, cfg, obs_dim: int, n_actions: int, device: torch.device):
+        self.cfg = cfg.algo
+        self.device = device
+        self.model = CategoricalActorCritic(obs_dim, n_actions, cfg.network.hidden_dim, cfg.network.actor_layers,
+                                            cfg.network.critic_layers).to(device)
+        self.pi_opt = torch.optim.Adam(self.model.actor.parameters(), lr=cfg.lr.actor)
+        self.vf_opt = torch.optim.Adam(self.model.critic.parameters(), lr=cfg.lr.critic)
+        self.rng = np.random.default_rng(cfg.seed)
+        self.obs: np.ndarray | None = None
+        self.trajectories: list[tuple[list, list, list]] = []
+
+    def policy(self):
+        """Deterministic policy for evaluation: the most probable action."""
+        actor = NumpyMLP(self.model.actor)
+        return lambda obs: actor(obs).argmax(axis=1)
+
+    def update(self, obs: np.ndarray, actions: np.ndarray, rewards: np.ndarray) -> dict[str, float]:
+        """One gradient step for the actor and one for the critic, on one whole episode."""
+        c, dev = self.cfg, self.device
+        returns = torch.as_tensor(mc_returns(rewards, c.gamma), dtype=torch.float32, device=dev)
+        actor_loss, critic_loss, entropy = reinforce_losses(
+            self.model, torch.as_tensor(obs, device=dev), torch.as_tensor(actions, device=dev), returns,
+            c.normalize_advantages)
+        self.pi_opt.zero_grad(set_to_none=True)
+        (actor_loss - c.entropy_coef * entropy).backward()
+        gn_actor = torch.nn.utils.clip_grad_norm_(self.model.actor.parameters(), c.max_grad_norm)
+        self.pi_opt.step()
+        self.vf_opt.zero_grad(set_to_none=True)
+        critic_loss.backward()
+        gn_critic = torch.nn.utils.clip_grad_norm_(self.model.critic.parameters(), c.max_grad_norm)
+        self.vf_opt.step()
+        return {"train/actor_loss": actor_loss.item(), "train/critic_loss": critic_loss.item(),
+                "train/entropy": entropy.item(), "train/grad_norm/actor": gn_actor.item(),
+                "train/grad_norm/critic": gn_critic.item()}
+
+    def train_epoch(self, env: VecEnv) -> tuple[dict[str, float], Episodes, int]:
+        """Step all envs until at least one episode ends; update once on each episode that ended."""
+        t0 = time.perf_counter()
+        n = env.num_envs
+        if self.obs is None:
+            self.obs = env.reset()
+            self.trajectories = [([], [], []) for _ in range(n)]
+        actor = NumpyMLP(self.model.actor)
+        obs, trajs, steps = self.obs, self.trajectories, 0
+        update_s, stats, ended = 0.0, [], []
+        while not ended:
+            logits = actor(obs)
+            # Gumbel-max: a categorical sample per env without building a distribution object
+            actions = (logits - np.log(-np.log(self.rng.random(logits.shape)))).argmax(axis=1)
+            step = env.step(actions)
+            steps += n
+            for i in np.flatnonzero(step.live):  # a reset-only step (next_step autoreset) is no transition
+                trajs[i][0].append(obs[i])
+                trajs[i][1].append(actions[i])
+                trajs[i][2].append(step.reward[i])
+            done = step.terminated | step.truncated
+            if done.any():
+                ended.append(step.episodes)
+                t1 = time.perf_counter()
+                for i in np.flatnonzero(done):
+                    o, a, r = trajs[i]
+                    stats.append(self.update(np.stack(o), np.asarray(a, np.int64), np.asarray(r, np.float64)))
+                    trajs[i] = ([], [], [])
+                update_s += time.perf_counter() - t1
+            obs = step.obs
+        self.obs = obs
+        metrics = {k: float(np.mean([s[k] for s in stats])) for k in stats[0]}
+        metrics.update({"train/lr/actor": self.pi_opt.param_groups[0]["lr"],
+                        "train/lr/critic": self.vf_opt.param_groups[0]["lr"],
+                        "perf/update_s": update_s, "perf/rollout_s": time.perf_counter() - t0 - update_s})
+        return metrics, Episodes.concat(ended), steps
+
+    def drop_env_state(self) -> None:
+        """Forget the observations and unfinished trajectories carried to the next epoch: its first
+        step starts from a reset (train.restart_envs, at checkpoints)."""
+        self.obs = None
+
+    def state_dict(self) -> dict:
+        return {"model": self.model.state_dict(), "pi_opt": self.pi_opt.state_dict(),
+                "vf_opt": self.vf_opt.state_dict(), "rng": self.rng.bit_generator.state}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.model.load_state_dict(state["model"])
+        self.pi_opt.load_state_dict(state["pi_opt"])
+        self.vf_opt.load_state_dict(state["vf_opt"])
+        self.rng.bit_generator.state = state["rng"]

@@ -1,0 +1,124 @@
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from lander_exp.algos.reinforce import Reinforce, mc_returns, reinforce_losses
+from lander_exp.jump import detect_jump
+from tests.conftest import history, leet_records, leet_summary, make_cfg, run_cli
+
+
+def test_monte_carlo_returns_of_a_hand_worked_episode():
+    # gamma 0.9: G3 = 3, G2 = -2 + 0.9*3 = 0.7, G1 = 0 + 0.9*0.7 = 0.63, G0 = 1 + 0.9*0.63 = 1.567
+    np.testing.assert_allclose(mc_returns(np.array([1.0, 0.0, -2.0, 3.0]), 0.9), [1.567, 0.63, 0.7, 3.0])
+
+
+def test_time_limit_is_not_bootstrapped():
+    """A truncated episode's last return is its last reward: no value is added past the end."""
+    assert mc_returns(np.array([5.0, 5.0]), 1.0)[-1] == 5.0
+
+
+def _episode(seed=0, n=12):
+    g = torch.Generator().manual_seed(seed)
+    obs = torch.randn(n, 8, generator=g)
+    actions = torch.randint(0, 4, (n,), generator=g)
+    returns = torch.randn(n, generator=g) * 50
+    return obs, actions, returns
+
+
+def test_baseline_is_detached_in_the_actor_loss():
+    algo = Reinforce(make_cfg(["algo=reinforce"]), 8, 4, torch.device("cpu"))
+    m = algo.model
+    obs, actions, returns = _episode()
+    actor_loss, critic_loss, _ = reinforce_losses(m, obs, actions, returns, normalize_advantages=False)
+    actor_loss.backward(retain_graph=True)
+    assert all(p.grad is None for p in m.critic.parameters())  # the actor's loss does not train the critic
+    actor_grads = [p.grad.clone() for p in m.actor.parameters()]
+
+    # the same gradient as a loss whose baseline is a plain constant (semi-gradient)
+    m.zero_grad(set_to_none=True)
+    with torch.no_grad():
+        baseline = m.value(obs).clone()
+    logp = torch.log_softmax(m.actor(obs), -1).gather(1, actions[:, None]).squeeze(1)
+    (-(logp * (returns - baseline)).mean()).backward()
+    for a, b in zip(actor_grads, [p.grad for p in m.actor.parameters()], strict=True):
+        torch.testing.assert_close(a, b)
+
+    m.zero_grad(set_to_none=True)
+    critic_loss.backward()
+    assert all(p.grad is None for p in m.actor.parameters())  # the critic's loss does not touch the actor
+    # the critic is regressed on the Monte-Carlo return: its loss is the MSE to it
+    with torch.no_grad():
+        assert critic_loss.item() == pytest.approx(((m.value(obs) - returns) ** 2).mean().item(), rel=1e-5)
+
+
+def test_actor_gradient_ignores_critic_parameters_beyond_the_baseline_value():
+    """Changing the critic's weights changes the actor's gradient only through the baseline's values:
+    two critics that output the same values give the same actor gradient."""
+    cfg = make_cfg(["algo=reinforce"])
+    a, b = Reinforce(cfg, 8, 4, torch.device("cpu")), Reinforce(cfg, 8, 4, torch.device("cpu"))
+    b.model.actor.load_state_dict(a.model.actor.state_dict())
+    obs, actions, returns = _episode(1)
+    # critic b: different weights, same outputs (hidden units permuted)
+    b.model.critic.load_state_dict(a.model.critic.state_dict())
+    with torch.no_grad():
+        perm = torch.randperm(64)
+        first, second = b.model.critic[0], b.model.critic[2]
+        first.weight.copy_(first.weight[perm])
+        first.bias.copy_(first.bias[perm])
+        second.weight.copy_(second.weight[:, perm])
+    assert not torch.equal(a.model.critic[0].weight, b.model.critic[0].weight)
+    grads = []
+    for algo in (a, b):
+        loss, _, _ = reinforce_losses(algo.model, obs, actions, returns, False)
+        algo.model.zero_grad()
+        loss.backward()
+        grads.append([p.grad.clone() for p in algo.model.actor.parameters()])
+    for ga, gb in zip(*grads, strict=True):
+        torch.testing.assert_close(ga, gb)
+
+
+def test_jump_detector_finds_a_step_exactly():
+    rng = np.random.default_rng(0)
+    r = np.concatenate([rng.normal(120, 40, 6400), rng.normal(230, 40, 3600)])
+    lengths = np.concatenate([np.full(6400, 950), np.full(3600, 300)])
+    jump = detect_jump(r, lengths)
+    assert abs(jump.episode - 6400) <= 15
+    assert jump.return_before == pytest.approx(120, abs=5) and jump.return_after == pytest.approx(230, abs=5)
+    assert jump.length_before == pytest.approx(950, abs=5) and jump.length_after == 300
+
+
+def test_jump_detector_puts_a_ramp_at_its_middle():
+    r = np.concatenate([np.full(3000, 0.0), np.linspace(0, 200, 2001), np.full(3000, 200.0)])
+    assert detect_jump(r).episode == pytest.approx(4000, abs=2)
+
+
+def test_jump_detector_reports_no_jump_in_noise():
+    rng = np.random.default_rng(1)
+    assert detect_jump(rng.normal(100, 80, 10_000)) is None
+    assert detect_jump(np.linspace(0, 20, 10_000)) is None  # a slow drift is not a jump
+
+
+def test_short_reinforce_run_logs_episode_axis_metrics(workdir):
+    proc = run_cli(["algo=reinforce", "train.max_episodes=12", "train.eval_every=6", "train.eval_episodes=2",
+                    "train.eval_envs=2", "env.max_episode_steps=150", "train.progress=false", "seed=3"], cwd=workdir)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    (wandb_dir,) = list((workdir / "runs" / "wandb").glob("offline-run-*"))
+    records = leet_records(wandb_dir)
+    steps = {r["metric"]["glob_name"]: r["metric"]["step_metric"] for r in records
+             if r["type"] == "metric" and "glob_name" in r["metric"]}
+    assert steps["episode/*"] == "episode" and steps["train/*"] == "episode"
+    rows = history(records)
+    assert [r["episode"] for r in rows] == list(range(1, 13))  # one row per episode, 1 env
+    assert all(r["global_step"] > 0 for r in rows)
+    returns = [r["episode/return"] for r in rows]
+    for i, r in enumerate(rows):
+        for key in ("episode/length", "train/actor_loss", "train/critic_loss", "train/entropy"):
+            assert math.isfinite(r[key])
+        assert sum(r[f"episode/{k}"] for k in ("landed", "crashed", "out_of_bounds", "timeout")) == 1.0
+        assert r["episode/return_ma100"] == pytest.approx(np.mean(returns[: i + 1]))
+        assert r["episode/length"] <= 150
+    assert "eval/return_mean" in rows[5] and "eval/return_mean" in rows[11]
+    summary = leet_summary(wandb_dir)["summary"]
+    assert summary["stop_reason"] == "max_episodes" and summary["episodes"] == 12
