@@ -31,12 +31,17 @@ def test_killed_at_random_points_and_resumed_matches_an_uninterrupted_run(workdi
     trial_seed = random.randrange(10**6)
     rng = random.Random(trial_seed)
     proc = spawn([*RUN, *SEED], cwd=workdir)
+    # the time between two checkpoints on this machine scales the random delays below
+    assert wait_for(lambda: newest_epoch(workdir) >= 2, proc)
+    t2 = time.monotonic()
+    assert wait_for(lambda: newest_epoch(workdir) >= 4, proc)
+    between_checkpoints = time.monotonic() - t2
     kills, resumed_from = [], 0
     for _ in range(3):
         # a random moment after a new checkpoint: mid-epoch, mid-evaluation, mid-write, mid-W&B-replay
         if not wait_for(lambda after=resumed_from: newest_epoch(workdir) > after, proc):
             break
-        time.sleep(rng.uniform(0.0, 1.5))
+        time.sleep(rng.uniform(0.0, 1.2 * between_checkpoints))
         proc.kill()
         proc.wait()
         resumed_from = newest_epoch(workdir)
