@@ -32,7 +32,7 @@ def spawn(args: list[str], cwd: Path, module: str = "lander_exp", env: dict | No
 
 
 def run_folder(workdir: Path) -> Path | None:
-    found = sorted((workdir / "runs").glob("20*/*_ppo_s*"))
+    found = sorted((workdir / "runs").glob("20*/*_s*"))
     return found[-1] if found else None
 
 
