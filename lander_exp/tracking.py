@@ -87,7 +87,7 @@ class Tracker:
             self.run.define_metric(axis, hidden=axis != x_axis)
         for ns in NAMESPACES:
             self.run.define_metric(f"{ns}/*", step_metric=x_axis)
-        wandb_dir = Path(self.run.dir).parent.resolve() if self.run.dir else None
+        wandb_dir = Path(self.run.dir).parent.resolve() if self.run.dir and mode != "disabled" else None
         if resume and mode == "offline":
             self._supersede(wandb_root / "wandb", run_id, wandb_dir, run_dir)
             for step, row in enumerate(self.rows):
