@@ -6,22 +6,27 @@ VENV ?= .venv
 TORCH ?= torch==2.13.0
 PY := $(VENV)/bin/python
 ARGS ?=
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: install train test lint bench clean
+.PHONY: install train test lint bench clean chromium
 
 install: $(VENV)/.installed
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q $(TORCH)
-	$(PY) -m pip install -q -e ".[dev,launchers]"
+	$(PY) -m pip install -q -e ".[dev,analysis,launchers]"
 	touch $@
 
 train: install  ## the main job: PPO of seed 000 until it lands, tracked in W&B (offline)
 	$(PY) -m lander_exp $(ARGS)
 
-test: install
+test: install chromium
 	$(PY) -m pytest
+
+chromium:  ## Debian's chromium, which the report test opens headless; installed only when missing
+	@command -v chromium >/dev/null 2>&1 || { echo "installing chromium with apt-get"; \
+		$(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq chromium; }
 
 lint: install
 	$(PY) -m ruff check lander_exp tests benchmarks

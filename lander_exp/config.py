@@ -119,6 +119,7 @@ class TrainConfig:
     keep_checkpoints: int = MISSING
     progress: bool = MISSING
     torch_threads: int = MISSING
+    video_every: int = MISSING
 
 
 @dataclass
@@ -182,6 +183,8 @@ def validate(cfg: DictConfig) -> None:
                 "train.eval_envs", "train.target_window", "train.keep_checkpoints"):
         value = OmegaConf.select(cfg, key)
         _check(value > 0, key, value, "must be a positive integer")
+    _check(cfg.train.video_every >= 0, "train.video_every", cfg.train.video_every,
+           "must be 0 (no videos) or a positive number of evaluations between videos")
     _check(cfg.train.torch_threads >= 0, "train.torch_threads", cfg.train.torch_threads,
            "must be 0 (torch's default) or a positive number of threads")
     for key in ("lr.actor", "lr.critic"):

@@ -1,5 +1,5 @@
-"""`python -m lander_exp.evaluate RUN_DIR`: load a run folder's newest checkpoint (or --checkpoint)
-and report its deterministic evaluation returns and outcomes."""
+"""`python -m lander_exp.evaluate RUN_DIR [--video]`: load a run folder's newest checkpoint (or --checkpoint)
+and report its deterministic evaluation returns and outcomes; --video also renders the first episode."""
 
 from __future__ import annotations
 
@@ -41,6 +41,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--envs", type=int, default=16)
     p.add_argument("--seed", type=int, default=EVAL_SEED, help="first episode's reset seed (default: training's eval seed)")
     p.add_argument("--json", action="store_true", help="print one JSON object instead of text")
+    p.add_argument("--video", action="store_true", help="also render the first episode to RUN_DIR/videos/ (MP4)")
     args = p.parse_args(argv)
     try:
         if args.episodes <= 0 or args.envs <= 0:
@@ -56,6 +57,12 @@ def main(argv: list[str] | None = None) -> int:
               "episodes": len(eps), "return_mean": float(eps.returns.mean()), "return_std": float(eps.returns.std()),
               "return_min": float(eps.returns.min()), "return_max": float(eps.returns.max()),
               "length_mean": float(eps.lengths.mean()), **eps.rates()}
+    if args.video:
+        from lander_exp.video import record_episode
+
+        path = args.run_dir / "videos" / f"evaluate_epoch_{state['epoch']:06d}_seed{args.seed}.mp4"
+        video = record_episode(cfg.env, algo.policy(), path, args.seed)
+        result.update(video=str(video.path), video_return=video.episode_return)
     if args.json:
         print(json.dumps(result))
     else:
@@ -63,6 +70,8 @@ def main(argv: list[str] | None = None) -> int:
               f"return {result['return_mean']:.1f} ± {result['return_std']:.1f} "
               f"[{result['return_min']:.1f}, {result['return_max']:.1f}], length {result['length_mean']:.0f}")
         print("outcomes: " + ", ".join(f"{k} {v:.2f}" for k, v in eps.rates().items()))
+        if args.video:
+            print(f"video: {video.path} ({video.frames} frames, return {video.episode_return:.1f}, {video.outcome})")
     return 0
 
 

@@ -10,6 +10,7 @@ into the run folder, `wandb_superseded/`); online, W&B drops rows logged again a
 
 from __future__ import annotations
 
+import hashlib
 import json
 import secrets
 import shutil
@@ -34,12 +35,24 @@ def new_run_id() -> str:
     return "".join(secrets.choice(alphabet) for _ in range(8))
 
 
+def setting_hash(cfg: DictConfig) -> str:
+    """6 hex digits that differ whenever any value that defines the experiment differs (every key
+    but the seed and the bookkeeping ones in records.NOT_SETTING), so that two runs share a group
+    exactly when they differ only by seed, whichever keys a sweep varies."""
+    from lander_exp.records import flatten, not_setting
+
+    flat = flatten(OmegaConf.to_container(cfg, resolve=True, enum_to_str=True))
+    setting = {k: v for k, v in flat.items() if not not_setting(k)}
+    return hashlib.sha1(json.dumps(setting, sort_keys=True, default=str).encode()).hexdigest()[:6]
+
+
 def run_labels(cfg: DictConfig) -> tuple[str, str, list[str]]:
     """(name, group, tags) from the values that usually differ between runs, so that W&B's
-    group-by works untouched: the group is the name without the seed, i.e. one group per setting."""
+    group-by works untouched: the group is the name without the seed, i.e. one group per setting
+    (readable for the usual keys, plus a hash of all of them, e.g. for a sweep of algo.gae_lambda)."""
     net, lr = cfg.network, cfg.lr
     group = (f"{cfg.algo.name}-a{net.actor_layers}c{net.critic_layers}h{net.hidden_dim}"
-             f"-lr{_fmt(lr.actor)}_{_fmt(lr.critic)}-n{cfg.env.num_envs}")
+             f"-lr{_fmt(lr.actor)}_{_fmt(lr.critic)}-n{cfg.env.num_envs}-{setting_hash(cfg)}")
     tags = [cfg.algo.name, cfg.env.id, f"backend:{cfg.env.backend.value}", *cfg.tracker.tags]
     return f"{group}-s{cfg.seed}", cfg.tracker.group or group, tags
 
@@ -55,7 +68,9 @@ class Tracker:
     def __init__(self, cfg: DictConfig, run_dir: Path, x_axis: str, choices: dict[str, str] | None = None,
                  resume: dict | None = None):
         self.rows: list[dict] = list(resume["rows"]) if resume else []
+        self._videos: dict[int, dict] = {}  # videos made by `video` and not yet logged
         name, group, tags = run_labels(cfg)
+        self.mode = cfg.tracker.mode.value
         config = OmegaConf.to_container(cfg, resolve=True, enum_to_str=True)
         config["run_dir"] = str(run_dir)
         if choices:
@@ -91,7 +106,7 @@ class Tracker:
         if resume and mode == "offline":
             self._supersede(wandb_root / "wandb", run_id, wandb_dir, run_dir)
             for step, row in enumerate(self.rows):
-                self.run.log(row, step=step)
+                self.run.log(self._loggable(row), step=step)
         self.run_file = run_dir / RUN_FILE
         self.run_file.write_text(json.dumps(
             {"id": self.run.id, "name": name, "group": group, "mode": mode, "dir": wandb_dir and str(wandb_dir)}))
@@ -105,9 +120,30 @@ class Tracker:
                 (run_dir / "wandb_superseded").mkdir(exist_ok=True)
                 shutil.move(str(old), str(run_dir / "wandb_superseded" / old.name))
 
-    def log(self, metrics: dict[str, float]) -> None:
+    def video(self, path: Path, caption: str = "") -> wandb.Video | None:
+        """An MP4 file as a W&B video to put into the next `log` (None when tracking is off)."""
+        if self.mode == "disabled":
+            return None
+        video = wandb.Video(str(path), caption=caption, format="mp4")
+        self._videos[id(video)] = {"video": str(path), "caption": caption}
+        return video
+
+    def log(self, metrics: dict) -> None:
         self.run.log(metrics, step=len(self.rows))
-        self.rows.append(dict(metrics))
+        # a row as a checkpoint keeps it: numbers, and a video as its file (logged again on a rebuild)
+        self.rows.append({k: self._videos.pop(id(v)) if isinstance(v, wandb.Video) else v for k, v in metrics.items()})
+
+    @staticmethod
+    def _loggable(row: dict) -> dict:
+        """A kept row as W&B takes it: videos whose file is still there become W&B videos again."""
+        out = {}
+        for key, value in row.items():
+            if isinstance(value, dict) and "video" in value:
+                if Path(value["video"]).is_file():
+                    out[key] = wandb.Video(value["video"], caption=value["caption"], format="mp4")
+            else:
+                out[key] = value
+        return out
 
     def state_dict(self) -> dict:
         return {"id": self.run.id, "rows": list(self.rows)}
@@ -120,3 +156,24 @@ class Tracker:
         self.run.finish(exit_code=exit_code)
         info = json.loads(self.run_file.read_text())
         self.run_file.write_text(json.dumps({**info, "finished": True, "exit_code": exit_code}))
+
+
+def log_analysis(run_dir: Path, images: dict[str, Path], extra_config: dict) -> Path | None:
+    """Log a finished run's analysis images to W&B as a new run in the run's project and group
+    (job_type=analysis, config = the run's config + `analysis_of`: its id). A new run rather than a
+    resumed one: resuming an offline run writes a second record under the same id, which the report
+    and `wandb sync` would then have to reconcile. Returns the new run's folder (None: tracking off)."""
+    from lander_exp.records import wandb_dir_of
+
+    info = json.loads((run_dir / "wandb_run.json").read_text())
+    if info.get("mode") == "disabled":
+        return None
+    cfg = OmegaConf.load(run_dir / "config.yaml")
+    config = {**OmegaConf.to_container(cfg, resolve=True), "run_dir": str(run_dir), "analysis_of": info["id"],
+              "analysis": extra_config}
+    run = wandb.init(project=cfg.tracker.project, entity=cfg.tracker.entity, dir=str(wandb_dir_of(run_dir).parent.parent),
+                     mode=info["mode"], name=f"{info['name']}-analysis", group=info["group"], job_type="analysis",
+                     tags=[*cfg.tracker.tags, "analysis"], config=config)
+    run.log({key: wandb.Image(str(path), caption=path.stem) for key, path in images.items()})
+    run.finish()
+    return Path(run.dir).parent

@@ -21,6 +21,7 @@ from lander_exp.envs import Episodes, VecEnv, run_episodes
 from lander_exp.jump import detect_jump
 from lander_exp.stopping import Interrupted, NonFiniteError, StopSignals, first_nonfinite
 from lander_exp.tracking import Tracker
+from lander_exp.video import EvalVideos
 
 EVAL_SEED = 1_000_000  # every evaluation of every run starts from the same states: paired comparisons
 MA_EPISODES = 100  # episodes in the moving averages episode/return_ma100 and episode/length_ma100
@@ -113,6 +114,7 @@ def run(cfg: DictConfig, run_dir: Path, choices: dict[str, str] | None = None, r
     recent_returns: list[float] = Episodes.concat(all_eps).returns[-MA_EPISODES:].tolist()
     recent_lengths: list[int] = Episodes.concat(all_eps).lengths[-MA_EPISODES:].tolist()
     tracker = Tracker(cfg, run_dir, algo.x_axis, choices, resume=resume and resume["tracker"])
+    videos = EvalVideos(cfg, run_dir, tracker, seed=EVAL_SEED)
     OmegaConf.save(cfg, run_dir / "config.yaml")
     summary: dict = {}
     start = time.perf_counter() - wall_before
@@ -171,6 +173,7 @@ def run(cfg: DictConfig, run_dir: Path, choices: dict[str, str] | None = None, r
                                 "eval/return_ma": ma, "eval/length": float(ev.lengths.mean())})
                 metrics.update({f"eval/{k}": v for k, v in ev.rates().items()})
                 metrics["perf/eval_s"] = time.perf_counter() - t1
+                metrics.update(videos.after_eval(algo, epoch, len(history), ma, last))
             metrics["perf/wall_s"] = time.perf_counter() - start
             tracker.log(metrics)
             if scheduled or stop.requested:  # logged first, so the checkpoint holds this epoch's row

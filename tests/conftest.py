@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 from hydra import compose, initialize_config_dir
 
+from lander_exp import records
 from lander_exp.app import CONF_DIR
 from lander_exp.config import register, validate
 
@@ -40,10 +41,7 @@ def run_cli(args: list[str], cwd: Path, module: str = "lander_exp", timeout: int
 
 def leet_records(run_dir: Path) -> list[dict]:
     """Every record of an offline W&B run, as `wandb leet inspect --json` prints them."""
-    wandb_bin = Path(sys.executable).parent / "wandb"
-    out = subprocess.run([str(wandb_bin), "leet", "inspect", "--json", str(run_dir)], capture_output=True,
-                         text=True, timeout=120, check=True)
-    return [json.loads(line) for line in out.stdout.splitlines() if line.strip()]
+    return records.leet_records(run_dir)
 
 
 def leet_summary(run_dir: Path) -> dict:
@@ -61,3 +59,14 @@ def history(records: list[dict]) -> list[dict]:
 def workdir(tmp_path: Path) -> Path:
     """An empty folder to run the CLI in: run folders and W&B files land under it."""
     return tmp_path
+
+
+@pytest.fixture(scope="session")
+def tiny_video_run(tmp_path_factory) -> tuple[Path, Path]:
+    """(workdir, run folder) of one finished tiny PPO run with 3 evaluations and a video every 2,
+    trained once for the tests that read a finished run (videos, analysis)."""
+    workdir = tmp_path_factory.mktemp("tiny_video_run")
+    proc = run_cli([*TINY, "train.max_epochs=3", "train.video_every=2"], cwd=workdir)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    (run_dir,) = list((workdir / "runs").glob("*/*_ppo_s0"))
+    return workdir, run_dir

@@ -1,0 +1,182 @@
+"""Runs as the comparison tools see them: config, x-axis, metric history and summary, read from a run
+folder's offline W&B record with `wandb leet inspect --json`, or from W&B's public API for online
+projects. One data model (`RunRecord`) so that the report does not care where a run came from."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from lander_exp.config import ConfigError
+
+# Keys that never make two runs different experiments: the seed, and bookkeeping that does not
+# change what is learned. Runs differing only in these share a W&B group and a report group.
+NOT_SETTING = ("seed", "run_dir", "tracker", "preset", "device", "train.progress", "train.torch_threads",
+               "train.keep_checkpoints", "train.video_every", "analysis_of", "analysis")
+RUN_MARKER = "wandb_run.json"  # written by tracking.Tracker into every tracked run folder
+AXES = ("global_step", "episode")
+ALGO_AXIS = {"ppo": "global_step", "reinforce": "episode"}  # fallback when a record declares no step metric
+
+
+@dataclass
+class RunRecord:
+    id: str
+    name: str
+    group: str
+    config: dict  # nested, as logged (includes `preset`: the config-group choices)
+    x_axis: str  # "global_step" or "episode"
+    history: list[dict]  # one dict per logged step; keys as logged ("eval/return_mean", ...)
+    summary: dict = field(default_factory=dict)
+    source: str = ""  # the run folder or W&B path it was read from
+
+    def series(self, key: str) -> tuple[list[float], list[float]]:
+        """(x, y) of every history row that holds `key` and the x-axis, in logging order."""
+        xs, ys = [], []
+        for row in self.history:
+            if key in row and self.x_axis in row and isinstance(row[key], int | float):
+                xs.append(float(row[self.x_axis]))
+                ys.append(float(row[key]))
+        return xs, ys
+
+    def keys(self) -> set[str]:
+        return {k for row in self.history for k in row}
+
+
+def flatten(config: dict, prefix: str = "") -> dict[str, object]:
+    """Nested config -> {"network.hidden_dim": 64, ...}; lists become JSON text so they can be compared."""
+    out: dict[str, object] = {}
+    for key, value in config.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, dict):
+            out.update(flatten(value, f"{name}."))
+        else:
+            out[name] = json.dumps(value) if isinstance(value, list) else value
+    return out
+
+
+def not_setting(key: str) -> bool:
+    return any(key == p or key.startswith(p + ".") for p in NOT_SETTING)
+
+
+def wandb_executable() -> str:
+    """The `wandb` CLI of this interpreter's environment (falls back to PATH)."""
+    local = Path(sys.executable).parent / "wandb"
+    return str(local) if local.exists() else (shutil.which("wandb") or "wandb")
+
+
+def leet_records(wandb_run_dir: Path) -> list[dict]:
+    """Every record of an offline W&B run, as `wandb leet inspect --json` prints them (one per line)."""
+    proc = subprocess.run([wandb_executable(), "leet", "inspect", "--json", str(wandb_run_dir)],
+                          capture_output=True, text=True, timeout=300)
+    if proc.returncode != 0:
+        last = (proc.stderr.strip().splitlines() or ["no output"])[-1]
+        raise ConfigError(f"wandb leet inspect could not read {wandb_run_dir}: {last}")
+    return [json.loads(line) for line in proc.stdout.splitlines() if line.strip()]
+
+
+def tracked(run_dir: Path) -> bool:
+    """Whether the run wrote a W&B record (tracker=off runs have a wandb_run.json but no record)."""
+    info = json.loads((run_dir / RUN_MARKER).read_text())
+    return info.get("mode") != "disabled" and bool(info.get("dir"))
+
+
+def find_run_dirs(paths: list[Path], skipped: list[Path] | None = None) -> list[Path]:
+    """Run folders named by `paths`: each path is a run folder or any folder holding run folders
+    (searched recursively for wandb_run.json), e.g. a multirun/sweep folder or runs/ itself. Runs
+    found by the search that were not tracked are left out (and appended to `skipped`)."""
+    found: list[Path] = []
+    for path in paths:
+        if not path.exists():
+            raise ConfigError(f"{path} does not exist: pass run folders or folders that contain them")
+        if (path / RUN_MARKER).is_file():
+            found.append(path)
+            continue
+        inside = sorted(p.parent for p in path.rglob(RUN_MARKER))
+        untracked = [p for p in inside if not tracked(p)]
+        inside = [p for p in inside if tracked(p)]
+        if skipped is not None:
+            skipped.extend(untracked)
+        if not inside:
+            raise ConfigError(f"{path} holds no tracked run folder (no {RUN_MARKER} of a W&B-tracked run below it): "
+                              "pass folders made by python -m lander_exp with W&B tracking on")
+        found.extend(inside)
+    unique = list(dict.fromkeys(p.resolve() for p in found))
+    return unique
+
+
+def wandb_dir_of(run_dir: Path) -> Path:
+    """The offline W&B run folder of a run folder. wandb_run.json names it relative to the folder
+    training ran from, so it is looked for from the current folder and from each parent of the run."""
+    info = json.loads((run_dir / RUN_MARKER).read_text())
+    if not tracked(run_dir):
+        raise ConfigError(f"{run_dir} was run with tracking off (tracker=off): it has no W&B record to read")
+    named = Path(info["dir"])
+    candidates = [named] if named.is_absolute() else [Path.cwd() / named, *(p / named for p in run_dir.resolve().parents)]
+    for cand in candidates:
+        if cand.is_dir():
+            return cand
+    for parent in run_dir.resolve().parents:  # the runs/ tree was moved: find the record by its id
+        hits = sorted(parent.glob(f"wandb/*-{info['id']}"))
+        if hits:
+            return hits[-1]
+    raise ConfigError(f"the W&B record of {run_dir} ({info['dir']}) was not found: run from the folder training "
+                      "ran in, or keep the run folders and their wandb/ folder together")
+
+
+def _x_axis(metric_records: list[dict], config: dict) -> str:
+    for rec in metric_records:
+        if rec.get("glob_name") in ("eval/*", "episode/*", "train/*") and rec.get("step_metric") in AXES:
+            return rec["step_metric"]
+    return ALGO_AXIS.get(config.get("algo", {}).get("name"), "global_step")
+
+
+def from_records(records: list[dict], source: str) -> RunRecord:
+    """A RunRecord from the records `wandb leet inspect --json` prints."""
+    run = next((r["run"] for r in records if r["type"] == "run"), None)
+    if run is None:
+        raise ConfigError(f"{source} holds no W&B run header: the record is incomplete")
+    config = {k: v for k, v in run.get("config", {}).get("update", {}).items() if k != "_wandb"}
+    for rec in records:  # config updates after init (none today, but cheap to honour)
+        if rec["type"] == "config":
+            config.update({k: v for k, v in rec["config"].get("update", {}).items() if k != "_wandb"})
+    summary: dict = {}
+    for rec in records:
+        if rec["type"] == "summary":
+            summary.update(rec["summary"].get("update", {}))
+    metrics = [r["metric"] for r in records if r["type"] == "metric"]
+    history = [r["history"]["item"] for r in records if r["type"] == "history"]
+    return RunRecord(id=run["run_id"], name=run.get("display_name") or run["run_id"],
+                     group=run.get("run_group") or "", config=config, x_axis=_x_axis(metrics, config),
+                     history=history, summary=summary, source=source)
+
+
+def load_local(run_dirs: list[Path], workers: int = 4) -> list[RunRecord]:
+    """Read run folders (in parallel: each `wandb leet` call mostly waits on process start-up)."""
+    wandb_dirs = [wandb_dir_of(d) for d in run_dirs]  # fail on a bad folder before any work
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        records = list(pool.map(leet_records, wandb_dirs))
+    return [from_records(recs, str(d)) for recs, d in zip(records, run_dirs, strict=True)]
+
+
+def load_wandb(project: str | None = None, sweep: str | None = None) -> list[RunRecord]:
+    """Runs of an online W&B project (ENTITY/PROJECT) or sweep (ENTITY/PROJECT/SWEEP_ID) through
+    `wandb.Api()`: the same RunRecord as a local folder gives. Needs network access and a login."""
+    import wandb
+
+    api = wandb.Api()
+    runs = api.sweep(sweep).runs if sweep else api.runs(project)
+    out = []
+    for run in runs:
+        if run.job_type == "analysis":  # lander_exp.analyze's image runs: no training curves
+            continue
+        config = {k: v for k, v in run.config.items() if not k.startswith("_")}
+        history = [dict(row) for row in run.scan_history()]
+        x_axis = ALGO_AXIS.get(config.get("algo", {}).get("name"), "global_step")
+        out.append(RunRecord(id=run.id, name=run.name, group=run.group or "", config=config, x_axis=x_axis,
+                             history=history, summary=dict(run.summary), source=run.url))
+    return out

@@ -1,0 +1,77 @@
+"""Evaluation episodes rendered to MP4 in the run folder: the deterministic policy from the same start
+state as the first evaluation episode, so that successive videos of a run differ only by the policy."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import gymnasium as gym
+import imageio.v2 as imageio
+import numpy as np
+
+from lander_exp.config import ObsScaling
+from lander_exp.envs import OUTCOMES, _scaler, classify
+
+
+@dataclass
+class EpisodeVideo:
+    path: Path
+    frames: int  # the reset frame plus one per step
+    episode_return: float
+    length: int
+    outcome: str
+
+
+def record_episode(env_cfg, policy, path: Path, seed: int) -> EpisodeVideo:
+    """Play one episode with `policy` (batch of observations -> batch of actions, as algo.policy()
+    gives) and write every frame to `path` (MP4, H.264, the env's own frame rate)."""
+    env = gym.make(env_cfg.id, render_mode="rgb_array", max_episode_steps=env_cfg.max_episode_steps,
+                   disable_env_checker=True)
+    scale = _scaler(ObsScaling(env_cfg.obs_scaling))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_name(f"{path.stem}.partial{path.suffix}")  # a crash mid-write leaves no half video
+    fps = env.metadata.get("render_fps", 50)
+    total, steps, frames = 0.0, 0, 0
+    try:
+        obs, _ = env.reset(seed=seed)
+        # 600x400 frames: a macro block of 8 divides both, so ffmpeg does not resize them
+        with imageio.get_writer(partial, fps=fps, codec="libx264", macro_block_size=8, ffmpeg_log_level="error") as writer:
+            writer.append_data(env.render())
+            frames = 1
+            while True:
+                action = policy(scale(obs)[None])[0]
+                obs, reward, terminated, truncated, _ = env.step(action)
+                total += float(reward)
+                steps += 1
+                writer.append_data(env.render())
+                frames += 1
+                if terminated or truncated:
+                    break
+        os.replace(partial, path)
+    finally:
+        env.close()
+        partial.unlink(missing_ok=True)
+    code = classify(np.array([terminated]), np.array([reward]), np.array([obs[0]]))[0]
+    return EpisodeVideo(path, frames, total, steps, OUTCOMES[code])
+
+
+class EvalVideos:
+    """Training's video schedule: one episode every `train.video_every` evaluations and one at the
+    run's last evaluation (0 turns videos off), written to RUN/videos/ and logged as `eval/video`."""
+
+    def __init__(self, cfg, run_dir: Path, tracker, seed: int):
+        self.cfg, self.run_dir, self.tracker, self.seed = cfg, run_dir, tracker, seed
+
+    def after_eval(self, algo, epoch: int, evaluations: int, return_ma: float, last: bool) -> dict:
+        """`last`: the run's epoch or episode budget ends here; reaching the target ends it too."""
+        every, target = self.cfg.train.video_every, self.cfg.train.target_return
+        final = last or (target is not None and return_ma >= target)
+        if every == 0 or (evaluations % every and not final):
+            return {}
+        video = record_episode(self.cfg.env, algo.policy(), self.run_dir / "videos" / f"epoch_{epoch:06d}.mp4",
+                               self.seed)
+        caption = f"epoch {epoch}: return {video.episode_return:.1f}, {video.length} steps, {video.outcome}"
+        logged = self.tracker.video(video.path, caption)
+        return {"eval/video": logged} if logged is not None else {}

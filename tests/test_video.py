@@ -1,0 +1,62 @@
+"""Episode videos: a real episode written to MP4 and read back, and training's video schedule
+(every train.video_every evaluations plus the last) landing in the run folder and the W&B record."""
+
+import json
+
+import gymnasium as gym
+import imageio.v2 as imageio
+import numpy as np
+import pytest
+
+from lander_exp.config import Autoreset
+from lander_exp.envs import VecEnv, run_episodes
+from lander_exp.video import record_episode
+from tests.conftest import TINY, history, leet_records, make_cfg, run_cli
+
+
+def test_a_real_episode_is_written_frame_by_frame_and_is_the_evaluation_episode_of_that_seed(tmp_path):
+    cfg = make_cfg(["env.max_episode_steps=40"])
+    no_thrust = lambda obs: np.zeros((len(obs), 2), np.float32)  # falls freely: the frames must change
+    video = record_episode(cfg.env, no_thrust, tmp_path / "ep.mp4", seed=123)
+    assert not list(tmp_path.glob("*partial*"))
+
+    frames = [np.asarray(f) for f in imageio.get_reader(tmp_path / "ep.mp4")]
+    assert len(frames) == video.frames == video.length + 1  # the reset frame plus one per step
+    assert video.length == 40 and video.outcome == "timeout"
+    assert all(f.shape == (400, 600, 3) for f in frames)
+
+    # the first frame is the env's own render of the reset state of that seed (up to compression)
+    env = gym.make(cfg.env.id, render_mode="rgb_array")
+    env.reset(seed=123)
+    reference = env.render().astype(float)
+    env.close()
+    assert np.abs(frames[0].astype(float) - reference).mean() < 3
+    assert np.abs(frames[-1].astype(float) - frames[0].astype(float)).mean() > np.abs(frames[0] - reference).mean()
+
+    # the video plays the same episode that evaluation scores for that seed
+    vec = VecEnv(cfg.env, 1, seed=123, autoreset=Autoreset.same_step)
+    evaluated = run_episodes(vec, no_thrust, 1, seed=123)
+    vec.close()
+    assert video.length == evaluated.lengths[0]
+    assert video.episode_return == pytest.approx(evaluated.returns[0], rel=1e-6)  # VecEnv sums float32 rewards
+
+
+def test_training_renders_a_video_every_n_evaluations_and_at_the_last(tiny_video_run):
+    workdir, run_dir = tiny_video_run  # train.max_epochs=3 train.video_every=2
+    # evaluations 1, 2, 3: the second is on the schedule, the third is the run's last
+    assert sorted(p.name for p in (run_dir / "videos").iterdir()) == ["epoch_000002.mp4", "epoch_000003.mp4"]
+
+    run_id = json.loads((run_dir / "wandb_run.json").read_text())["id"]
+    (wandb_dir,) = (workdir / "runs" / "wandb").glob(f"offline-run-*-{run_id}")
+    rows = history(leet_records(wandb_dir))
+    logged = [(r["epoch"], r.get("eval/video._type"), r.get("eval/video.path")) for r in rows]
+    assert [(e, t) for e, t, _ in logged] == [(1, None), (2, "video-file"), (3, "video-file")]
+    for epoch, _, media in logged[1:]:
+        copy = wandb_dir / "files" / media
+        assert copy.read_bytes() == (run_dir / "videos" / f"epoch_{epoch:06d}.mp4").read_bytes()
+
+
+def test_video_every_rejects_a_negative_interval(workdir):
+    proc = run_cli([*TINY, "train.video_every=-1"], cwd=workdir)
+    assert proc.returncode == 2 and "train.video_every=-1 is invalid" in proc.stderr
+    assert not (workdir / "runs").exists()
