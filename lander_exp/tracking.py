@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import secrets
 import shutil
 import string
@@ -69,6 +70,7 @@ class Tracker:
                  resume: dict | None = None):
         self.rows: list[dict] = list(resume["rows"]) if resume else []
         self._videos: dict[int, dict] = {}  # videos made by `video` and not yet logged
+        self.run_dir = run_dir
         name, group, tags = run_labels(cfg)
         self.mode = cfg.tracker.mode.value
         config = OmegaConf.to_container(cfg, resolve=True, enum_to_str=True)
@@ -125,7 +127,7 @@ class Tracker:
         if self.mode == "disabled":
             return None
         video = wandb.Video(str(path), caption=caption, format="mp4")
-        self._videos[id(video)] = {"video": str(path), "caption": caption}
+        self._videos[id(video)] = {"video": os.path.relpath(path, self.run_dir), "caption": caption}
         return video
 
     def log(self, metrics: dict) -> None:
@@ -133,14 +135,13 @@ class Tracker:
         # a row as a checkpoint keeps it: numbers, and a video as its file (logged again on a rebuild)
         self.rows.append({k: self._videos.pop(id(v)) if isinstance(v, wandb.Video) else v for k, v in metrics.items()})
 
-    @staticmethod
-    def _loggable(row: dict) -> dict:
+    def _loggable(self, row: dict) -> dict:
         """A kept row as W&B takes it: videos whose file is still there become W&B videos again."""
         out = {}
         for key, value in row.items():
             if isinstance(value, dict) and "video" in value:
-                if Path(value["video"]).is_file():
-                    out[key] = wandb.Video(value["video"], caption=value["caption"], format="mp4")
+                if (self.run_dir / value["video"]).is_file():
+                    out[key] = wandb.Video(str(self.run_dir / value["video"]), caption=value["caption"], format="mp4")
             else:
                 out[key] = value
         return out
