@@ -6,9 +6,11 @@ VENV ?= .venv
 TORCH ?= torch==2.13.0
 PY := $(VENV)/bin/python
 ARGS ?=
+SWEEP ?=
+SWEEP_ARGS ?=
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: install train test lint bench clean chromium
+.PHONY: install train test lint bench clean chromium sweep
 
 install: $(VENV)/.installed
 
@@ -21,6 +23,10 @@ $(VENV)/.installed: pyproject.toml
 train: install  ## the main job: PPO of seed 000 until it lands, tracked in W&B (offline)
 	$(PY) -m lander_exp $(ARGS)
 
+sweep: install  ## a sweep file, offline here (WANDB_MODE=online: on W&B), e.g. make sweep SWEEP=sweeps/hover.yaml SWEEP_ARGS="--workers 2"
+	@test -n "$(SWEEP)" || { echo 'usage: make sweep SWEEP=sweeps/X.yaml [SWEEP_ARGS="--workers 2"]'; exit 2; }
+	$(PY) -m lander_exp.sweep $(SWEEP) $(SWEEP_ARGS)
+
 test: install chromium
 	$(PY) -m pytest
 
@@ -29,7 +35,7 @@ chromium:  ## Debian's chromium, which the report test opens headless; installed
 		$(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq chromium; }
 
 lint: install
-	$(PY) -m ruff check lander_exp tests benchmarks
+	$(PY) -m ruff check lander_exp tests benchmarks scripts
 
 bench: install  ## training-loop speed: rollout and update separately, against raw env stepping
 	$(PY) benchmarks/loop_speed.py

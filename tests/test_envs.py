@@ -19,11 +19,11 @@ def _heuristic(obs):
     return np.stack([main, lateral], axis=1).astype(np.float32)
 
 
-def _play(env, steps):
+def _play(env, steps, policy=_heuristic):
     obs = env.reset()
     eps = []
     for _ in range(steps):
-        step = env.step(_heuristic(obs))
+        step = env.step(policy(obs))
         eps.append(step.episodes)
         obs = step.obs
     return eps
@@ -62,3 +62,35 @@ def test_run_episodes_plays_exactly_n_whole_episodes_and_repeats_with_its_seed()
     rates = first.rates()
     assert set(rates) == {"landed", "crashed", "out_of_bounds", "timeout"}
     assert sum(rates.values()) == pytest.approx(1.0)
+
+
+@pytest.mark.parametrize("autoreset", ["same_step", "next_step"])
+def test_an_episode_that_ends_on_the_time_limits_last_step_keeps_its_terminal_outcome(autoreset):
+    """A lander that crashes on the very step the time limit falls (Gymnasium's TimeLimit would flag
+    it truncated too) crashed: it did not time out (a hover)."""
+    engines_off = lambda obs: np.tile(np.array([-1.0, 0.0], np.float32), (len(obs), 1))
+    free = VecEnv(make_cfg().env, 1, seed=4, autoreset=autoreset)
+    (fall,) = [e for e in _play(free, 400, engines_off) if len(e)][:1]
+    assert fall.outcomes.tolist() == [CRASHED] and fall.lengths[0] < 400
+
+    limit = int(fall.lengths[0])  # now the time limit falls on the crash step itself
+    cut = VecEnv(make_cfg([f"env.max_episode_steps={limit}"]).env, 1, seed=4, autoreset=autoreset)
+    obs = cut.reset()
+    for _ in range(limit):
+        step = cut.step(engines_off(obs))
+        obs = step.obs
+    assert step.terminated[0]
+    assert step.episodes.outcomes.tolist() == [CRASHED] and step.episodes.lengths.tolist() == [limit]
+
+    shorter = VecEnv(make_cfg([f"env.max_episode_steps={limit - 1}"]).env, 1, seed=4, autoreset=autoreset)
+    (early,) = [e for e in _play(shorter, limit, engines_off) if len(e)][:1]
+    assert early.outcomes.tolist() == [TIMEOUT]  # one step earlier, the limit wins
+
+
+def test_outcome_rates_of_hand_made_episodes():
+    from lander_exp.envs import Episodes
+
+    eps = Episodes(np.array([120.0, -80.0, 95.0, -300.0, 60.0]), np.array([300, 90, 1000, 120, 1000]),
+                   np.array([LANDED, CRASHED, TIMEOUT, OUT_OF_BOUNDS, TIMEOUT]))
+    assert eps.rates() == {"landed": 0.2, "crashed": 0.2, "out_of_bounds": 0.2, "timeout": 0.4}
+    assert Episodes.concat([]).rates() == {"landed": 0.0, "crashed": 0.0, "out_of_bounds": 0.0, "timeout": 0.0}

@@ -1,0 +1,350 @@
+"""`python -m lander_exp.sweep sweeps/X.yaml`: run a W&B sweep file with a W&B server or without one.
+
+Online, W&B's server picks the points and `wandb agent` runs them. Offline (the default unless
+WANDB_MODE=online), this module does the agent's job for grid and random methods: every point is
+composed and validated before anything starts, then run as a real `python -m lander_exp` subprocess
+(a W&B offline run grouped and tagged by the sweep) in `--workers` parallel processes, all under
+`<dir>/<sweep name>/`. A point whose run finished is recognised by its done-marker and not run
+again, so rerunning the same command continues a sweep that was cut short."""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import fcntl
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+from lander_exp.sweep_spec import ARGS_MACRO, Point, Spec, SweepError, load
+
+DONE_MARKER = "sweep_done.json"  # written into a point's run folder once its process exited 0
+CSV_COLUMNS = ["run", "varied_settings", "seed", "eval_return", "landed", "crashed", "out_of_bounds", "timeout"]
+
+
+@dataclass
+class Job:
+    point: Point
+    key: str
+    run_dir: Path
+    overrides: list[str]  # everything after `-m lander_exp`, as the subprocess gets it
+    record: dict | None = None  # its W&B config and summary, once read
+
+
+# ---- planning: which points, their command lines, checked before anything is made --------------------
+def plan(spec: Spec, sweep_dir: Path, count: int | None, seed: int) -> list[Job]:
+    if spec.method == "bayes":
+        raise SweepError(f"{spec.path}: method bayes needs the W&B server to choose points: run it online "
+                         "(--mode online, with a W&B account) or use method grid or random offline")
+    if "early_terminate" in spec.raw:
+        raise SweepError(f"{spec.path}: early_terminate needs the W&B server: run it online (--mode online) "
+                         "or remove early_terminate to run it offline")
+    count = count if count is not None else spec.raw.get("run_cap")
+    if spec.method == "grid":
+        points = spec.grid()[:count] if count else spec.grid()
+    else:
+        if not count:
+            raise SweepError(f"{spec.path}: method random draws points forever: give --count N (or run_cap in the file)")
+        points = spec.random_points(count, seed)
+    points = list(dict.fromkeys(points))  # random draws can repeat a point: one run serves both
+    # random draws get a digest in their key always (rounded values may read alike, and a later,
+    # larger --count must not rename earlier runs); a grid's only where two points read alike
+    texts = [p.key() for p in points]
+    keys = [p.key(unique=spec.method == "random" or texts.count(t) > 1) for p, t in zip(points, texts, strict=True)]
+    jobs = []
+    for point, key in zip(points, keys, strict=True):
+        run_dir = sweep_dir / key
+        jobs.append(Job(point, key, run_dir, [*spec.fixed_args, *point.args(), *runner_overrides(spec, sweep_dir, run_dir)]))
+    return jobs
+
+
+def runner_overrides(spec: Spec, sweep_dir: Path, run_dir: Path) -> list[str]:
+    """What the runner adds to each point: offline W&B, the sweep's group and tags, its folders."""
+    return ["tracker.mode=offline", f"tracker.dir='{sweep_dir}'", f"tracker.group={spec.name}",
+            f"tracker.tags=[sweep,'sweep:{spec.name}']", f"hydra.run.dir='{run_dir}'"]
+
+
+def preflight(spec: Spec, jobs: list[Job]) -> None:
+    """Compose and validate every point against the config schema, as `python -m lander_exp` would."""
+    from lander_exp import preflight as pf
+    from lander_exp.app import CONF_DIR
+
+    for job in jobs:
+        try:
+            pf.check(job.overrides, str(CONF_DIR))
+        except Exception as ex:
+            message = pf.one_line(ex)
+            if message is None:
+                raise
+            raise SweepError(f"{spec.path}: point {' '.join(job.point.args())}: {message}") from None
+
+
+# ---- state of a point on disk ------------------------------------------------------------------------
+def is_done(job: Job) -> bool:
+    marker = job.run_dir / DONE_MARKER
+    return marker.is_file() and sorted(json.loads(marker.read_text()).get("overrides", [])) == sorted(job.overrides)
+
+
+def wandb_dir(run_dir: Path) -> Path | None:
+    """The W&B offline run folder of a run folder, from the wandb_run.json the tracker wrote."""
+    info = run_dir / "wandb_run.json"
+    if not info.is_file():
+        return None
+    folder = json.loads(info.read_text()).get("dir")
+    return Path(folder) if folder else None
+
+
+def clear(job: Job) -> None:
+    """Remove what an unfinished attempt left (its run folder and its W&B run) so it restarts cleanly."""
+    folder = wandb_dir(job.run_dir)
+    if folder is not None and folder.is_dir():
+        shutil.rmtree(folder)
+    shutil.rmtree(job.run_dir, ignore_errors=True)
+
+
+def wandb_record(job: Job) -> dict:
+    """The run's W&B config and summary, read from its offline run with `wandb leet inspect --summary --json`
+    (offline runs keep it inside the .wandb file, not in a wandb-summary.json)."""
+    folder = wandb_dir(job.run_dir)
+    if folder is None or not folder.is_dir():
+        return {}
+    wandb_bin = Path(sys.executable).parent / "wandb"
+    out = subprocess.run([str(wandb_bin) if wandb_bin.exists() else "wandb", "leet", "inspect", "--summary", "--json",
+                          str(folder)], capture_output=True, text=True)
+    if out.returncode != 0:
+        return {}
+    return json.loads(out.stdout)
+
+
+# ---- running -----------------------------------------------------------------------------------------
+class Runner:
+    """Runs jobs in parallel subprocesses and stops them all (only those) on Ctrl-C."""
+
+    def __init__(self, spec: Spec, workers: int):
+        self.spec, self.workers = spec, workers
+        self.procs: dict[int, subprocess.Popen] = {}
+        self.lock = threading.Lock()
+        self.stopping = False
+
+    def say(self, line: str) -> None:
+        """One whole line at a time: workers' print() calls could interleave mid-line."""
+        with self.lock:
+            sys.stdout.write(line + "\n")
+            sys.stdout.flush()
+
+    def command(self, job: Job) -> list[str]:
+        cmd: list[str] = []
+        for part in self.spec.command:
+            if part == "${env}":
+                continue
+            if part == "${interpreter}":
+                cmd.append(sys.executable)
+            elif part == "${program}":
+                cmd.append(self.spec.raw["program"])
+            elif part == ARGS_MACRO:
+                cmd.extend(job.point.args())
+            else:
+                cmd.append(part)
+        cmd.extend(runner_overrides(self.spec, job.run_dir.parent, job.run_dir))
+        return cmd
+
+    def run_one(self, job: Job, label: str) -> bool:
+        if self.stopping:
+            return False
+        job.run_dir.mkdir(parents=True, exist_ok=True)
+        env = {**os.environ, "WANDB_MODE": "offline", "HYDRA_FULL_ERROR": "1"}
+        start = time.perf_counter()
+        with open(job.run_dir / "sweep.log", "w") as log:
+            proc = subprocess.Popen(self.command(job), stdout=log, stderr=subprocess.STDOUT, env=env,
+                                    start_new_session=True)
+            with self.lock:
+                self.procs[proc.pid] = proc
+            self.say(f"{label} started  {job.key}")
+            code = proc.wait()
+            with self.lock:
+                self.procs.pop(proc.pid, None)
+        took = time.perf_counter() - start
+        if code == 0:
+            (job.run_dir / DONE_MARKER).write_text(json.dumps({"overrides": job.overrides, "wall_s": round(took, 1)}))
+            job.record = wandb_record(job)
+            value = job.record.get("summary", {}).get(self.spec.metric)
+            shown = f"{value:.4g}" if isinstance(value, (int, float)) else "-"
+            self.say(f"{label} done     {job.key}  {self.spec.metric}={shown}  ({took:.0f} s)")
+            return True
+        if not self.stopping:
+            self.say(f"{label} FAILED   {job.key}  exit {code}, log: {job.run_dir / 'sweep.log'}")
+        return False
+
+    def run(self, jobs: list[Job]) -> int:
+        """Returns how many jobs failed."""
+        todo = [j for j in jobs if not is_done(j)]
+        for job in todo:
+            clear(job)  # an earlier attempt that did not finish
+        print(f"sweep {self.spec.name}: {len(jobs)} runs, {len(jobs) - len(todo)} already done, "
+              f"{len(todo)} to run with {self.workers} worker(s)", flush=True)
+        labels = [f"[{i + 1}/{len(todo)}]" for i in range(len(todo))]
+        pool = ThreadPoolExecutor(self.workers)
+        try:
+            results = list(pool.map(self.run_one, todo, labels))
+        except KeyboardInterrupt:
+            self.stop()
+            pool.shutdown(wait=True, cancel_futures=True)
+            raise
+        pool.shutdown()
+        return results.count(False)
+
+    def stop(self) -> None:
+        self.stopping = True
+        with self.lock:
+            for proc in self.procs.values():
+                try:
+                    os.killpg(proc.pid, signal.SIGTERM)  # the session this runner started for it
+                except ProcessLookupError:
+                    pass
+
+
+# ---- results -----------------------------------------------------------------------------------------
+def rows(spec: Spec, jobs: list[Job]) -> list[dict]:
+    out = []
+    for job in jobs:
+        record = (job.record or wandb_record(job)) if is_done(job) else {}
+        s = record.get("summary", {})
+        seed = dict(job.point.params).get("seed", record.get("config", {}).get("seed"))
+        out.append({"run": job.key, "varied": " ".join(f"{k}={v}" for k, v in job.point.params
+                                                      if k in job.point.varied and k != "seed"),
+                    "seed": seed, "done": is_done(job), "metric": s.get(spec.metric),
+                    "eval_return": s.get("eval/return_mean"),
+                    **{k: s.get(f"eval/{k}") for k in ("landed", "crashed", "out_of_bounds", "timeout")}})
+    return out
+
+
+def _fmt(x) -> str:
+    return "-" if x is None else f"{x:.4g}" if isinstance(x, float) else str(x)
+
+
+def table(spec: Spec, results: list[dict]) -> str:
+    sign = -1 if spec.goal == "maximize" else 1
+    ordered = sorted(results, key=lambda r: (r["metric"] is None, sign * (r["metric"] or 0)))
+    head = ["run", spec.metric, "eval/return_mean", "landed", "timeout", "status"]
+    body = [[r["run"], _fmt(r["metric"]), _fmt(r["eval_return"]), _fmt(r["landed"]), _fmt(r["timeout"]),
+             "done" if r["done"] else "not done"] for r in ordered]
+    widths = [max(len(str(c)) for c in col) for col in zip(head, *body, strict=True)]
+    line = lambda cells: "  ".join(str(c).ljust(w) for c, w in zip(cells, widths, strict=True)).rstrip()
+    return "\n".join([line(head), line(["-" * w for w in widths]), *map(line, body)])
+
+
+def write_csv(path: Path, results: list[dict]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(CSV_COLUMNS)
+        for r in results:
+            if r["done"]:
+                w.writerow([r["run"], r["varied"], r["seed"], *(_fmt(r[k]) for k in CSV_COLUMNS[3:])])
+
+
+# ---- online: the W&B server and its agent ------------------------------------------------------------
+def run_online(spec: Spec, args) -> int:
+    """Create the sweep on W&B (or join `--sweep-id`) and run an agent here; more agents elsewhere
+    join with `wandb agent ENTITY/PROJECT/SWEEP_ID`."""
+    import wandb
+
+    if spec.method == "grid":
+        preflight(spec, plan(spec, Path(args.dir) / spec.name, None, args.seed))
+    else:  # the server draws the points: check every listed value and each distribution's bounds
+        preflight(spec, [Job(Point(((k, v),)), "", Path(), [*spec.fixed_args, f"{k}={v}"])
+                         for k, p in spec.parameters.items()
+                         for v in (p.get("values") or ([p["value"]] if "value" in p else
+                                                       [p[b] for b in ("min", "max") if b in p]))])
+    os.environ["WANDB_MODE"] = "online"
+    # the agent starts `python` from PATH: make that this interpreter
+    os.environ["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"
+    project = args.project or spec.raw.get("project") or "lander_exp"
+    entity = args.entity or spec.raw.get("entity")
+    try:
+        sweep_id = args.sweep_id or wandb.sweep(spec.raw, entity=entity, project=project)
+        print(f"sweep {spec.name}: W&B sweep {sweep_id}; more agents: wandb agent "
+              f"{entity + '/' if entity else ''}{project}/{sweep_id}", flush=True)
+        wandb.agent(sweep_id, entity=entity, project=project, count=args.count)
+    except (wandb.errors.UsageError, wandb.errors.CommError) as ex:
+        first = str(ex).strip().splitlines()[0] if str(ex).strip() else type(ex).__name__
+        raise SweepError(f"W&B online: {first} (or leave --mode/WANDB_MODE unset to run the sweep offline here)") from None
+    return 0
+
+
+# ---- command line ------------------------------------------------------------------------------------
+def parse_args(argv: list[str] | None):
+    p = argparse.ArgumentParser(prog="python -m lander_exp.sweep", description=__doc__.split("\n\n")[0])
+    p.add_argument("file", help="a W&B sweep file, e.g. sweeps/env_count.yaml")
+    p.add_argument("--mode", choices=("offline", "online"),
+                   default="online" if os.environ.get("WANDB_MODE") == "online" else "offline",
+                   help="online: W&B's server and agent; offline (default unless WANDB_MODE=online): run here")
+    p.add_argument("--workers", type=int, default=1, help="offline: runs at a time on this machine (default 1)")
+    p.add_argument("--count", type=int, help="runs to make: random needs it; grid: at most this many; online: the agent's count")
+    p.add_argument("--seed", type=int, default=0, help="offline random: seed of the point draws (default 0)")
+    p.add_argument("--dir", default="runs/sweeps", help="offline: sweeps go to DIR/<sweep name>/ (default runs/sweeps)")
+    p.add_argument("--csv", type=Path, help="offline: also write run,varied_settings,seed,eval_return,outcome rates here")
+    p.add_argument("--dry-run", action="store_true", help="offline: check every point and list them; run nothing")
+    p.add_argument("--project", help="online: W&B project (default: the file's project, else lander_exp)")
+    p.add_argument("--entity", help="online: W&B entity (default: the file's entity, else yours)")
+    p.add_argument("--sweep-id", help="online: join this existing sweep instead of creating one")
+    args = p.parse_args(argv)
+    if args.workers < 1 or (args.count is not None and args.count < 1):
+        p.error("--workers and --count must be at least 1")
+    return args
+
+
+def _interrupt(signum, frame):
+    raise KeyboardInterrupt
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    try:
+        spec = load(args.file)
+        if args.mode == "online":
+            return run_online(spec, args)
+        sweep_dir = Path(args.dir) / spec.name
+        jobs = plan(spec, sweep_dir, args.count, args.seed)
+        preflight(spec, jobs)
+    except SweepError as ex:
+        print(f"lander_exp.sweep: error: {ex}", file=sys.stderr)
+        return 2
+    if args.dry_run:
+        for job in jobs:
+            print(f"{'done' if is_done(job) else 'todo'}  {job.key}  {' '.join(job.point.args())}")
+        return 0
+    signal.signal(signal.SIGTERM, _interrupt)  # `kill` or a scheduler's stop: end the runs as Ctrl-C does
+    sweep_dir.mkdir(parents=True, exist_ok=True)
+    with open(sweep_dir / "sweep.lock", "w") as lock:
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            print(f"lander_exp.sweep: error: {sweep_dir} is being run by another `lander_exp.sweep`: wait for it "
+                  "to finish, or give this one another --dir", file=sys.stderr)
+            return 2
+        try:
+            failed = Runner(spec, args.workers).run(jobs)
+        except KeyboardInterrupt:
+            print(f"\ninterrupted: finished runs are kept; run the same command again to continue {spec.name}",
+                  file=sys.stderr)
+            return 130
+    results = rows(spec, jobs)
+    print(f"\nsweep {spec.name} ({sweep_dir}): {spec.metric}, {spec.goal}\n{table(spec, results)}")
+    if args.csv:
+        write_csv(args.csv, results)
+        print(f"wrote {args.csv}")
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    os.environ.setdefault("HYDRA_FULL_ERROR", "1")
+    sys.exit(main())
