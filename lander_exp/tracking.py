@@ -80,9 +80,13 @@ class Tracker:
         mode = cfg.tracker.mode.value
         wandb_root = Path(cfg.tracker.dir)
         if resume:  # the W&B files live where the first process put them, whatever the current folder
-            previous = json.loads((run_dir / RUN_FILE).read_text())
-            if previous.get("dir"):
-                wandb_root = Path(previous["dir"]).parent.parent
+            from lander_exp.config import ConfigError
+            from lander_exp.records import wandb_dir_of
+
+            try:
+                wandb_root = wandb_dir_of(run_dir).parent.parent
+            except ConfigError:  # tracking was off, or its folder is gone: start one where the config says
+                pass
         wandb_root.mkdir(parents=True, exist_ok=True)
         run_id = resume["id"] if resume else new_run_id()
         init = dict(project=cfg.tracker.project, entity=cfg.tracker.entity, dir=str(wandb_root), id=run_id,
@@ -104,9 +108,10 @@ class Tracker:
             self.run.define_metric(axis, hidden=axis != x_axis)
         for ns in NAMESPACES:
             self.run.define_metric(f"{ns}/*", step_metric=x_axis)
-        wandb_dir = Path(self.run.dir).parent.resolve() if self.run.dir and mode != "disabled" else None
+        # as W&B names it (relative to the current folder, like records.wandb_dir_of expects)
+        wandb_dir = Path(self.run.dir).parent if self.run.dir and mode != "disabled" else None
         if resume and mode == "offline":
-            self._supersede(wandb_root / "wandb", run_id, wandb_dir, run_dir)
+            self._supersede(wandb_root / "wandb", run_id, wandb_dir and wandb_dir.resolve(), run_dir)
             for step, row in enumerate(self.rows):
                 self.run.log(self._loggable(row), step=step)
         self.run_file = run_dir / RUN_FILE
