@@ -17,7 +17,7 @@ install: $(VENV)/.installed
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q $(TORCH)
-	$(PY) -m pip install -q -e ".[dev,analysis]"
+	$(PY) -m pip install -q -e ".[dev,analysis,launchers]"
 	touch $@
 
 train: install  ## the main job: PPO of seed 000 until it lands, tracked in W&B (offline)

@@ -1,5 +1,6 @@
 """`python -m lander_exp [overrides]`: errors in the user's input end in one line and exit code 2,
-before any run folder or W&B run exists."""
+before any run folder or W&B run exists; a run stopped by a signal exits 128+signum (130, 143), one
+stopped by a non-finite number exits 1."""
 
 from __future__ import annotations
 
@@ -11,10 +12,14 @@ def cli() -> None:
     os.environ.setdefault("HYDRA_FULL_ERROR", "1")  # let errors reach us instead of Hydra's printer
     from lander_exp import preflight
     from lander_exp.app import CONF_DIR, main
+    from lander_exp.stopping import RunStopped
 
     try:
         preflight.check(sys.argv[1:], str(CONF_DIR))
         main()
+    except RunStopped as ex:  # a stop on a signal or a non-finite number: the run is already closed
+        print(f"lander_exp: {ex}", file=sys.stderr)
+        sys.exit(ex.exit_code)
     except Exception as ex:
         message = preflight.one_line(ex)
         if message is None:

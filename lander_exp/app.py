@@ -5,10 +5,12 @@ A config that fails validation leaves no run behind: the folder Hydra made for t
 from __future__ import annotations
 
 import shutil
+import sys
 from pathlib import Path
 
 import hydra
 from hydra.core.hydra_config import HydraConfig
+from hydra.types import RunMode
 from omegaconf import DictConfig
 
 from lander_exp.config import ConfigError, register, validate
@@ -38,7 +40,16 @@ def main(cfg: DictConfig) -> float | None:
     except ConfigError:
         _remove_job_dir(run_dir)
         raise
-    from lander_exp import train
+    from lander_exp import checkpoint, train
+    from lander_exp.stopping import RunStopped
 
-    summary = train.run(cfg, run_dir, choices={k: v for k, v in hc.runtime.choices.items() if not k.startswith("hydra")})
+    try:
+        with checkpoint.owned(run_dir):
+            summary = train.run(cfg, run_dir, choices={k: v for k, v in hc.runtime.choices.items() if not k.startswith("hydra")})
+    except RunStopped as ex:
+        if hc.mode == RunMode.MULTIRUN:
+            raise  # the launcher reports which job stopped; __main__ prints the line and exits
+        # one run: exit here, before Hydra adds its "Error executing job" line to ours
+        print(f"lander_exp: {ex}", file=sys.stderr)
+        raise SystemExit(ex.exit_code) from None
     return summary.get("eval_return_ma")

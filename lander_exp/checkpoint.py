@@ -1,9 +1,15 @@
 """Checkpoints in a run folder: written atomically (a crash mid-write leaves the previous one), the
-newest N kept, and loadable with the config that produced them."""
+newest N kept, and loadable with the config that produced them.
+
+A checkpoint holds everything a resume needs (see `lander_exp.resume`): the algorithm's weights,
+optimizers and RNG states, torch's global RNG, the step/episode counters, the eval history, the
+config, and every metrics row logged so far (so an offline W&B run can be rebuilt without gaps)."""
 
 from __future__ import annotations
 
+import fcntl
 import os
+from contextlib import contextmanager
 from pathlib import Path
 
 import torch
@@ -11,17 +17,37 @@ import torch
 from lander_exp.config import ConfigError
 
 PATTERN = "epoch_*.pt"
+DEBUG_PREFIX = "debug_"  # written when a run fails; never picked by `latest` (a resume must not start there)
+LOCK = ".lock"  # in the run folder, held by the process training there
+REQUIRED = ("epoch", "global_step", "episodes", "eval_history", "algo", "config")
+
+
+def _write(path: Path, state: dict) -> None:
+    """Write to a temporary file, flush it to disk, then rename: readers see the old file or the new."""
+    tmp = path.with_name(path.name + ".tmp")
+    with open(tmp, "wb") as f:
+        torch.save(state, f)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
 
 
 def save(run_dir: Path, epoch: int, state: dict, keep: int) -> Path:
     folder = run_dir / "checkpoints"
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / f"epoch_{epoch:06d}.pt"
-    tmp = path.with_suffix(".tmp")
-    torch.save(state, tmp)
-    os.replace(tmp, path)
+    _write(path, state)
     for old in sorted(folder.glob(PATTERN))[:-keep]:
         old.unlink()
+    return path
+
+
+def save_debug(run_dir: Path, epoch: int, state: dict) -> Path:
+    """The state of a failed run, for post-mortem: kept apart from the resumable checkpoints."""
+    folder = run_dir / "checkpoints"
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"{DEBUG_PREFIX}epoch_{epoch:06d}.pt"
+    _write(path, state)
     return path
 
 
@@ -35,7 +61,29 @@ def latest(run_dir: Path) -> Path:
 
 def load(path: Path) -> dict:
     try:
-        return torch.load(path, map_location="cpu", weights_only=False)
+        state = torch.load(path, map_location="cpu", weights_only=False)
     except Exception as ex:
         raise ConfigError(f"checkpoint {path} cannot be read ({type(ex).__name__}): it is corrupted or "
                           "not a lander_exp checkpoint") from None
+    if not isinstance(state, dict) or any(k not in state for k in REQUIRED):
+        raise ConfigError(f"checkpoint {path} is not a lander_exp checkpoint (it lacks "
+                          f"{', '.join(k for k in REQUIRED if not isinstance(state, dict) or k not in state)})")
+    return state
+
+
+@contextmanager
+def owned(run_dir: Path):
+    """Hold the run folder's lock while training in it: a second process (say, a resume started while
+    the run is still alive) fails with one line instead of writing into the same folder. The OS drops
+    the lock when its process dies, even by SIGKILL."""
+    run_dir.mkdir(parents=True, exist_ok=True)
+    with open(run_dir / LOCK, "a+") as f:
+        try:
+            fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise ConfigError(f"{run_dir} is in use by another lander_exp process: wait for it to end, or stop it "
+                              "(Ctrl-C or kill) and resume") from None
+        try:
+            yield
+        finally:
+            fcntl.flock(f, fcntl.LOCK_UN)

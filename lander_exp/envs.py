@@ -144,6 +144,10 @@ class VecEnv:
         self._resetting[:] = False
         return self.scale(obs)
 
+    def reseed(self, seed: int) -> None:
+        """Make the next `reset()` seed the envs again (env i gets seed + i), as at construction."""
+        self._seed = seed
+
     def _step_gymnasium(self, actions: np.ndarray):
         n = self.num_envs
         raw_obs = np.empty((n, self.obs_dim), np.float32)

@@ -47,7 +47,7 @@ class ActorCritic(nn.Module):
         return self.critic(obs).squeeze(-1)
 
     def dist(self, obs: torch.Tensor) -> torch.distributions.Normal:
-        return torch.distributions.Normal(self.actor(obs), self.log_std.exp())
+        return torch.distributions.Normal(self.actor(obs), self.log_std.exp(), validate_args=False)
 
     def log_prob(self, dist: torch.distributions.Normal, raw: torch.Tensor) -> torch.Tensor:
         """Log-density of the squashed action tanh(raw): Gaussian log-prob minus the tanh log-det."""

@@ -57,7 +57,7 @@ def one_line(ex: BaseException) -> str | None:
     if m := re.match(r"Could not override '([^']+)'", text):
         return (f"unknown key '{m.group(1)}': check its spelling (`python -m lander_exp --help` lists every key) "
                 f"or add a new key with +{m.group(1)}=...")
-    if m := re.search(r"Could not find '([^/']+)/([^']+)'", text):
+    if m := re.search(r"Could not find '([^']+)/([^/']+)'", text):
         options = [ln for ln in lines[2:] if re.fullmatch(r"[\w.-]+", ln)]
         return f"{m.group(1)}={m.group(2)} is not an option of group '{m.group(1)}': choose one of {', '.join(options)}"
     if m := re.match(r"Error merging override (\S+)", text):

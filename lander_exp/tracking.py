@@ -1,22 +1,39 @@
 """The only module that imports wandb: one W&B run per training run, offline unless told otherwise.
 
 Metric namespaces (`train/`, `episode/`, `eval/`, `perf/`) are the dashboard interface; each is
-declared against the algorithm's x-axis (`global_step` for PPO, `episode` for REINFORCE)."""
+declared against the algorithm's x-axis (`global_step` for PPO, `episode` for REINFORCE).
+
+Rows are logged with an explicit W&B step (the row's index) and kept, so that a resumed run can
+continue the same W&B run without duplicate or missing steps: offline, the resumed process rebuilds
+the run from the checkpoint's rows in a fresh offline folder (the killed process's folder is moved
+into the run folder, `wandb_superseded/`); online, W&B drops rows logged again at steps it already has."""
 
 from __future__ import annotations
 
 import hashlib
 import json
+import os
+import secrets
+import shutil
+import string
+import sys
 from pathlib import Path
 
 import wandb
 from omegaconf import DictConfig, OmegaConf
 
 NAMESPACES = ("train", "episode", "eval", "perf")
+RUN_FILE = "wandb_run.json"  # in the run folder: which W&B run it writes to, and where
 
 
 def _fmt(x: float) -> str:
     return f"{x:g}"
+
+
+def new_run_id() -> str:
+    """Chosen before init so that an online run that falls back to offline keeps its id for `wandb sync`."""
+    alphabet = string.ascii_lowercase + string.digits
+    return "".join(secrets.choice(alphabet) for _ in range(8))
 
 
 def setting_hash(cfg: DictConfig) -> str:
@@ -41,41 +58,110 @@ def run_labels(cfg: DictConfig) -> tuple[str, str, list[str]]:
     return f"{group}-s{cfg.seed}", cfg.tracker.group or group, tags
 
 
+def _unreachable(ex: Exception) -> bool:
+    """An online init that failed for want of a server or credentials, not because of a bug."""
+    return isinstance(ex, wandb.errors.CommError) or (isinstance(ex, wandb.errors.UsageError) and "API key" in str(ex))
+
+
 class Tracker:
-    def __init__(self, cfg: DictConfig, run_dir: Path, x_axis: str, choices: dict[str, str] | None = None):
-        wandb_root = Path(cfg.tracker.dir)
-        wandb_root.mkdir(parents=True, exist_ok=True)
+    """`resume`: the tracker state of a checkpoint (`state_dict()`); the run continues that W&B run."""
+
+    def __init__(self, cfg: DictConfig, run_dir: Path, x_axis: str, choices: dict[str, str] | None = None,
+                 resume: dict | None = None):
+        self.rows: list[dict] = list(resume["rows"]) if resume else []
+        self._videos: dict[int, dict] = {}  # videos made by `video` and not yet logged
+        self.run_dir = run_dir
         name, group, tags = run_labels(cfg)
         self.mode = cfg.tracker.mode.value
         config = OmegaConf.to_container(cfg, resolve=True, enum_to_str=True)
         config["run_dir"] = str(run_dir)
         if choices:
             config["preset"] = choices  # which file of each config group composed this run
-        self.run = wandb.init(project=cfg.tracker.project, entity=cfg.tracker.entity, dir=str(wandb_root),
-                              mode=cfg.tracker.mode.value, name=name, group=group, tags=tags,
-                              job_type=cfg.algo.name, config=config)
+        mode = cfg.tracker.mode.value
+        wandb_root = Path(cfg.tracker.dir)
+        if resume:  # the W&B files live where the first process put them, whatever the current folder
+            from lander_exp.config import ConfigError
+            from lander_exp.records import wandb_dir_of
+
+            try:
+                wandb_root = wandb_dir_of(run_dir).parent.parent
+            except ConfigError:  # tracking was off, or its folder is gone: start one where the config says
+                pass
+        wandb_root.mkdir(parents=True, exist_ok=True)
+        run_id = resume["id"] if resume else new_run_id()
+        init = dict(project=cfg.tracker.project, entity=cfg.tracker.entity, dir=str(wandb_root), id=run_id,
+                    name=name, group=group, tags=tags, job_type=cfg.algo.name, config=config,
+                    resume="allow" if resume else None)
+        try:
+            self.run = wandb.init(mode=mode, **init)
+        except Exception as ex:
+            if mode != "online" or not _unreachable(ex):
+                raise
+            mode = "offline"
+            wandb.teardown()  # the failed attempt keeps the id "in use" in W&B's service process
+            for attempt in (wandb_root / "wandb").glob(f"run-*-{run_id}"):
+                shutil.rmtree(attempt, ignore_errors=True)  # the online attempt's empty folder
+            self.run = wandb.init(mode=mode, **init)
+            print(f"lander_exp: W&B is unreachable ({str(ex).splitlines()[0]}); this run logs offline, nothing is "
+                  f"lost. Upload it afterwards with: wandb sync {Path(self.run.dir).parent}", file=sys.stderr, flush=True)
         for axis in ("global_step", "episode"):
             self.run.define_metric(axis, hidden=axis != x_axis)
         for ns in NAMESPACES:
             self.run.define_metric(f"{ns}/*", step_metric=x_axis)
-        (run_dir / "wandb_run.json").write_text(json.dumps(
-            {"id": self.run.id, "name": name, "group": group, "mode": cfg.tracker.mode.value,
-             "dir": self.run.dir and str(Path(self.run.dir).parent)}))
+        # as W&B names it (relative to the current folder, like records.wandb_dir_of expects)
+        wandb_dir = Path(self.run.dir).parent if self.run.dir and mode != "disabled" else None
+        if resume and mode == "offline":
+            self._supersede(wandb_root / "wandb", run_id, wandb_dir and wandb_dir.resolve(), run_dir)
+            for step, row in enumerate(self.rows):
+                self.run.log(self._loggable(row), step=step)
+        self.run_file = run_dir / RUN_FILE
+        self.run_file.write_text(json.dumps(
+            {"id": self.run.id, "name": name, "group": group, "mode": mode, "dir": wandb_dir and str(wandb_dir)}))
+
+    @staticmethod
+    def _supersede(wandb_folder: Path, run_id: str, current: Path | None, run_dir: Path) -> None:
+        """Move the earlier offline folders of this run into the run folder, so that `wandb sync`
+        over runs/wandb uploads only the rebuilt, complete one (the old ones stay for inspection)."""
+        for old in sorted(wandb_folder.glob(f"offline-run-*-{run_id}")):
+            if current is None or old.resolve() != current:
+                (run_dir / "wandb_superseded").mkdir(exist_ok=True)
+                shutil.move(str(old), str(run_dir / "wandb_superseded" / old.name))
 
     def video(self, path: Path, caption: str = "") -> wandb.Video | None:
         """An MP4 file as a W&B video to put into the next `log` (None when tracking is off)."""
         if self.mode == "disabled":
             return None
-        return wandb.Video(str(path), caption=caption, format="mp4")
+        video = wandb.Video(str(path), caption=caption, format="mp4")
+        self._videos[id(video)] = {"video": os.path.relpath(path, self.run_dir), "caption": caption}
+        return video
 
-    def log(self, metrics: dict[str, float]) -> None:
-        self.run.log(metrics)
+    def log(self, metrics: dict) -> None:
+        self.run.log(metrics, step=len(self.rows))
+        # a row as a checkpoint keeps it: numbers, and a video as its file (logged again on a rebuild)
+        self.rows.append({k: self._videos.pop(id(v)) if isinstance(v, wandb.Video) else v for k, v in metrics.items()})
+
+    def _loggable(self, row: dict) -> dict:
+        """A kept row as W&B takes it: videos whose file is still there become W&B videos again."""
+        out = {}
+        for key, value in row.items():
+            if isinstance(value, dict) and "video" in value:
+                if (self.run_dir / value["video"]).is_file():
+                    out[key] = wandb.Video(str(self.run_dir / value["video"]), caption=value["caption"], format="mp4")
+            else:
+                out[key] = value
+        return out
+
+    def state_dict(self) -> dict:
+        return {"id": self.run.id, "rows": list(self.rows)}
 
     def summarize(self, values: dict) -> None:
         self.run.summary.update(values)
 
     def finish(self, exit_code: int = 0) -> None:
+        """Close the W&B run, then say so in the run folder: until then, a resume rebuilds it."""
         self.run.finish(exit_code=exit_code)
+        info = json.loads(self.run_file.read_text())
+        self.run_file.write_text(json.dumps({**info, "finished": True, "exit_code": exit_code}))
 
 
 def log_analysis(run_dir: Path, images: dict[str, Path], extra_config: dict) -> Path | None:

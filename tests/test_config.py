@@ -103,3 +103,42 @@ def test_bad_point_in_a_multirun_stops_before_any_job(workdir):
     proc = run_cli(["-m", *TINY, "lr.actor=1e-3,-1"], cwd=workdir)
     assert proc.returncode == 2 and "lr.actor=-1.0" in proc.stderr
     assert list(workdir.iterdir()) == []
+
+
+# More bad overrides: zero and negative sizes, a batch larger than the epoch, wrong types, unknown
+# group options (launchers included), unknown env ids. Run through the real entry point in-process:
+# each fails before Hydra makes a folder, so a subprocess per case would only add start-up time.
+MORE_BAD = [
+    ("algo.steps_per_epoch=0", "algo.steps_per_epoch=0 is invalid: must be a positive integer"),
+    ("algo.update_epochs=-1", "algo.update_epochs=-1 is invalid: must be a positive integer"),
+    ("algo.batch_size=0", "algo.batch_size=0 is invalid: must be a positive integer"),
+    ("network.hidden_dim=0", "network.hidden_dim=0 is invalid: must be a positive integer"),
+    ("network.actor_layers=-2", "network.actor_layers=-2 is invalid: must be a positive integer"),
+    ("train.max_epochs=0", "train.max_epochs=0 is invalid: must be a positive integer"),
+    ("train.eval_every=-5", "train.eval_every=-5 is invalid: must be a positive integer"),
+    ("train.keep_checkpoints=0", "train.keep_checkpoints=0 is invalid: must be a positive integer"),
+    ("algo.batch_size=513", "algo.batch_size=513 is invalid: must not exceed algo.steps_per_epoch (512)"),
+    ("algo.steps_per_epoch=1", "algo.steps_per_epoch=1 is invalid: must be at least env.num_envs (2)"),
+    ("env.num_envs=1.5", "env.num_envs=1.5: Value '1.5' of type 'float' could not be converted to Integer"),
+    ("train.progress=maybe", "train.progress=maybe: Value 'maybe' is not a valid bool"),
+    ("lr.actor=fast", "lr.actor=fast: Value 'fast' of type 'str' could not be converted to Float"),
+    ("algo=nope", "algo=nope is not an option of group 'algo': choose one of ppo"),
+    ("lr=turbo", "lr=turbo is not an option of group 'lr': choose one of"),
+    ("hydra/launcher=nope", "hydra/launcher=nope is not an option of group 'hydra/launcher': choose one of"),
+    ("env.id=LunarLander-v9", "env.id='LunarLander-v9' is not supported: use one of"),
+    ("algo.gae_lambda=2", "algo.gae_lambda=2.0 is invalid: must be in [0, 1]"),
+]
+
+
+@pytest.mark.parametrize("override,says", MORE_BAD)
+def test_more_bad_overrides_exit_2_with_one_line_and_leave_nothing(tmp_path, monkeypatch, capsys, override, says):
+    from lander_exp.__main__ import cli
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr("sys.argv", ["lander_exp", *TINY, override])
+    with pytest.raises(SystemExit) as ended:
+        cli()
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert ended.value.code == 2
+    assert len(lines) == 1 and lines[0].startswith("lander_exp: error: ") and says in lines[0], lines
+    assert list(tmp_path.iterdir()) == []

@@ -1,5 +1,7 @@
 """Algorithms: one file each. Every algorithm exposes `x_axis`, `train_epoch(env)`, `policy()`,
-`state_dict()` and `load_state_dict()`; train.py needs nothing else."""
+`state_dict()` and `load_state_dict()`; train.py needs nothing else. An algorithm that carries
+observations from one epoch to the next also defines `drop_env_state()`, so that the envs can be
+restarted at a checkpoint and a resume continues exactly (train.restart_envs)."""
 
 from __future__ import annotations
 

@@ -195,6 +195,10 @@ class PPO:
                         "perf/rollout_steps_per_s": steps / (t1 - t0)})
         return metrics, ro.episodes, steps
 
+    def drop_env_state(self) -> None:
+        """Forget the observation carried to the next epoch: its next rollout starts with a reset."""
+        self.obs = None
+
     # ---- checkpointing ------------------------------------------------------------------------
     def state_dict(self) -> dict:
         return {"model": self.model.state_dict(), "pi_opt": self.pi_opt.state_dict(),

@@ -116,6 +116,11 @@ class Reinforce:
                         "perf/update_s": update_s, "perf/rollout_s": time.perf_counter() - t0 - update_s})
         return metrics, Episodes.concat(ended), steps
 
+    def drop_env_state(self) -> None:
+        """Forget the observations and unfinished trajectories carried to the next epoch: its first
+        step starts from a reset (train.restart_envs, at checkpoints)."""
+        self.obs = None
+
     def state_dict(self) -> dict:
         return {"model": self.model.state_dict(), "pi_opt": self.pi_opt.state_dict(),
                 "vf_opt": self.vf_opt.state_dict(), "rng": self.rng.bit_generator.state}

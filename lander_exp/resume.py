@@ -1,0 +1,97 @@
+"""`python -m lander_exp.resume RUN_DIR`: continue a run that was killed or stopped, from its newest
+checkpoint, with the config it was started with, into the same run folder and the same W&B run.
+
+A command of its own rather than a Hydra override: a resume takes no new settings (a changed value
+would make the result neither the old run nor a new one), must not make a new run folder, and has to
+fail with one line, leaving everything as it was, when the folder cannot be resumed."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from omegaconf import OmegaConf
+from omegaconf.errors import OmegaConfBaseException
+
+from lander_exp import checkpoint
+from lander_exp.config import Config, ConfigError, omegaconf_line, register, validate
+from lander_exp.stopping import RunStopped
+from lander_exp.tracking import RUN_FILE
+
+
+def _flat(node, prefix: str = "") -> dict:
+    if isinstance(node, dict):
+        out = {}
+        for k, v in node.items():
+            out.update(_flat(v, f"{prefix}{k}."))
+        return out
+    return {prefix[:-1]: node}
+
+
+def load_resumable(run_dir: Path):
+    """(config, checkpoint) of a run folder that can be resumed; ConfigError (one line) otherwise."""
+    if not (run_dir / "config.yaml").is_file():
+        raise ConfigError(f"{run_dir} is not a run folder (no config.yaml): pass a folder made by python -m lander_exp")
+    register()
+    try:
+        cfg = OmegaConf.merge(OmegaConf.structured(Config), OmegaConf.load(run_dir / "config.yaml"))
+        validate(cfg)
+    except (ConfigError, OmegaConfBaseException) as ex:
+        why = omegaconf_line(ex) if isinstance(ex, OmegaConfBaseException) else str(ex)
+        raise ConfigError(f"{run_dir}/config.yaml is incompatible with this version of lander_exp ({why}): "
+                          "resume it with the version that started it") from None
+    path = checkpoint.latest(run_dir)
+    state = checkpoint.load(path)
+    lacking = [k for k in ("torch_rng", "tracker", "episode_log") if k not in state]
+    if lacking:
+        raise ConfigError(f"checkpoint {path} cannot be resumed: it lacks {', '.join(lacking)} (written by a version "
+                          "of lander_exp without resume); evaluate it, or start a new run")
+    saved, now = _flat(state["config"]), _flat(OmegaConf.to_container(cfg, enum_to_str=True))
+    for key in sorted(set(saved) | set(now)):
+        if saved.get(key, "<absent>") != now.get(key, "<absent>"):
+            raise ConfigError(f"incompatible config: the checkpoint was written with {key}={saved.get(key, '<absent>')!r} "
+                              f"but {run_dir}/config.yaml has {now.get(key, '<absent>')!r}; restore config.yaml "
+                              "(a different config is a new run: python -m lander_exp ...)")
+    if not (run_dir / RUN_FILE).is_file():
+        raise ConfigError(f"{run_dir} has no {RUN_FILE}: it does not say which W&B run to continue")
+    return cfg, state
+
+
+def finished(cfg, state: dict) -> str | None:
+    """Why the checkpointed run has nothing left to train, or None."""
+    from lander_exp.train import stop_reason
+
+    return stop_reason(cfg, state["epoch"], state["episodes"], state["eval_history"])
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m lander_exp.resume", description=__doc__)
+    p.add_argument("run_dir", type=Path, help="a run folder, e.g. runs/2026-11-22/17-03-12_ppo_s0")
+    args = p.parse_args(argv)
+    try:
+        cfg, state = load_resumable(args.run_dir)
+        done = finished(cfg, state)
+        if done and json.loads((args.run_dir / RUN_FILE).read_text()).get("finished"):
+            print(f"{args.run_dir}: nothing to resume, it stopped on {done} (epoch {state['epoch']})")
+            return 0
+        if done:  # killed after its last checkpoint, before its W&B run was closed: rebuild and close it
+            print(f"{args.run_dir}: training is complete ({done}); closing its W&B run", flush=True)
+        else:
+            print(f"resuming {args.run_dir} after epoch {state['epoch']} ({state['global_step']} env steps)", flush=True)
+        from lander_exp import train
+
+        with checkpoint.owned(args.run_dir):
+            train.run(cfg, args.run_dir, resume=state)
+    except ConfigError as ex:
+        print(f"lander_exp.resume: error: {ex}", file=sys.stderr)
+        return 2
+    except RunStopped as ex:
+        print(f"lander_exp.resume: {ex}", file=sys.stderr)
+        return ex.exit_code
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,82 @@
+"""Why a run ends early, and how: on a signal (finish the epoch, checkpoint, exit 128+signum) or on a
+non-finite number (debug checkpoint, W&B run marked failed, exit 1). `__main__` turns a `RunStopped`
+into its one-line message and exit code."""
+
+from __future__ import annotations
+
+import math
+import os
+import signal
+import sys
+import threading
+
+import torch
+from torch import nn
+
+
+class RunStopped(Exception):
+    """A run that ended before its stop criterion; `exit_code` is what the process should return.
+    Both travel in `args`, so the exception survives pickling (joblib workers send it back)."""
+
+    def __init__(self, message: str, exit_code: int = 1):
+        super().__init__(message, exit_code)
+        self.exit_code = exit_code
+
+    def __str__(self) -> str:
+        return self.args[0]
+
+
+class Interrupted(RunStopped):
+    """Stopped on purpose by a signal; exit code 128 + signum (130 for SIGINT, 143 for SIGTERM)."""
+
+
+class NonFiniteError(RunStopped):
+    """A loss, gradient norm or parameter stopped being finite; exit code 1."""
+
+
+class StopSignals:
+    """Between `install()` and `uninstall()`, SIGINT and SIGTERM only set `signum`: the loop finishes
+    its epoch, checkpoints and ends the run cleanly. A second SIGINT exits at once (130)."""
+
+    SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+    def __init__(self):
+        self.signum: int | None = None
+        self._previous: dict[int, object] = {}
+
+    def _handle(self, signum, frame) -> None:
+        if self.signum is not None and signum == signal.SIGINT:
+            print("\nlander_exp: second interrupt: exiting now, without a checkpoint", file=sys.stderr, flush=True)
+            os._exit(128 + signum)
+        self.signum = signum
+        print(f"\nlander_exp: {signal.Signals(signum).name} received: stopping after this epoch with a checkpoint "
+              "(Ctrl-C again to quit at once)", file=sys.stderr, flush=True)
+
+    def install(self) -> None:
+        if threading.current_thread() is threading.main_thread():  # Python allows handlers only there
+            for s in self.SIGNALS:
+                self._previous[s] = signal.signal(s, self._handle)
+
+    def uninstall(self) -> None:
+        for s, handler in self._previous.items():
+            signal.signal(s, handler)
+        self._previous.clear()
+
+    @property
+    def requested(self) -> bool:
+        return self.signum is not None
+
+
+def first_nonfinite(metrics: dict[str, float], model: nn.Module) -> str | None:
+    """The name of the first non-finite loss, gradient norm or parameter, or None if all are finite.
+
+    Cheap by design: the algorithm's per-minibatch losses and gradient norms arrive as epoch means
+    (a NaN or inf in any minibatch makes its mean non-finite), so the hot loop has no check of its
+    own; the parameters are checked once per epoch with one reduction each."""
+    for key, value in metrics.items():
+        if key.startswith("train/") and ("loss" in key or key.startswith("train/grad_norm/")) and not math.isfinite(value):
+            return f"{key}={value}"
+    for name, param in model.named_parameters():
+        if not torch.isfinite(param).all():
+            return f"parameter {name} (non-finite entries: {int((~torch.isfinite(param)).sum())})"
+    return None

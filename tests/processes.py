@@ -1,0 +1,93 @@
+"""Training processes a test can signal or kill, and readers for what they leave behind."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from tests.conftest import ROOT, TINY, history, leet_records
+
+# TINY with room to be interrupted: checkpoints every 2 epochs; one torch thread keeps runs from
+# fighting over the cores (and results do not depend on the thread count chosen by torch).
+RUN = [*TINY, "train.max_epochs=10", "train.eval_every=2", "train.torch_threads=1"]
+WALL_KEYS = ("_runtime", "_timestamp")  # W&B's own clock
+
+
+def cli_env(extra: dict[str, str] | None = None) -> dict[str, str]:
+    env = {**os.environ, "WANDB_SILENT": "true", "PYTHONPATH": str(ROOT)}
+    env.pop("WANDB_MODE", None)
+    env.update(extra or {})
+    return env
+
+
+def spawn(args: list[str], cwd: Path, module: str = "lander_exp", env: dict | None = None) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, "-m", module, *args], cwd=cwd, env=cli_env(env),
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def run_folder(workdir: Path) -> Path | None:
+    found = sorted((workdir / "runs").glob("20*/*_s*"))
+    return found[-1] if found else None
+
+
+def newest_epoch(workdir: Path) -> int:
+    """Epoch of the newest complete checkpoint, 0 if none yet."""
+    run_dir = run_folder(workdir)
+    found = sorted(run_dir.glob("checkpoints/epoch_*.pt")) if run_dir else []
+    return int(found[-1].stem.split("_")[1]) if found else 0
+
+
+def wait_for(condition, proc: subprocess.Popen, timeout: float = 180) -> bool:
+    """Poll until `condition()` holds (True) or the process has ended (False)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        if proc.poll() is not None:
+            return False
+        time.sleep(0.02)
+    raise TimeoutError("the training process made no progress")
+
+
+def wandb_runs(workdir: Path) -> list[Path]:
+    return sorted((workdir / "runs" / "wandb").glob("offline-run-*"))
+
+
+def metric_rows(wandb_dir: Path) -> list[dict]:
+    """History rows without wall-clock values (perf/*, W&B's runtime): what must be reproducible."""
+    return [{k: v for k, v in row.items() if not k.startswith("perf/") and k not in WALL_KEYS}
+            for row in history(leet_records(wandb_dir))]
+
+
+def exit_code(wandb_dir: Path) -> int | None:
+    return next((r["exit"].get("exit_code", 0) for r in leet_records(wandb_dir) if r["type"] == "exit"), None)
+
+
+def load(path: Path) -> dict:
+    return torch.load(path, map_location="cpu", weights_only=False)
+
+
+def assert_same_state(a, b, where: str = "checkpoint") -> None:
+    """Exact equality of two checkpoint trees, tensors included; wall-clock values and W&B run ids are skipped."""
+    if isinstance(a, dict):
+        assert isinstance(b, dict) and a.keys() == b.keys(), (where, set(a) ^ set(b))
+        for k in a:
+            if k in ("wall_s", "id") or str(k).startswith("perf/"):  # clocks; the W&B run id
+                continue
+            assert_same_state(a[k], b[k], f"{where}.{k}")
+    elif isinstance(a, (list, tuple)):
+        assert len(a) == len(b), where
+        for i, (x, y) in enumerate(zip(a, b, strict=True)):
+            assert_same_state(x, y, f"{where}[{i}]")
+    elif isinstance(a, torch.Tensor):
+        assert torch.equal(a, b), where
+    elif isinstance(a, np.ndarray):
+        assert a.dtype == b.dtype and np.array_equal(a, b, equal_nan=a.dtype.kind == "f"), where
+    else:
+        assert a == b or (a != a and b != b), (where, a, b)  # NaN == NaN here

@@ -1,0 +1,141 @@
+"""A run killed with SIGKILL at random points and resumed each time ends exactly where an
+uninterrupted run with the same seed ends: same checkpointed state, same W&B history (read back with
+`wandb leet inspect --json`), with every step once. Resume targets that cannot work fail in one line."""
+
+import random
+import shutil
+import time
+
+import pytest
+import torch
+
+from lander_exp import resume
+from tests.conftest import run_cli
+from tests.processes import RUN, assert_same_state, load, metric_rows, newest_epoch, run_folder, spawn, wait_for, wandb_runs
+
+SEED = ["seed=11"]
+
+
+@pytest.fixture(scope="module")
+def reference(tmp_path_factory):
+    """An uninterrupted run: (workdir, run folder, its W&B folder)."""
+    workdir = tmp_path_factory.mktemp("reference")
+    proc = run_cli([*RUN, *SEED], cwd=workdir)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    (wandb_dir,) = wandb_runs(workdir)
+    return workdir, run_folder(workdir), wandb_dir
+
+
+def test_killed_at_random_points_and_resumed_matches_an_uninterrupted_run(workdir, reference):
+    _, ref_dir, ref_wandb = reference
+    trial_seed = random.randrange(10**6)
+    rng = random.Random(trial_seed)
+    proc = spawn([*RUN, *SEED], cwd=workdir)
+    # the time between two checkpoints on this machine scales the random delays below
+    assert wait_for(lambda: newest_epoch(workdir) >= 2, proc)
+    t2 = time.monotonic()
+    assert wait_for(lambda: newest_epoch(workdir) >= 4, proc)
+    between_checkpoints = time.monotonic() - t2
+    kills, resumed_from = [], 0
+    for _ in range(3):
+        # a random moment after a new checkpoint: mid-epoch, mid-evaluation, mid-write, mid-W&B-replay
+        if not wait_for(lambda after=resumed_from: newest_epoch(workdir) > after, proc):
+            break
+        time.sleep(rng.uniform(0.0, 1.2 * between_checkpoints))
+        proc.kill()
+        proc.wait()
+        resumed_from = newest_epoch(workdir)
+        kills.append(resumed_from)
+        proc = spawn([str(run_folder(workdir))], cwd=workdir, module="lander_exp.resume")
+    out, err = proc.communicate(timeout=300)
+    assert proc.returncode == 0, (trial_seed, err[-3000:])
+    assert len(kills) >= 2, f"only {len(kills)} kills landed (trial seed {trial_seed})"
+
+    run_dir = run_folder(workdir)
+    assert_same_state(load(ref_dir / "checkpoints" / "epoch_000010.pt"), load(run_dir / "checkpoints" / "epoch_000010.pt"))
+    # one W&B run left in runs/wandb: the rebuilt one, with the killed processes' folders moved aside
+    (wandb_dir,) = wandb_runs(workdir)
+    superseded = list((run_dir / "wandb_superseded").iterdir())  # none where a kill came before W&B's init
+    assert 1 <= len(superseded) <= len(kills) and all(d.name.endswith(wandb_dir.name[-8:]) for d in superseded)
+    rows = metric_rows(wandb_dir)
+    assert [r["_step"] for r in rows] == list(range(10)), (trial_seed, kills)
+    assert rows == metric_rows(ref_wandb), (trial_seed, kills)
+
+
+def copy_run(reference, workdir):
+    _, ref_dir, _ = reference
+    run_dir = workdir / "run"
+    shutil.copytree(ref_dir, run_dir, ignore=shutil.ignore_patterns(".lock"))
+    return run_dir
+
+
+def no_checkpoint(run_dir):
+    shutil.rmtree(run_dir / "checkpoints")
+
+
+def corrupted(run_dir):
+    newest = sorted(run_dir.glob("checkpoints/epoch_*.pt"))[-1]
+    newest.write_bytes(newest.read_bytes()[:1000])
+
+
+def foreign(run_dir):
+    torch.save({"weights": torch.zeros(3)}, sorted(run_dir.glob("checkpoints/epoch_*.pt"))[-1])
+
+
+def other_width(run_dir):
+    text = (run_dir / "config.yaml").read_text()
+    (run_dir / "config.yaml").write_text(text.replace("hidden_dim: 16", "hidden_dim: 32"))
+
+
+def unknown_key(run_dir):
+    (run_dir / "config.yaml").write_text((run_dir / "config.yaml").read_text() + "extra_knob: 1\n")
+
+
+def no_config(run_dir):
+    (run_dir / "config.yaml").unlink()
+
+
+def unfinished(run_dir):
+    """The reference stopped at epoch 10; make it look like it was killed after epoch 6."""
+    for path in sorted(run_dir.glob("checkpoints/epoch_*.pt"))[-2:]:
+        path.unlink()
+
+
+BAD_TARGETS = [
+    (no_checkpoint, "holds no checkpoint"),
+    (corrupted, "cannot be read"),
+    (foreign, "is not a lander_exp checkpoint"),
+    (other_width, "incompatible config: the checkpoint was written with network.hidden_dim=16"),
+    (unknown_key, "incompatible with this version"),
+    (no_config, "is not a run folder"),
+]
+
+
+@pytest.mark.parametrize("damage,says", BAD_TARGETS, ids=[d.__name__ for d, _ in BAD_TARGETS])
+def test_resume_target_that_cannot_work_fails_in_one_line_and_changes_nothing(workdir, reference, capsys, damage, says):
+    run_dir = copy_run(reference, workdir)
+    unfinished(run_dir)
+    damage(run_dir)
+    before = sorted(p.relative_to(workdir) for p in workdir.rglob("*"))
+    assert resume.main([str(run_dir)]) == 2
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("lander_exp.resume: error: ") and says in lines[0], lines
+    assert sorted(p.relative_to(workdir) for p in workdir.rglob("*")) == before
+
+
+def test_resume_cli_of_a_missing_folder_and_of_a_finished_run(workdir, reference):
+    proc = run_cli([str(workdir / "nope")], cwd=workdir, module="lander_exp.resume")
+    assert proc.returncode == 2 and len(proc.stderr.strip().splitlines()) == 1 and "not a run folder" in proc.stderr
+    run_dir = copy_run(reference, workdir)
+    assert resume.main([str(run_dir)]) == 0  # nothing left to do is not an error, and starts nothing
+    assert not (run_dir / "wandb_superseded").exists()
+
+
+def test_a_second_process_cannot_train_in_a_folder_in_use(workdir, reference, capsys):
+    from lander_exp import checkpoint
+
+    run_dir = copy_run(reference, workdir)
+    unfinished(run_dir)
+    with checkpoint.owned(run_dir):
+        assert resume.main([str(run_dir)]) == 2
+    assert "in use by another lander_exp process" in capsys.readouterr().err

@@ -1,0 +1,80 @@
+"""Stopping on purpose (SIGTERM, SIGINT twice) and failing loudly (a run that really diverges)."""
+
+import math
+import re
+import signal
+import time
+
+import torch
+
+from lander_exp.stopping import first_nonfinite
+from tests.conftest import TINY, leet_summary, run_cli
+from tests.processes import RUN, exit_code, load, metric_rows, newest_epoch, run_folder, spawn, wait_for, wandb_runs
+
+
+def test_sigterm_finishes_the_epoch_checkpoints_closes_wandb_and_exits_143_then_resumes(workdir):
+    proc = spawn([*RUN, "seed=4"], cwd=workdir)
+    assert wait_for(lambda: newest_epoch(workdir) >= 2, proc)
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 143, err[-3000:]
+    stopped_at = int(re.search(r"stopped by SIGTERM after epoch (\d+), checkpoint written; continue with: "
+                               r"python -m lander_exp.resume (\S+)", err).group(1))
+    assert stopped_at < 10 and newest_epoch(workdir) == stopped_at  # a checkpoint even off the eval schedule
+    (first_wandb,) = wandb_runs(workdir)
+    assert exit_code(first_wandb) == 143
+    before = metric_rows(first_wandb)
+    assert [r["epoch"] for r in before] == list(range(1, stopped_at + 1))
+
+    resumed = run_cli([str(run_folder(workdir))], cwd=workdir, module="lander_exp.resume")
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    (wandb_dir,) = wandb_runs(workdir)
+    after = metric_rows(wandb_dir)
+    assert [r["_step"] for r in after] == list(range(10)) and after[:stopped_at] == before
+    assert exit_code(wandb_dir) == 0 and leet_summary(wandb_dir)["summary"]["epochs"] == 10
+
+
+def test_a_second_ctrl_c_exits_at_once(workdir):
+    proc = spawn([*RUN, "algo.steps_per_epoch=40000"], cwd=workdir)  # epochs of several seconds
+    assert wait_for(lambda: run_folder(workdir) is not None and (run_folder(workdir) / "wandb_run.json").exists(), proc)
+    time.sleep(1.0)  # into the first epoch
+    proc.send_signal(signal.SIGINT)
+    time.sleep(0.5)  # two signals at the same instant reach Python's handler as one
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=30)
+    assert proc.returncode == 130, err[-3000:]
+    assert "SIGINT received: stopping after this epoch" in err and "second interrupt: exiting now" in err
+    assert newest_epoch(workdir) == 0  # it did not wait for the epoch to end
+
+
+def test_a_diverging_run_stops_naming_the_metric_and_step_with_a_debug_checkpoint_and_a_failed_wandb_run(workdir):
+    # a real overflow, no test-only switch: exp(89) exceeds float32, so the policy's std is inf and the
+    # Gaussian log-density of the first minibatch is NaN. (A huge learning rate gets there too, e.g.
+    # lr.actor=0.9 algo.entropy_coef=10 algo.batch_size=64 at epoch 7, but slowly: see docs/readme/robust.md.)
+    proc = run_cli([*TINY, "train.max_epochs=3", "algo.init_log_std=89"], cwd=workdir)
+    assert proc.returncode == 1, proc.stderr[-3000:]
+    m = re.search(r"lander_exp: non-finite (train/\S+)=(nan|inf|-inf) at global_step (\d+) \(epoch (\d+)\); the state "
+                  r"after that epoch is in (\S+)\.", proc.stderr)
+    assert m, proc.stderr[-3000:]
+    metric, step, epoch = m.group(1), int(m.group(3)), int(m.group(4))
+    run_dir = run_folder(workdir)
+    debug = load(run_dir / "checkpoints" / f"debug_epoch_{epoch:06d}.pt")
+    assert debug["global_step"] == step == 512 * epoch
+    assert not all(torch.isfinite(p).all() for p in debug["algo"]["model"].values())
+    assert newest_epoch(workdir) == epoch - 1  # only good checkpoints are resumable
+    (wandb_dir,) = wandb_runs(workdir)
+    assert exit_code(wandb_dir) == 1
+    assert leet_summary(wandb_dir)["summary"]["stop_reason"] == "non_finite"
+    last = metric_rows(wandb_dir)[-1]
+    assert last["global_step"] == step and not math.isfinite(float(last[metric]))
+
+
+def test_first_nonfinite_names_losses_gradients_and_parameters_but_not_other_metrics():
+    model = torch.nn.Linear(2, 1)
+    fine = {"train/loss": 1.0, "train/grad_norm/actor": 0.5, "train/explained_variance": float("nan")}
+    assert first_nonfinite(fine, model) is None  # explained variance is NaN by definition on constant returns
+    assert first_nonfinite({**fine, "train/grad_norm/critic": float("inf")}, model) == "train/grad_norm/critic=inf"
+    assert first_nonfinite({**fine, "train/critic_loss": float("nan")}, model) == "train/critic_loss=nan"
+    with torch.no_grad():
+        model.bias.fill_(float("nan"))
+    assert first_nonfinite(fine, model) == "parameter bias (non-finite entries: 1)"
