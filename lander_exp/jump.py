@@ -1,7 +1,8 @@
 """Where a learning curve makes its largest sustained rise.
 
 Definition. For a run's per-episode returns r_1..r_n and a window H (default 1000 episodes, the
-seed's "between 6000 and 7000" scale; at most n/4 for short runs), the rise at episode t is
+seed's "between 6000 and 7000" scale; at most n/4 for short runs, and at least MIN_WINDOW, so a run
+shorter than 4 * MIN_WINDOW episodes reports no jump), the rise at episode t is
 
     rise(t) = mean(r_t .. r_{t+H-1}) - mean(r_{t-H} .. r_{t-1})        for H <= t <= n - H
 
@@ -17,6 +18,7 @@ from dataclasses import asdict, dataclass
 import numpy as np
 
 WINDOW = 1000
+MIN_WINDOW = 100  # shorter windows mistake the first steep stretch of learning for a jump
 MIN_RISE = 30.0
 
 
@@ -37,7 +39,7 @@ def detect_jump(returns: np.ndarray, lengths: np.ndarray | None = None, window: 
                 min_rise: float = MIN_RISE) -> Jump | None:
     r = np.asarray(returns, dtype=np.float64)
     h = min(window, len(r) // 4)
-    if h < 10:
+    if h < MIN_WINDOW:
         return None
     c = np.concatenate([[0.0], np.cumsum(r)])
     t = np.arange(h, len(r) - h + 1)

@@ -94,6 +94,12 @@ def test_jump_detector_puts_a_ramp_at_its_middle():
     assert detect_jump(r).episode == pytest.approx(4000, abs=2)
 
 
+def test_jump_detector_needs_a_hundred_episodes_on_each_side():
+    step = np.concatenate([np.full(150, -200.0), np.full(150, 0.0)])
+    assert detect_jump(step) is None  # 300 episodes: early learning, not a sustained jump
+    assert detect_jump(np.concatenate([np.full(200, -200.0), np.full(200, 0.0)])).episode == 200
+
+
 def test_jump_detector_reports_no_jump_in_noise():
     rng = np.random.default_rng(1)
     assert detect_jump(rng.normal(100, 80, 10_000)) is None
