@@ -111,10 +111,11 @@ class VecEnv:
         if self.backend == Backend.envpool:
             self._make_pool(seed)
             self.single_action_space = self.pool.action_space
+            self.obs_dim = self.pool.observation_space.shape[0]
         else:
             self.envs = [gym.make(env_cfg.id, disable_env_checker=True).unwrapped for _ in range(num_envs)]
             self.single_action_space = self.envs[0].action_space
-        self.obs_dim = 8
+            self.obs_dim = self.envs[0].observation_space.shape[0]
         self._ret = np.zeros(num_envs)
         self._len = np.zeros(num_envs, np.int64)
         self._resetting = np.zeros(num_envs, bool)
