@@ -149,6 +149,35 @@ class VecEnv:
         """Make the next `reset()` seed the envs again (env i gets seed + i), as at construction."""
         self._seed = seed
 
+    def play_episode(self, act: Callable[[np.ndarray], np.integer]) -> tuple[np.ndarray, np.ndarray, np.ndarray, Episodes]:
+        """Play one whole episode in the single Gymnasium env, from a reset, choosing each action with
+        `act(obs [D]) -> action`. One-env algorithms that learn per episode (REINFORCE) use this tight
+        loop instead of `step`, whose per-call bookkeeping costs as much as the physics at one env.
+        The episode is the one `step` would produce with the same actions (tests/test_envs.py).
+
+        Returns (obs [T, D], actions [T], rewards [T] as float32 like Step.reward, the episode)."""
+        if self.num_envs != 1 or self.pool is not None:
+            raise ValueError("play_episode needs a VecEnv of one gymnasium env")
+        env, scale = self.envs[0], self.scale
+        seed, self._seed = self._seed, None
+        o = scale(env.reset(seed=seed)[0])
+        obs = np.empty((self.max_steps, self.obs_dim), np.float32)
+        actions = np.empty(self.max_steps, np.int64)
+        rewards = np.empty(self.max_steps, np.float32)
+        terminated = False
+        for t in range(self.max_steps):
+            a = act(o)
+            obs[t] = o
+            actions[t] = a
+            raw, rewards[t], terminated, _, _ = env.step(a)
+            if terminated:
+                break
+            o = scale(raw)
+        n = t + 1
+        outcome = classify(np.array([terminated]), rewards[t:n], np.array([raw[0]]))
+        episode = Episodes(np.array([rewards[:n].sum(dtype=np.float64)]), np.array([n], np.int64), outcome)
+        return obs[:n], actions[:n], rewards[:n], episode
+
     def _step_gymnasium(self, actions: np.ndarray):
         n = self.num_envs
         raw_obs = np.empty((n, self.obs_dim), np.float32)

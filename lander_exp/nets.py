@@ -70,7 +70,8 @@ class NumpyMLP:
     def __call__(self, x: np.ndarray) -> np.ndarray:
         last = len(self.weights) - 1
         for i, (w, b) in enumerate(zip(self.weights, self.biases, strict=True)):
-            x = x @ w + b
+            x = np.dot(x, w)  # np.dot: less dispatch than @ for a single row (REINFORCE acts one at a time)
+            x += b
             if i < last:
                 np.maximum(x, 0, out=x)
         return x

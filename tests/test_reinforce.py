@@ -128,3 +128,43 @@ def test_short_reinforce_run_logs_episode_axis_metrics(workdir):
     assert "eval/return_mean" in rows[5] and "eval/return_mean" in rows[11]
     summary = leet_summary(wandb_dir)["summary"]
     assert summary["stop_reason"] == "max_episodes" and summary["episodes"] == 12
+
+
+def test_one_env_fast_path_plays_and_learns_like_the_vectorized_path():
+    """The one-env loop (VecEnv.play_episode) is an optimisation only: from the same seed it plays the
+    same episodes, draws the same noise and ends with the same weights as the general per-step path."""
+    from lander_exp.envs import VecEnv
+
+    cfg = make_cfg(["algo=reinforce", "env.max_episode_steps=70"])  # some episodes hit the time limit
+    runs = []
+    for vectorized in (False, True):
+        torch.manual_seed(0)
+        algo = Reinforce(cfg, 8, 4, torch.device("cpu"))
+        env = VecEnv(cfg.env, 1, seed=5)
+        eps, steps = [], 0
+        for _ in range(8):
+            _, ep, n = algo._train_vectorized(env) if vectorized else algo.train_epoch(env)
+            eps.append(ep)
+            steps += n
+        runs.append((eps, steps, algo.model.state_dict()))
+    (fast, fast_steps, fast_w), (vec, vec_steps, vec_w) = runs
+    assert fast_steps == vec_steps
+    assert [len(e) for e in fast] == [1] * 8 and [len(e) for e in vec] == [1] * 8
+    assert [int(e.lengths[0]) for e in fast] == [int(e.lengths[0]) for e in vec]
+    assert 70 in [int(e.lengths[0]) for e in fast]  # a truncated episode among them
+    assert [int(e.outcomes[0]) for e in fast] == [int(e.outcomes[0]) for e in vec]
+    np.testing.assert_allclose([e.returns[0] for e in fast], [e.returns[0] for e in vec], rtol=1e-6)
+    for k in fast_w:
+        torch.testing.assert_close(fast_w[k], vec_w[k])
+
+
+def test_gumbel_noise_survives_a_checkpoint():
+    """A resumed run draws the numbers the uninterrupted one would have drawn."""
+    from lander_exp.algos.reinforce import GumbelNoise
+
+    a = GumbelNoise(3)
+    a.take(10)
+    b = GumbelNoise(99)
+    b.load_state_dict(a.state_dict())
+    np.testing.assert_array_equal(np.concatenate([a.take(4) for _ in range(GumbelNoise.BLOCK // 3)]),
+                                  np.concatenate([b.take(4) for _ in range(GumbelNoise.BLOCK // 3)]))
