@@ -49,9 +49,18 @@ class ActorCritic(nn.Module):
     def dist(self, obs: torch.Tensor) -> torch.distributions.Normal:
         return torch.distributions.Normal(self.actor(obs), self.log_std.exp(), validate_args=False)
 
-    def log_prob(self, dist: torch.distributions.Normal, raw: torch.Tensor) -> torch.Tensor:
-        """Log-density of the squashed action tanh(raw): Gaussian log-prob minus the tanh log-det."""
-        return dist.log_prob(raw).sum(-1) - tanh_log_det(raw, self.tanh_logdet)
+    def log_prob(self, dist: torch.distributions.Normal, raw: torch.Tensor,
+                 log_det: torch.Tensor | None = None) -> torch.Tensor:
+        """Log-density of the squashed action tanh(raw): Gaussian log-prob minus the tanh log-det.
+
+        The log-det depends on the stored action only, so an update may compute it once (`log_det`)."""
+        if log_det is None:
+            log_det = tanh_log_det(raw, self.tanh_logdet)
+        return dist.log_prob(raw).sum(-1) - log_det
+
+    def entropy(self) -> torch.Tensor:
+        """Entropy of the pre-tanh Gaussian, the same in every state (the std is state-independent)."""
+        return (0.5 + 0.5 * math.log(2 * math.pi) + self.log_std).sum()
 
     @torch.no_grad()
     def act_deterministic(self, obs: np.ndarray) -> np.ndarray:

@@ -63,8 +63,9 @@ def stop_reason(cfg: DictConfig, epoch: int, episodes: int, history: list[float]
 
 def env_restart_seed(seed: int, epoch: int) -> int:
     """The reset seed of the training envs after the checkpoint of `epoch`: a function of (seed, epoch)
-    only, so a resumed run restarts its envs exactly where the uninterrupted one did."""
-    return int(np.random.SeedSequence([seed, epoch]).generate_state(1)[0])
+    only, so a resumed run restarts its envs exactly where the uninterrupted one did. 31 bits: EnvPool
+    takes int32 seeds only."""
+    return int(np.random.SeedSequence([seed, epoch]).generate_state(1)[0] >> 1)
 
 
 def restart_envs(env: VecEnv, algo, seed: int, epoch: int) -> None:

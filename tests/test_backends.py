@@ -47,3 +47,17 @@ def test_next_step_reset_steps_are_marked_not_live():
     lives = [env.step(np.zeros((2, 2), np.float32)).live.copy() for _ in range(12)]
     # five live steps, then one reset step, per episode of 5 steps
     assert [bool(x[0]) for x in lives] == [True] * 5 + [False] + [True] * 5 + [False]
+
+
+def test_envpool_restarts_from_every_checkpoint_seed():
+    """After each checkpoint the loop reseeds the training envs (train.restart_envs); EnvPool takes
+    int32 seeds only, so every restart seed must fit."""
+    from lander_exp.train import env_restart_seed
+
+    env = VecEnv(make_cfg(["env.backend=envpool", "env.autoreset=next_step"]).env, 2, seed=0)
+    for seed in (0, 1, 7, 2**31 - 1):
+        for epoch in range(1, 200):
+            s = env_restart_seed(seed, epoch)
+            assert 0 <= s < 2**31 - 1
+    env.reseed(env_restart_seed(0, 1))
+    assert env.reset().shape == (2, 8)

@@ -17,7 +17,7 @@ import torch.nn.functional as F
 
 from lander_exp.config import Autoreset, RolloutBootstrap
 from lander_exp.envs import Episodes, VecEnv
-from lander_exp.nets import ActorCritic, NumpyMLP
+from lander_exp.nets import ActorCritic, NumpyMLP, tanh_log_det
 
 
 def gae(rewards: np.ndarray, values: np.ndarray, next_values: np.ndarray, dones: np.ndarray,
@@ -59,8 +59,9 @@ class PPO:
         self.device = device
         self.model = ActorCritic(obs_dim, act_dim, cfg.network.hidden_dim, cfg.network.actor_layers,
                                  cfg.network.critic_layers, self.cfg.init_log_std, self.cfg.tanh_logdet).to(device)
-        self.pi_opt = torch.optim.Adam(self.model.actor_params(), lr=cfg.lr.actor)
-        self.vf_opt = torch.optim.Adam(self.model.critic.parameters(), lr=cfg.lr.critic)
+        # fused: one kernel per step for all parameters instead of a Python loop over them
+        self.pi_opt = torch.optim.Adam(self.model.actor_params(), lr=cfg.lr.actor, fused=True)
+        self.vf_opt = torch.optim.Adam(self.model.critic.parameters(), lr=cfg.lr.critic, fused=True)
         self.rng = np.random.default_rng(cfg.seed)
         self.gen = torch.Generator().manual_seed(cfg.seed)
         self.obs: np.ndarray | None = None
@@ -137,7 +138,8 @@ class PPO:
         with torch.no_grad():
             extra = torch.as_tensor(np.concatenate([ro.last_obs, ro.trunc_obs]), device=dev)
             values_all = m.value(torch.cat([obs, extra])).cpu().numpy()
-            old_logp = m.log_prob(m.dist(obs), raw)
+            log_det = tanh_log_det(raw, m.tanh_logdet)  # fixed by the stored actions: once per update
+            old_logp = m.log_prob(m.dist(obs), raw, log_det)
         values = values_all[: steps * n].reshape(steps, n)
         adv, ret = self.advantages(ro, values, values_all[steps * n: steps * n + n], values_all[steps * n + n:])
         adv_t = torch.as_tensor(adv.reshape(-1), device=dev)
@@ -147,27 +149,29 @@ class PPO:
 
         stats = []
         actor_params, critic_params = m.actor_params(), list(m.critic.parameters())
+        # plain floats: a DictConfig lookup costs microseconds, and the loop below runs hundreds of times
+        clip, vf_coef, ent_coef, max_norm = float(c.eps_clip), float(c.vf_coef), float(c.entropy_coef), float(c.max_grad_norm)
         for _ in range(c.update_epochs):
             for idx in torch.randperm(steps * n, generator=self.gen).to(dev).split(c.batch_size):
                 dist = m.dist(obs[idx])
-                logp = m.log_prob(dist, raw[idx])
+                logp = m.log_prob(dist, raw[idx], log_det[idx])
                 log_ratio = logp - old_logp[idx]
                 ratio = log_ratio.exp()
                 a = adv_t[idx]
-                actor_loss = -torch.min(ratio * a, ratio.clamp(1 - c.eps_clip, 1 + c.eps_clip) * a).mean()
+                actor_loss = -torch.min(ratio * a, ratio.clamp(1 - clip, 1 + clip) * a).mean()
                 critic_loss = F.mse_loss(m.value(obs[idx]), ret_t[idx])
-                entropy = dist.entropy().sum(-1).mean()
-                loss = actor_loss + c.vf_coef * critic_loss - c.entropy_coef * entropy
+                entropy = m.entropy()
+                loss = actor_loss + vf_coef * critic_loss - ent_coef * entropy
                 self.pi_opt.zero_grad(set_to_none=True)
                 self.vf_opt.zero_grad(set_to_none=True)
                 loss.backward()
-                gn_actor = torch.nn.utils.clip_grad_norm_(actor_params, c.max_grad_norm)
-                gn_critic = torch.nn.utils.clip_grad_norm_(critic_params, c.max_grad_norm)
+                gn_actor = torch.nn.utils.clip_grad_norm_(actor_params, max_norm)
+                gn_critic = torch.nn.utils.clip_grad_norm_(critic_params, max_norm)
                 self.pi_opt.step()
                 self.vf_opt.step()
                 with torch.no_grad():
                     approx_kl = ((ratio - 1) - log_ratio).mean()
-                    clip_frac = ((ratio - 1).abs() > c.eps_clip).float().mean()
+                    clip_frac = ((ratio - 1).abs() > clip).float().mean()
                 stats.append(torch.stack([actor_loss.detach(), critic_loss.detach(), loss.detach(),
                                           entropy.detach(), approx_kl, clip_frac, gn_actor, gn_critic]))
         s = torch.stack(stats).mean(0).tolist()
