@@ -1,5 +1,5 @@
 """Training-loop speed of PPO: the rollout and the update measured separately, the rollout against
-the raw stepping rate of the same vector env with uniformly random actions.
+the raw stepping rate of the same vector env (Gymnasium's or EnvPool's) with uniformly random actions.
 
     python benchmarks/loop_speed.py [--steps 50000] [--rounds 3] [--csv docs/results/loop_speed.csv] [overrides...]
 
@@ -30,11 +30,19 @@ from lander_exp.train import resolve_device
 
 
 def raw_rate(cfg, steps: int, rng: np.random.Generator) -> float:
-    """Env steps per second of Gymnasium's own SyncVectorEnv of the same envs, random actions."""
+    """Env steps per second of the same envs stepping random actions with nothing else in the loop:
+    Gymnasium's own SyncVectorEnv, or EnvPool's pool for env.backend=envpool."""
     n = cfg.env.num_envs
-    vec = gym.make_vec(cfg.env.id, num_envs=n, vectorization_mode="sync",
-                       max_episode_steps=cfg.env.max_episode_steps)
-    vec.reset(seed=int(rng.integers(1 << 30)))
+    if cfg.env.backend == "envpool":
+        import envpool
+
+        vec = envpool.make(cfg.env.id, env_type="gymnasium", num_envs=n, seed=int(rng.integers(1 << 30)),
+                           max_episode_steps=cfg.env.max_episode_steps)
+        vec.reset()
+    else:
+        vec = gym.make_vec(cfg.env.id, num_envs=n, vectorization_mode="sync",
+                           max_episode_steps=cfg.env.max_episode_steps)
+        vec.reset(seed=int(rng.integers(1 << 30)))
     actions = rng.uniform(-1, 1, (steps // n, n, 2)).astype(np.float32)
     t = time.perf_counter()
     for a in actions:

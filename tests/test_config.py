@@ -142,3 +142,20 @@ def test_more_bad_overrides_exit_2_with_one_line_and_leave_nothing(tmp_path, mon
     assert ended.value.code == 2
     assert len(lines) == 1 and lines[0].startswith("lander_exp: error: ") and says in lines[0], lines
     assert list(tmp_path.iterdir()) == []
+
+
+def test_fast_experiment_overrides_groups_and_keys_and_yields_to_the_command_line():
+    cfg = make_cfg(["experiment=fast"])
+    assert (cfg.env.backend, cfg.env.autoreset, cfg.network.actor_layers) == ("envpool", "next_step", 2)
+    assert (cfg.train.eval_every, cfg.train.eval_episodes, cfg.train.target_return, cfg.train.target_window) == (1, 50, 200, 1)
+    # explicit overrides on the command line still win over the experiment's values
+    cfg = make_cfg(["experiment=fast", "env.num_envs=32", "network=seed"])
+    assert (cfg.env.num_envs, cfg.network.actor_layers) == (32, 8)
+
+
+def test_unknown_experiment_names_the_options(workdir):
+    proc = run_cli(["experiment=fsat"], cwd=workdir)
+    assert proc.returncode == 2
+    assert proc.stderr.strip().splitlines() == [
+        "lander_exp: error: experiment=fsat is not an option of group 'experiment': choose one of fast"]
+    assert not (workdir / "runs").exists()

@@ -1,0 +1,202 @@
+"""Time to a deterministic eval mean of 200: `experiment=fast` against Stable-Baselines3 PPO (issue 6).
+
+    pip install -e '.[sb3]'
+    python benchmarks/vs_sb3.py [--seeds 0 1 2 3 4] [--max-seconds 900] [--csv docs/results/speed.csv]
+
+For each seed, alternately (so that drift in the machine's load hits both): our fast preset as
+`python -m lander_exp experiment=fast seed=S`, then SB3 PPO with rl-zoo3's LunarLanderContinuous
+hyperparameters (16 envs, n_steps 1024, batch 64, gae_lambda 0.98, gamma 0.999, 4 epochs, ent_coef 0.01,
+SB3's defaults otherwise). Each is a fresh process timed from launch to exit, so seconds_to_200
+counts everything: imports, env creation, W&B offline logging (ours), rollouts, updates, evaluations.
+
+Same evaluation protocol: after every update, 50 deterministic episodes from the same start seeds
+(lander_exp.train.EVAL_SEED), stopping at the first mean of at least 200. Ours evaluates in its own
+EnvPool envs, SB3 in Gymnasium's. final_eval_return re-evaluates each final policy on 50 Gymnasium
+episodes outside the timing, so the two columns compare on the same envs. A run that does not reach
+200 within --max-seconds gets no seconds_to_200."""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+COLUMNS = ["impl", "seed", "seconds_to_200", "steps_to_200", "final_eval_return"]
+TARGET = 200.0
+EVAL_EPISODES = 50
+ZOO = dict(n_steps=1024, batch_size=64, gae_lambda=0.98, gamma=0.999, n_epochs=4, ent_coef=0.01)
+ZOO_ENVS = 16
+
+
+def gym_eval_env():
+    """50 Gymnasium envs of the default config's LunarLanderContinuous-v3, as training evaluates."""
+    from hydra import compose, initialize_config_dir
+
+    from lander_exp.app import CONF_DIR
+    from lander_exp.config import Autoreset, register
+    from lander_exp.envs import VecEnv
+    from lander_exp.train import EVAL_SEED
+
+    register()
+    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
+        env_cfg = compose("config").env
+    return VecEnv(env_cfg, EVAL_EPISODES, seed=EVAL_SEED, autoreset=Autoreset.same_step)
+
+
+def evaluate(policy) -> float:
+    """Mean return of `policy` over the 50 Gymnasium evaluation episodes."""
+    from lander_exp.envs import run_episodes
+    from lander_exp.train import EVAL_SEED
+
+    env = gym_eval_env()
+    mean = float(run_episodes(env, policy, EVAL_EPISODES, EVAL_SEED).returns.mean())
+    env.close()
+    return mean
+
+
+# ---- SB3, in its own process (--sb3-worker) -------------------------------------------------------
+def sb3_worker(seed: int, max_seconds: float, out: Path) -> None:
+    from stable_baselines3 import PPO
+    from stable_baselines3.common.callbacks import BaseCallback
+    from stable_baselines3.common.env_util import make_vec_env
+
+    from lander_exp.envs import run_episodes
+    from lander_exp.train import EVAL_SEED
+
+    start = time.perf_counter()
+    eval_env = gym_eval_env()
+    result = {"steps_to_200": None, "evals": []}
+
+    class EvalEachUpdate(BaseCallback):
+        """Evaluates the policy each update produced (at the next rollout's start); stops at 200."""
+
+        reached = False
+
+        def _on_rollout_start(self) -> None:
+            if self.model.num_timesteps == 0:
+                return
+            policy = lambda obs: self.model.predict(obs, deterministic=True)[0]  # noqa: E731
+            mean = float(run_episodes(eval_env, policy, EVAL_EPISODES, EVAL_SEED).returns.mean())
+            result["evals"].append((self.model.num_timesteps, round(mean, 1)))
+            if mean >= TARGET:
+                result["steps_to_200"] = self.model.num_timesteps
+                self.reached = True
+
+        def _on_step(self) -> bool:
+            return not self.reached and time.perf_counter() - start < max_seconds
+
+    env = make_vec_env("LunarLanderContinuous-v3", n_envs=ZOO_ENVS, seed=seed)
+    model = PPO("MlpPolicy", env, seed=seed, device="cpu", verbose=0, **ZOO)
+    model.learn(total_timesteps=10_000_000, callback=EvalEachUpdate())
+    model.save(out.with_suffix(".zip"))
+    out.write_text(json.dumps(result))
+
+
+def sb3_final_return(model_zip: Path) -> float:
+    from stable_baselines3 import PPO
+
+    model = PPO.load(model_zip, device="cpu")
+    return evaluate(lambda obs: model.predict(obs, deterministic=True)[0])
+
+
+# ---- ours -----------------------------------------------------------------------------------------
+def ours_final_return(run_dir: Path) -> float:
+    from lander_exp.evaluate import load_run
+
+    _, algo, _ = load_run(run_dir)
+    return evaluate(algo.policy())
+
+
+def run_ours(seed: int, max_seconds: float, work: Path) -> dict:
+    from lander_exp.records import find_run_dirs, load_local
+
+    out = work / f"ours_s{seed}"
+    env = {**os.environ, "WANDB_MODE": "offline", "WANDB_SILENT": "true"}
+    cmd = [sys.executable, "-m", "lander_exp", "experiment=fast", f"seed={seed}", "train.progress=false",
+           f"tracker.dir={out}"]
+    t = time.perf_counter()
+    proc = subprocess.run(cmd, cwd=ROOT, env=env, timeout=max_seconds + 120)
+    wall = time.perf_counter() - t
+    if proc.returncode != 0:
+        raise SystemExit(f"{' '.join(cmd)} failed with exit {proc.returncode}")
+    (run_dir,) = find_run_dirs([out])
+    (rec,) = load_local([run_dir])
+    reached = rec.summary.get("stop_reason") == "target_return" and wall <= max_seconds
+    return {"impl": "lander_exp_fast", "seed": seed, "seconds_to_200": round(wall, 1) if reached else "",
+            "steps_to_200": rec.summary["global_step"] if reached else "",
+            "final_eval_return": round(ours_final_return(run_dir), 1)}
+
+
+def run_sb3(seed: int, max_seconds: float, work: Path) -> dict:
+    out = work / f"sb3_s{seed}.json"
+    cmd = [sys.executable, __file__, "--sb3-worker", str(seed), "--max-seconds", str(max_seconds), "--out", str(out)]
+    t = time.perf_counter()
+    subprocess.run(cmd, cwd=ROOT, check=True, timeout=max_seconds + 300)
+    wall = time.perf_counter() - t
+    result = json.loads(out.read_text())
+    reached = result["steps_to_200"] is not None and wall <= max_seconds
+    return {"impl": "sb3_zoo", "seed": seed, "seconds_to_200": round(wall, 1) if reached else "",
+            "steps_to_200": result["steps_to_200"] if reached else "",
+            "final_eval_return": round(sb3_final_return(out.with_suffix(".zip")), 1)}
+
+
+def main() -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3, 4])
+    p.add_argument("--max-seconds", type=float, default=900.0, help="give up on a run after this long")
+    p.add_argument("--csv", type=Path, default=ROOT / "docs/results/speed.csv")
+    p.add_argument("--only", choices=("ours", "sb3"), help="run one side only (e.g. to tune the preset)")
+    p.add_argument("--sb3-worker", type=int, help=argparse.SUPPRESS)
+    p.add_argument("--out", type=Path, help=argparse.SUPPRESS)
+    args = p.parse_args()
+    if args.sb3_worker is not None:
+        sb3_worker(args.sb3_worker, args.max_seconds, args.out)
+        return 0
+    if args.only != "ours":
+        try:
+            import stable_baselines3  # noqa: F401
+        except ImportError:
+            sys.exit("this benchmark needs Stable-Baselines3: pip install -e '.[sb3]'")
+    rows = []
+    with tempfile.TemporaryDirectory(prefix="vs_sb3_", dir=ROOT / "runs" if (ROOT / "runs").is_dir() else None) as tmp:
+        for seed in args.seeds:
+            for impl in ("ours", "sb3"):
+                if args.only and impl != args.only:
+                    continue
+                row = (run_ours if impl == "ours" else run_sb3)(seed, args.max_seconds, Path(tmp))
+                print(", ".join(f"{k}={v}" for k, v in row.items()), flush=True)
+                rows.append(row)
+    new = not args.csv.exists()
+    with args.csv.open("a", newline="") as f:
+        w = csv.DictWriter(f, COLUMNS)
+        if new:
+            w.writeheader()
+        w.writerows(rows)
+    secs = {impl: [r["seconds_to_200"] for r in rows if r["impl"] == impl and r["seconds_to_200"] != ""]
+            for impl in ("lander_exp_fast", "sb3_zoo")}
+    for impl, s in secs.items():
+        if s:
+            print(f"{impl}: median seconds_to_200 {statistics.median(s):.1f} over {len(s)} runs that reached 200")
+    pairs = [(a["seconds_to_200"], b["seconds_to_200"]) for a in rows for b in rows
+             if a["impl"] == "lander_exp_fast" and b["impl"] == "sb3_zoo" and a["seed"] == b["seed"]
+             and a["seconds_to_200"] != "" and b["seconds_to_200"] != ""]
+    if pairs:
+        ratios = [a / b for a, b in pairs]
+        print(f"median ratio ours/SB3 of seconds_to_200 over {len(ratios)} seeds: {statistics.median(ratios):.3f}")
+    print(f"appended {len(rows)} rows to {args.csv}")
+    return 0
+
+
+if __name__ == "__main__":
+    np.seterr(all="ignore")
+    sys.exit(main())
