@@ -153,7 +153,7 @@ class VecEnv:
         """Play one whole episode in the single Gymnasium env, from a reset, choosing each action with
         `act(obs [D]) -> action`. One-env algorithms that learn per episode (REINFORCE) use this tight
         loop instead of `step`, whose per-call bookkeeping costs as much as the physics at one env.
-        The episode is the one `step` would produce with the same actions (tests/test_envs.py).
+        The episode is the one `step` would produce with the same actions (tests/test_reinforce.py).
 
         Returns (obs [T, D], actions [T], rewards [T] as float32 like Step.reward, the episode)."""
         if self.num_envs != 1 or self.pool is not None:

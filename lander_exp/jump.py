@@ -9,7 +9,12 @@ shorter than 4 * MIN_WINDOW episodes reports no jump), the rise at episode t is
 i.e. how much better the H episodes from t on are than the H episodes before t. The jump episode is
 the t of the largest rise, and a jump is reported only if that rise is at least `min_rise` return
 points: noise alone moves the difference of two 1000-episode means by a few points, a policy that
-learns to land moves it by tens. A step at s is found at s exactly; a linear ramp at its midpoint."""
+learns to land moves it by tens. A step at s is found at s exactly; a linear ramp at its midpoint.
+
+Given episode lengths too, only rises whose H episodes after t are shorter on average than the H
+before count: seed 002's jump is the policy learning to end episodes (come to rest, collect the +100)
+instead of hovering to the time limit. The earlier rise from crashing to hovering makes episodes
+longer, and in a REINFORCE run it is often the larger of the two (tests/test_reinforce.py)."""
 
 from __future__ import annotations
 
@@ -44,6 +49,9 @@ def detect_jump(returns: np.ndarray, lengths: np.ndarray | None = None, window: 
     c = np.concatenate([[0.0], np.cumsum(r)])
     t = np.arange(h, len(r) - h + 1)
     rise = (c[t + h] - c[t]) / h - (c[t] - c[t - h]) / h
+    if lengths is not None:
+        n = np.concatenate([[0.0], np.cumsum(np.asarray(lengths, dtype=np.float64))])
+        rise = np.where((n[t + h] - n[t]) < (n[t] - n[t - h]), rise, -np.inf)  # episodes got shorter
     best = int(np.argmax(rise))
     if rise[best] < min_rise:
         return None

@@ -1,10 +1,12 @@
-"""One CSV row per run of a sweep folder with the jump its summary holds (lander_exp/jump.py),
-read from the runs' W&B records (`wandb leet inspect --json`):
+"""One CSV row per run of a sweep folder: the jump in its learning curve (lander_exp/jump.py), found
+in the per-episode returns and lengths of the runs' W&B records (`wandb leet inspect --json`):
 
     python scripts/jump_table.py runs/sweeps/reinforce_jump --out docs/results/reinforce_jump.csv
 
-jump_episode is the number of training episodes before the jump; before/after are the means over
-the detector's window (1000 episodes) on each side. A run without a jump gets empty cells."""
+The detector runs on the logged curve, not the run's summary, so runs trained before a change of
+the detector's definition are judged by today's. It needs one history row per episode (one env, as
+REINFORCE runs). jump_episode is the number of training episodes before the jump; before/after are
+means over the detector's window (1000 episodes) on each side. A run without a jump gets empty cells."""
 
 from __future__ import annotations
 
@@ -14,6 +16,9 @@ import statistics
 import sys
 from pathlib import Path
 
+import numpy as np
+
+from lander_exp.jump import detect_jump
 from lander_exp.records import find_run_dirs, load_local
 
 COLUMNS = ["seed", "jump_episode", "return_before", "return_after", "length_before", "length_after"]
@@ -22,11 +27,12 @@ COLUMNS = ["seed", "jump_episode", "return_before", "return_after", "length_befo
 def rows(sweep_dir: Path) -> list[dict]:
     out = []
     for rec in sorted(load_local(find_run_dirs([sweep_dir])), key=lambda r: r.config["seed"]):
-        s = rec.summary
-        row = {"seed": rec.config["seed"], "jump_episode": s.get("jump/episode", "")}
+        _, returns = rec.series("episode/return")
+        _, lengths = rec.series("episode/length")
+        jump = detect_jump(np.array(returns), np.array(lengths))
+        row = {"seed": rec.config["seed"], "jump_episode": jump.episode if jump else ""}
         for col in COLUMNS[2:]:
-            value = s.get(f"jump/{col}")
-            row[col] = "" if value is None else round(value, 1)
+            row[col] = round(getattr(jump, col), 1) if jump else ""
         out.append(row)
     return out
 

@@ -89,6 +89,31 @@ def test_jump_detector_finds_a_step_exactly():
     assert jump.length_before == pytest.approx(950, abs=5) and jump.length_after == 300
 
 
+def _seed_002_curve(rng):
+    """Crash, learn to hover (longer episodes, return up to ~140), plateau, then land from 6400 on."""
+    ramp = 2500
+    returns = np.concatenate([np.linspace(-150, 140, ramp), np.full(3900, 140.0), np.full(3600, 250.0)])
+    lengths = np.concatenate([np.linspace(100, 975, ramp), np.full(3900, 975.0), np.full(3600, 280.0)])
+    return returns + rng.normal(0, 60, len(returns)), lengths
+
+
+def test_jump_detector_picks_the_rise_that_shortens_episodes():
+    returns, lengths = _seed_002_curve(np.random.default_rng(2))
+    jump = detect_jump(returns, lengths)
+    assert abs(jump.episode - 6400) <= 30
+    assert jump.length_before == pytest.approx(975, abs=1) and jump.length_after == pytest.approx(280, abs=1)
+    # by return alone the larger rise is the early one, where episodes grow longer (hovering)
+    assert detect_jump(returns).episode < 2500
+
+
+def test_jump_detector_ignores_rises_that_lengthen_episodes():
+    rng = np.random.default_rng(3)
+    returns = np.concatenate([np.full(2000, -150.0), np.full(2000, 100.0)]) + rng.normal(0, 40, 4000)
+    lengths = np.concatenate([np.full(2000, 100.0), np.full(2000, 990.0)])
+    assert detect_jump(returns, lengths) is None
+    assert detect_jump(returns).episode == pytest.approx(2000, abs=20)
+
+
 def test_jump_detector_puts_a_ramp_at_its_middle():
     r = np.concatenate([np.full(3000, 0.0), np.linspace(0, 200, 2001), np.full(3000, 200.0)])
     assert detect_jump(r).episode == pytest.approx(4000, abs=2)
