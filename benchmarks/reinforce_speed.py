@@ -7,7 +7,8 @@ included (W&B offline logging, evaluations, checkpoints), against the floor set 
 `single` pins the run to core 0 (targets: 10,000 episodes in at most 10 minutes on one core).
 `sweep` runs the 5-seed sweep with the offline runner (target: at most 30 minutes on the machine)
 into runs/sweeps/reinforce_jump/, continuing a sweep cut short; its row counts only this call's wall
-time, so time a sweep from scratch (`make clean` or delete that folder first).
+time, so time a sweep from scratch (`make clean` or delete that folder first). The jumps of those runs:
+scripts/jump_table.py.
 Each run's env floor is its env steps times the per-step cost of the bare Gymnasium env on this
 machine (random actions, resets included), measured by this script just before the runs."""
 
@@ -31,7 +32,7 @@ from lander_exp.records import find_run_dirs, load_local
 ROOT = Path(__file__).resolve().parents[1]
 CSV = ROOT / "docs/results/reinforce_speed.csv"
 COLUMNS = ["date", "commit", "kind", "seed", "episodes", "env_steps", "wall_s", "env_steps_per_s",
-           "env_floor_s", "jump_episode", "load_avg"]
+           "env_floor_s", "load_avg"]
 
 
 def env_us_per_step(steps: int = 100_000, seed: int = 0) -> float:
@@ -59,8 +60,7 @@ def rows_of(run_dirs: list[Path], kind: str, us_per_step: float) -> list[dict]:
         s = rec.summary
         rows.append({"kind": kind, "seed": rec.config["seed"], "episodes": s["episodes"], "env_steps": s["global_step"],
                      "wall_s": round(s["wall_s"], 1), "env_steps_per_s": round(s["global_step"] / s["wall_s"]),
-                     "env_floor_s": round(s["global_step"] * us_per_step / 1e6, 1),
-                     "jump_episode": s.get("jump/episode", "")})
+                     "env_floor_s": round(s["global_step"] * us_per_step / 1e6, 1)})
     return rows
 
 
@@ -71,6 +71,7 @@ def main() -> int:
     p.add_argument("--workers", type=int, default=2, help="sweep: runs at a time")
     p.add_argument("--csv", type=Path, default=CSV, help=f"append rows here (default {CSV.relative_to(ROOT)})")
     args, overrides = p.parse_known_args()
+    code = commit()  # the code the runs start with (later commits during a long sweep do not count)
     us = env_us_per_step()
     print(f"bare env: {us:.1f} us/step")
     env = {**os.environ, "WANDB_MODE": "offline", "WANDB_SILENT": "true"}
@@ -89,14 +90,14 @@ def main() -> int:
     if proc.returncode != 0:
         print(f"benchmark command failed (exit {proc.returncode}): {' '.join(cmd)}", file=sys.stderr)
         return proc.returncode
-    stamp = {"date": datetime.date.today().isoformat(), "commit": commit(),
+    stamp = {"date": datetime.date.today().isoformat(), "commit": code,
              "load_avg": f"{os.getloadavg()[0]:.2f}"}
     rows = rows_of(run_dirs, "single" if args.mode == "single" else "sweep_run", us)
     if args.mode == "sweep":
         steps = sum(r["env_steps"] for r in rows)
         rows.append({"kind": f"sweep_total_{args.workers}_workers", "seed": "all", "episodes": sum(r["episodes"] for r in rows),
                      "env_steps": steps, "wall_s": round(wall, 1), "env_steps_per_s": round(steps / wall),
-                     "env_floor_s": round(steps * us / 1e6 / args.workers, 1), "jump_episode": ""})
+                     "env_floor_s": round(steps * us / 1e6 / args.workers, 1)})
     new = not args.csv.exists()
     with args.csv.open("a", newline="") as f:
         w = csv.DictWriter(f, COLUMNS)
