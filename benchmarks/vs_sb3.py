@@ -9,11 +9,10 @@ hyperparameters (16 envs, n_steps 1024, batch 64, gae_lambda 0.98, gamma 0.999, 
 SB3's defaults otherwise). Each is a fresh process timed from launch to exit, so seconds_to_200
 counts everything: imports, env creation, W&B offline logging (ours), rollouts, updates, evaluations.
 
-Same evaluation protocol: after every update, 50 deterministic episodes from the same start seeds
-(lander_exp.train.EVAL_SEED), stopping at the first mean of at least 200. Ours evaluates in its own
-EnvPool envs, SB3 in Gymnasium's. final_eval_return re-evaluates each final policy on 50 Gymnasium
-episodes outside the timing, so the two columns compare on the same envs. A run that does not reach
-200 within --max-seconds gets no seconds_to_200."""
+Same evaluation protocol: after every update, 50 deterministic episodes in the same 50 EnvPool envs
+from the same start seeds (lander_exp.train.EVAL_SEED), stopping at the first mean of at least 200.
+final_eval_return re-evaluates each final policy on 50 episodes of Gymnasium's own env, outside the
+timing. A run that does not reach 200 within --max-seconds gets no seconds_to_200."""
 
 from __future__ import annotations
 
@@ -38,8 +37,8 @@ ZOO = dict(n_steps=1024, batch_size=64, gae_lambda=0.98, gamma=0.999, n_epochs=4
 ZOO_ENVS = 16
 
 
-def gym_eval_env():
-    """50 Gymnasium envs of the default config's LunarLanderContinuous-v3, as training evaluates."""
+def eval_env(fast: bool):
+    """The 50 evaluation envs of `experiment=fast` (EnvPool) or of the default config (Gymnasium)."""
     from hydra import compose, initialize_config_dir
 
     from lander_exp.app import CONF_DIR
@@ -49,7 +48,7 @@ def gym_eval_env():
 
     register()
     with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
-        env_cfg = compose("config").env
+        env_cfg = compose("config", overrides=["experiment=fast"] if fast else []).env
     return VecEnv(env_cfg, EVAL_EPISODES, seed=EVAL_SEED, autoreset=Autoreset.same_step)
 
 
@@ -58,7 +57,7 @@ def evaluate(policy) -> float:
     from lander_exp.envs import run_episodes
     from lander_exp.train import EVAL_SEED
 
-    env = gym_eval_env()
+    env = eval_env(fast=False)
     mean = float(run_episodes(env, policy, EVAL_EPISODES, EVAL_SEED).returns.mean())
     env.close()
     return mean
@@ -74,7 +73,7 @@ def sb3_worker(seed: int, max_seconds: float, out: Path) -> None:
     from lander_exp.train import EVAL_SEED
 
     start = time.perf_counter()
-    eval_env = gym_eval_env()
+    envs = eval_env(fast=True)  # the very envs and start states our preset evaluates on
     result = {"steps_to_200": None, "evals": []}
 
     class EvalEachUpdate(BaseCallback):
@@ -86,7 +85,7 @@ def sb3_worker(seed: int, max_seconds: float, out: Path) -> None:
             if self.model.num_timesteps == 0:
                 return
             policy = lambda obs: self.model.predict(obs, deterministic=True)[0]  # noqa: E731
-            mean = float(run_episodes(eval_env, policy, EVAL_EPISODES, EVAL_SEED).returns.mean())
+            mean = float(run_episodes(envs, policy, EVAL_EPISODES, EVAL_SEED).returns.mean())
             result["evals"].append((self.model.num_timesteps, round(mean, 1)))
             if mean >= TARGET:
                 result["steps_to_200"] = self.model.num_timesteps
