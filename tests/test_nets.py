@@ -62,3 +62,18 @@ def test_numpy_actor_matches_torch():
     net = mlp(8, 32, 3, 2)
     x = np.random.default_rng(0).standard_normal((5, 8)).astype(np.float32)
     np.testing.assert_allclose(NumpyMLP(net)(x), net(torch.as_tensor(x)).detach().numpy(), rtol=1e-5, atol=1e-5)
+
+
+def test_cached_log_det_and_closed_form_entropy_equal_the_direct_ones():
+    """PPO's update computes the tanh log-det once per epoch and the entropy from log_std alone."""
+    torch.manual_seed(0)
+    model = ActorCritic(8, 2, 16, 2, 2, init_log_std=-0.3)
+    with torch.no_grad():
+        model.log_std.copy_(torch.tensor([-0.3, 0.4]))
+    obs, raw = torch.randn(32, 8), torch.randn(32, 2) * 2
+    dist = model.dist(obs)
+    torch.testing.assert_close(model.entropy(), dist.entropy().sum(-1).mean())
+    torch.testing.assert_close(model.log_prob(dist, raw, tanh_log_det(raw)), model.log_prob(dist, raw))
+    torch.testing.assert_close(model.log_prob(dist, raw),
+                               dist.log_prob(raw).sum(-1) - torch.log(1 - torch.tanh(raw) ** 2).sum(-1), atol=1e-4,
+                               rtol=1e-4)
