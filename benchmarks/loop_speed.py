@@ -20,12 +20,10 @@ from pathlib import Path
 import gymnasium as gym
 import numpy as np
 import torch
-from hydra import compose, initialize_config_dir
 
 from lander_exp.algos.ppo import PPO
-from lander_exp.app import CONF_DIR
-from lander_exp.config import register, validate
 from lander_exp.envs import VecEnv
+from lander_exp.preflight import compose_config
 from lander_exp.train import resolve_device
 
 
@@ -58,10 +56,7 @@ def main() -> None:
     p.add_argument("--rounds", type=int, default=3)
     p.add_argument("--csv", type=Path, default=None, help="append one row of results to this CSV")
     args, overrides = p.parse_known_args()
-    register()
-    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
-        cfg = compose("config", overrides=[f"algo.steps_per_epoch={args.steps}", "tracker.mode=disabled", *overrides])
-    validate(cfg)
+    cfg = compose_config([f"algo.steps_per_epoch={args.steps}", "tracker.mode=disabled", *overrides])
     if cfg.train.torch_threads:
         torch.set_num_threads(cfg.train.torch_threads)
     env = VecEnv(cfg.env, cfg.env.num_envs, seed=cfg.seed)

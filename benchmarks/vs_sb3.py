@@ -28,8 +28,6 @@ import tempfile
 import time
 from pathlib import Path
 
-import numpy as np
-
 ROOT = Path(__file__).resolve().parents[1]
 COLUMNS = ["impl", "seed", "seconds_to_200", "steps_to_200", "final_eval_return"]
 TARGET = 200.0
@@ -40,16 +38,12 @@ ZOO_ENVS = 16
 
 def eval_env(fast: bool):
     """The 50 evaluation envs of `experiment=fast` (EnvPool) or of the default config (Gymnasium)."""
-    from hydra import compose, initialize_config_dir
-
-    from lander_exp.app import CONF_DIR
-    from lander_exp.config import Autoreset, register
+    from lander_exp.config import Autoreset
     from lander_exp.envs import VecEnv
+    from lander_exp.preflight import compose_config
     from lander_exp.train import EVAL_SEED
 
-    register()
-    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
-        env_cfg = compose("config", overrides=["experiment=fast"] if fast else []).env
+    env_cfg = compose_config(["experiment=fast"] if fast else []).env
     return VecEnv(env_cfg, EVAL_EPISODES, seed=EVAL_SEED, autoreset=Autoreset.same_step)
 
 
@@ -221,5 +215,4 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    np.seterr(all="ignore")
     sys.exit(main())

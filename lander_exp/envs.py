@@ -156,7 +156,7 @@ class VecEnv:
         The episode is the one `step` would produce with the same actions (tests/test_reinforce.py).
 
         Returns (obs [T, D], actions [T], rewards [T] as float32 like Step.reward, the episode)."""
-        if self.num_envs != 1 or self.pool is not None:
+        if self.num_envs != 1 or self.backend != Backend.gymnasium:
             raise ValueError("play_episode needs a VecEnv of one gymnasium env")
         env, scale = self.envs[0], self.scale
         seed, self._seed = self._seed, None

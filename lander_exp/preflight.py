@@ -44,6 +44,18 @@ def check(args: list[str], config_dir: str) -> int:
     return len(jobs)
 
 
+def compose_config(overrides: list[str] = ()):
+    """The validated config `python -m lander_exp OVERRIDES` would run, for tools that build runs'
+    parts themselves (benchmarks, tests). Raises ConfigError on a bad value."""
+    from lander_exp.app import CONF_DIR
+
+    register()
+    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
+        cfg = compose("config", overrides=list(overrides))
+    validate(cfg)
+    return cfg
+
+
 def one_line(ex: BaseException) -> str | None:
     """A one-line message for an error in the user's input, or None if `ex` is not one."""
     if isinstance(ex, ConfigError):

@@ -10,11 +10,9 @@ import sys
 from pathlib import Path
 
 import pytest
-from hydra import compose, initialize_config_dir
 
 from lander_exp import records
-from lander_exp.app import CONF_DIR
-from lander_exp.config import register, validate
+from lander_exp.preflight import compose_config
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -25,11 +23,7 @@ TINY = ["env.num_envs=2", "algo.steps_per_epoch=512", "algo.batch_size=256", "al
 
 
 def make_cfg(overrides: list[str] = ()):
-    register()
-    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
-        cfg = compose("config", overrides=list(overrides))
-    validate(cfg)
-    return cfg
+    return compose_config(overrides)
 
 
 def run_cli(args: list[str], cwd: Path, module: str = "lander_exp", timeout: int = 300) -> subprocess.CompletedProcess:

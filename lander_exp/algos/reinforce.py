@@ -11,6 +11,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from lander_exp.config import Backend
 from lander_exp.envs import Episodes, VecEnv
 from lander_exp.nets import CategoricalActorCritic, NumpyMLP
 
@@ -114,7 +115,7 @@ class Reinforce:
 
     def train_epoch(self, env: VecEnv) -> tuple[dict[str, float], Episodes, int]:
         """Play until at least one episode ends; update once on each episode that ended."""
-        if env.num_envs == 1 and env.pool is None:
+        if env.num_envs == 1 and env.backend == Backend.gymnasium:
             return self._train_one_episode(env)
         return self._train_vectorized(env)
 
