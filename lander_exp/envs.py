@@ -79,6 +79,20 @@ class Episodes:
 
 
 @dataclass
+class Steps:
+    """T vector steps of N envs as arrays over time, for learners that act on a whole rollout."""
+
+    obs: np.ndarray  # [T, N, D] the observation each action was chosen on
+    rewards: np.ndarray  # [T, N] float32
+    terminated: np.ndarray  # [T, N] bool
+    truncated: np.ndarray  # [T, N] bool
+    last_obs: np.ndarray  # [N, D] the observation after the last step
+    trunc_index: tuple[np.ndarray, np.ndarray]  # (t, env) of time-limit ends (same_step autoreset)
+    trunc_obs: np.ndarray  # [K, D] their final observations
+    episodes: Episodes
+
+
+@dataclass
 class Step:
     obs: np.ndarray  # [N, D] the observation to act on next (a reset obs where an episode just ended)
     reward: np.ndarray  # [N]
@@ -177,6 +191,79 @@ class VecEnv:
         outcome = classify(np.array([terminated]), rewards[t:n], np.array([raw[0]]))
         episode = Episodes(np.array([rewards[:n].sum(dtype=np.float64)]), np.array([n], np.int64), outcome)
         return obs[:n], actions[:n], rewards[:n], episode
+
+    def play_steps(self, obs: np.ndarray, act: Callable[[int, np.ndarray], np.ndarray], steps: int) -> Steps:
+        """Take `steps` vector steps from `obs`, choosing step t's actions with `act(t, obs [N, D])`.
+
+        The same transitions, episodes and state as `steps` calls of `step`. With EnvPool the loop
+        holds only the pool's step and the episode bookkeeping is done afterwards, vectorised over
+        the rollout: per step it cost about half as much as the physics (benchmarks/loop_speed.py)."""
+        if self.pool is not None:
+            return self._play_steps_pool(obs, act, steps)
+        n, dim = self.num_envs, self.obs_dim
+        obs_buf = np.empty((steps, n, dim), np.float32)
+        rewards = np.empty((steps, n), np.float32)
+        terminated = np.empty((steps, n), bool)
+        truncated = np.empty((steps, n), bool)
+        trunc_t, trunc_i, trunc_obs, episodes = [], [], [], []
+        for t in range(steps):
+            obs_buf[t] = obs
+            step = self.step(act(t, obs))
+            rewards[t], terminated[t], truncated[t] = step.reward, step.terminated, step.truncated
+            if len(step.episodes):
+                episodes.append(step.episodes)
+                cut = step.truncated & ~step.terminated
+                if cut.any() and self.autoreset == Autoreset.same_step:
+                    idx = np.flatnonzero(cut)
+                    trunc_t.append(np.full(len(idx), t))
+                    trunc_i.append(idx)
+                    trunc_obs.append(step.final_obs[idx])
+            obs = step.obs
+        cat = lambda xs: np.concatenate(xs) if xs else np.zeros(0, np.int64)  # noqa: E731
+        return Steps(obs_buf, rewards, terminated, truncated, obs.copy(), (cat(trunc_t), cat(trunc_i)),
+                     np.concatenate(trunc_obs) if trunc_obs else np.zeros((0, dim), np.float32),
+                     Episodes.concat(episodes))
+
+    def _play_steps_pool(self, obs: np.ndarray, act: Callable[[int, np.ndarray], np.ndarray], steps: int) -> Steps:
+        n, dim, pool, scale = self.num_envs, self.obs_dim, self.pool, self.scale
+        obs_buf = np.empty((steps, n, dim), np.float32)
+        rewards = np.empty((steps, n), np.float32)
+        terminated = np.empty((steps, n), bool)
+        truncated = np.empty((steps, n), bool)
+        final_x = np.empty((steps, n), np.float32)  # raw x of each step's obs, for classify
+        for t in range(steps):
+            obs_buf[t] = obs
+            raw_obs, rewards[t], terminated[t], truncated[t], _ = pool.step(act(t, obs))
+            final_x[t] = raw_obs[:, 0]
+            obs = scale(raw_obs)
+        # A step right after an episode's end only resets its env (EnvPool reports it with reward 0
+        # and no end flags): mask it as `step` does.
+        live = np.empty((steps, n), bool)
+        live[0] = ~self._resetting
+        live[1:] = ~(terminated[:-1] | truncated[:-1])
+        terminated &= live
+        truncated &= live & ~terminated
+        rewards *= live
+        done = terminated | truncated
+        returns, lengths = [], []
+        start = np.zeros(n, np.int64)  # first step of each env's running episode within this rollout
+        for t, i in zip(*np.nonzero(done), strict=True):  # in (step, env) order, as `step` reports them
+            seg = rewards[start[i]:t + 1, i]
+            # accumulated one reward at a time in float64 from the carried partial return, like `step`
+            returns.append(np.cumsum(np.concatenate(([self._ret[i]], seg)), dtype=np.float64)[-1])
+            lengths.append(self._len[i] + live[start[i]:t + 1, i].sum())
+            self._ret[i], self._len[i], start[i] = 0.0, 0, t + 1
+        for i in range(n):  # the episodes still running carry over to the next call
+            seg = rewards[start[i]:, i]
+            self._ret[i] = np.cumsum(np.concatenate(([self._ret[i]], seg)), dtype=np.float64)[-1]
+            self._len[i] += live[start[i]:, i].sum()
+        self._resetting = done[-1].copy()
+        t_end, i_end = np.nonzero(done)
+        episodes = Episodes(np.array(returns, np.float64), np.array(lengths, np.int64),
+                            classify(terminated[t_end, i_end], rewards[t_end, i_end], final_x[t_end, i_end]))
+        empty = np.zeros(0, np.int64)
+        return Steps(obs_buf, rewards, terminated, truncated, obs.copy(), (empty, empty),
+                     np.zeros((0, dim), np.float32), episodes)
 
     def _step_gymnasium(self, actions: np.ndarray):
         n = self.num_envs

@@ -6,7 +6,7 @@ import pytest
 from gymnasium.envs.box2d.lunar_lander import heuristic
 
 from lander_exp.config import ConfigError
-from lander_exp.envs import VecEnv, run_episodes
+from lander_exp.envs import Episodes, VecEnv, run_episodes
 from tests.conftest import make_cfg
 
 
@@ -61,3 +61,40 @@ def test_envpool_restarts_from_every_checkpoint_seed():
             assert 0 <= s < 2**31 - 1
     env.reseed(env_restart_seed(0, 1))
     assert env.reset().shape == (2, 8)
+
+
+@pytest.mark.parametrize("backend", ["envpool", "gymnasium"])
+def test_play_steps_matches_stepping_one_at_a_time(backend):
+    """`play_steps` (EnvPool's tight loop with its bookkeeping done afterwards) gives the transitions,
+    episodes and carried-over episode state that `step` gives, across calls that cut episodes."""
+    cfg = make_cfg(["env.max_episode_steps=120", "env.autoreset=next_step", f"env.backend={backend}"]).env
+    heuristic_policy = _heuristic_policy(True)
+    side = np.random.default_rng(0).uniform(-1, 1, (3, 80, 4)).astype(np.float32)
+
+    def act(call):  # envs 0-1 fly the heuristic into the time limit, envs 2-3 fall with the engine off
+        def policy(t, obs):
+            a = heuristic_policy(obs)
+            a[2:, 0], a[2:, 1] = -1.0, side[call, t, 2:]
+            return a
+        return policy
+
+    fast, slow = VecEnv(cfg, 4, seed=3), VecEnv(cfg, 4, seed=3)
+    obs_fast, obs_slow = fast.reset(), slow.reset()
+    outcomes = set()
+    for call in range(3):
+        got = fast.play_steps(obs_fast, act(call), 80)
+        obs_fast = got.last_obs
+        rows, episodes = [], []
+        for t in range(80):
+            step = slow.step(act(call)(t, obs_slow))
+            rows.append((obs_slow, step.reward, step.terminated, step.truncated))
+            episodes.append(step.episodes)
+            obs_slow = step.obs
+        want = [np.stack(col) for col in zip(*rows, strict=True)]
+        for a, b in zip((got.obs, got.rewards, got.terminated, got.truncated), want, strict=True):
+            np.testing.assert_array_equal(a, b)
+        np.testing.assert_array_equal(got.last_obs, obs_slow)
+        for field in ("returns", "lengths", "outcomes"):
+            np.testing.assert_array_equal(getattr(got.episodes, field), getattr(Episodes.concat(episodes), field))
+        outcomes |= set(got.episodes.outcomes.tolist())
+    assert len(outcomes) >= 2  # the check covered more than one kind of episode end

@@ -16,7 +16,7 @@ import torch
 import torch.nn.functional as F
 
 from lander_exp.config import Autoreset, RolloutBootstrap
-from lander_exp.envs import Episodes, VecEnv
+from lander_exp.envs import Episodes, Steps, VecEnv
 from lander_exp.nets import ActorCritic, NumpyMLP, tanh_log_det
 
 
@@ -38,16 +38,10 @@ def gae(rewards: np.ndarray, values: np.ndarray, next_values: np.ndarray, dones:
 
 
 @dataclass
-class Rollout:
-    obs: np.ndarray  # [T, N, D]
+class Rollout(Steps):
+    """The envs' steps and the pre-tanh actions sampled for them."""
+
     raw_actions: np.ndarray  # [T, N, A] pre-tanh samples
-    rewards: np.ndarray  # [T, N]
-    terminated: np.ndarray  # [T, N] bool
-    truncated: np.ndarray  # [T, N] bool
-    last_obs: np.ndarray  # [N, D] the observation after the last step
-    trunc_index: tuple[np.ndarray, np.ndarray]  # (t, env) of time-limit ends (same_step autoreset)
-    trunc_obs: np.ndarray  # [K, D] their final observations
-    episodes: Episodes
 
 
 class PPO:
@@ -79,36 +73,17 @@ class PPO:
             self.obs = env.reset()
         actor = NumpyMLP(self.model.actor)
         std = np.exp(self.model.log_std.detach().cpu().numpy()).astype(np.float32)
-        obs_dim, act_dim = self.obs.shape[1], std.shape[0]
-        obs_buf = np.empty((steps, n, obs_dim), np.float32)
-        raw_buf = np.empty((steps, n, act_dim), np.float32)
-        rew_buf = np.empty((steps, n), np.float32)
-        term_buf = np.empty((steps, n), bool)
-        trunc_buf = np.empty((steps, n), bool)
-        noise = self.rng.standard_normal((steps, n, act_dim), dtype=np.float32) * std
-        trunc_t, trunc_i, trunc_obs, episodes = [], [], [], []
-        obs = self.obs
-        for t in range(steps):
-            obs_buf[t] = obs
+        raw_buf = np.empty((steps, n, std.shape[0]), np.float32)
+        noise = self.rng.standard_normal(raw_buf.shape, dtype=np.float32) * std
+
+        def act(t: int, obs: np.ndarray) -> np.ndarray:
             raw = actor(obs) + noise[t]
             raw_buf[t] = raw
-            step = env.step(np.tanh(raw))
-            rew_buf[t], term_buf[t], trunc_buf[t] = step.reward, step.terminated, step.truncated
-            if len(step.episodes):
-                episodes.append(step.episodes)
-                cut = step.truncated & ~step.terminated
-                if cut.any() and self.autoreset == Autoreset.same_step:
-                    idx = np.flatnonzero(cut)
-                    trunc_t.append(np.full(len(idx), t))
-                    trunc_i.append(idx)
-                    trunc_obs.append(step.final_obs[idx])
-            obs = step.obs
-        self.obs = obs
-        cat = lambda xs, shape: np.concatenate(xs) if xs else np.zeros(shape, np.int64)  # noqa: E731
-        return Rollout(obs_buf, raw_buf, rew_buf, term_buf, trunc_buf, obs.copy(),
-                       (cat(trunc_t, 0), cat(trunc_i, 0)),
-                       np.concatenate(trunc_obs) if trunc_obs else np.zeros((0, obs_dim), np.float32),
-                       Episodes.concat(episodes))
+            return np.tanh(raw)
+
+        steps_taken = env.play_steps(self.obs, act, steps)
+        self.obs = steps_taken.last_obs.copy()
+        return Rollout(**vars(steps_taken), raw_actions=raw_buf)
 
     # ---- learning -----------------------------------------------------------------------------
     def advantages(self, ro: Rollout, values: np.ndarray, last_value: np.ndarray,
