@@ -2,6 +2,7 @@
 the raw stepping rate of the same vector env (Gymnasium's or EnvPool's) with uniformly random actions.
 
     python benchmarks/loop_speed.py [--steps 50000] [--rounds 3] [--csv docs/results/loop_speed.csv] [overrides...]
+    python benchmarks/loop_speed.py --profile [overrides...]   # where one update's time goes, by torch op
 
 Raw stepping and the rollout alternate, round after round, so that drift in the machine's load hits
 both alike; the medians are reported. Extra arguments are config overrides (e.g. env.num_envs=16)."""
@@ -50,17 +51,30 @@ def raw_rate(cfg, steps: int, rng: np.random.Generator) -> float:
     return rate
 
 
+def profile_update(ppo: PPO, ro) -> None:
+    from torch.profiler import ProfilerActivity, profile
+
+    with profile(activities=[ProfilerActivity.CPU], record_shapes=True) as prof:
+        ppo.update(ro)
+    print(prof.key_averages(group_by_input_shape=True).table(sort_by="self_cpu_time_total", row_limit=25))
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--steps", type=int, default=50_000, help="env steps per rollout measurement")
     p.add_argument("--rounds", type=int, default=3)
     p.add_argument("--csv", type=Path, default=None, help="append one row of results to this CSV")
+    p.add_argument("--profile", action="store_true",
+                   help="instead: print torch.profiler's table of one update's ops (its overhead inflates small ops)")
     args, overrides = p.parse_known_args()
     cfg = compose_config([f"algo.steps_per_epoch={args.steps}", "tracker.mode=disabled", *overrides])
     if cfg.train.torch_threads:
         torch.set_num_threads(cfg.train.torch_threads)
     env = VecEnv(cfg.env, cfg.env.num_envs, seed=cfg.seed)
     ppo = PPO(cfg, env.obs_dim, env.single_action_space.shape[0], resolve_device(cfg.device))
+    if args.profile:
+        profile_update(ppo, ppo.collect(env))
+        return
     rng = np.random.default_rng(0)
     raw, rollout, update = [], [], []
     for _ in range(args.rounds):

@@ -126,15 +126,19 @@ class PPO:
         actor_params, critic_params = m.actor_params(), list(m.critic.parameters())
         # plain floats: a DictConfig lookup costs microseconds, and the loop below runs hundreds of times
         clip, vf_coef, ent_coef, max_norm = float(c.eps_clip), float(c.vf_coef), float(c.entropy_coef), float(c.max_grad_norm)
+        samples = (obs, raw, log_det, old_logp, adv_t, ret_t)
         for _ in range(c.update_epochs):
-            for idx in torch.randperm(steps * n, generator=self.gen).to(dev).split(c.batch_size):
-                dist = m.dist(obs[idx])
-                logp = m.log_prob(dist, raw[idx], log_det[idx])
-                log_ratio = logp - old_logp[idx]
+            perm = torch.randperm(steps * n, generator=self.gen).to(dev)
+            # shuffle each tensor once per pass; minibatches are then contiguous slices (same minibatches
+            # as gathering each one by index, without a gather per tensor per minibatch)
+            shuffled = [x[perm] for x in samples]
+            for start in range(0, steps * n, c.batch_size):
+                ob, ra, ld, old, a, target = (x[start:start + c.batch_size] for x in shuffled)
+                logp = m.log_prob(m.dist(ob), ra, ld)
+                log_ratio = logp - old
                 ratio = log_ratio.exp()
-                a = adv_t[idx]
                 actor_loss = -torch.min(ratio * a, ratio.clamp(1 - clip, 1 + clip) * a).mean()
-                critic_loss = F.mse_loss(m.value(obs[idx]), ret_t[idx])
+                critic_loss = F.mse_loss(m.value(ob), target)
                 entropy = m.entropy()
                 loss = actor_loss + vf_coef * critic_loss - ent_coef * entropy
                 self.pi_opt.zero_grad(set_to_none=True)
