@@ -1,11 +1,16 @@
-"""Training-loop speed of PPO: the rollout and the update measured separately, the rollout against
-the raw stepping rate of the same vector env (Gymnasium's or EnvPool's) with uniformly random actions.
+"""Training-loop speed of PPO: whole epochs (`train_epoch`, as training runs them) split into rollout
+and update, the rollout against the raw stepping rate of the same vector env (Gymnasium's or
+EnvPool's) with uniformly random actions.
 
     python benchmarks/loop_speed.py [--steps 50000] [--rounds 3] [--csv docs/results/loop_speed.csv] [overrides...]
     python benchmarks/loop_speed.py --profile [overrides...]   # where one update's time goes, by torch op
 
-Raw stepping and the rollout alternate, round after round, so that drift in the machine's load hits
-both alike; the medians are reported. Extra arguments are config overrides (e.g. env.num_envs=16)."""
+The raw rate is measured `--rounds` times first, then one warm-up epoch and `--rounds` epochs run
+back to back (with `algo.overlap_critic=true` the critic's update of one epoch runs during the next
+epoch's rollout, so epochs must follow each other); medians are reported. `update_s` is the time
+`train_epoch` spends after its rollout: with the overlap, the actor's update plus any wait for the
+critic. Extra arguments are config overrides (e.g. env.num_envs=16). Rows before 2026-11-22 23:30
+alternated one raw measurement with one rollout and one update instead."""
 
 from __future__ import annotations
 
@@ -76,17 +81,15 @@ def main() -> None:
         profile_update(ppo, ppo.collect(env))
         return
     rng = np.random.default_rng(0)
-    raw, rollout, update = [], [], []
+    raw = [raw_rate(cfg, args.steps, rng) for _ in range(args.rounds)]
+    ppo.train_epoch(env)  # warm-up: with the overlap, later rollouts share the machine with the critic
+    rollout, update = [], []
     for _ in range(args.rounds):
-        raw.append(raw_rate(cfg, args.steps, rng))
-        t = time.perf_counter()
-        ro = ppo.collect(env)
-        rollout.append(ro.rewards.size / (time.perf_counter() - t))
-        t = time.perf_counter()
-        ppo.update(ro)
-        update.append(time.perf_counter() - t)
+        metrics, _, samples = ppo.train_epoch(env)
+        rollout.append(metrics["perf/rollout_steps_per_s"])
+        update.append(metrics["perf/update_s"])
+    ppo.wait_for_critic()
     med = statistics.median
-    samples = ro.rewards.size
     row = {
         "date": datetime.date.today().isoformat(), "cpu": platform.processor() or platform.machine(),
         "cpus": os.cpu_count(), "torch_threads": torch.get_num_threads(),

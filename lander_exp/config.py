@@ -96,6 +96,7 @@ class PPOConfig:
     rollout_bootstrap: RolloutBootstrap = MISSING
     reset_each_epoch: bool = MISSING
     tanh_logdet: TanhLogDet = MISSING
+    overlap_critic: bool = MISSING
 
 
 @dataclass

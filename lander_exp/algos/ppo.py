@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 import time
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
@@ -59,6 +60,10 @@ class PPO:
         self.rng = np.random.default_rng(cfg.seed)
         self.gen = torch.Generator().manual_seed(cfg.seed)
         self.obs: np.ndarray | None = None
+        self._background = ThreadPoolExecutor(max_workers=1, thread_name_prefix="critic")
+        self._critic_job: Future | None = None  # algo.overlap_critic: the critic's update still running
+        self.critic_metrics: dict[str, float] = {}  # its metrics, for the next epoch's row
+        self.torch_threads = torch.get_num_threads()
 
     # ---- acting -------------------------------------------------------------------------------
     def policy(self):
@@ -107,6 +112,7 @@ class PPO:
 
     def update(self, ro: Rollout) -> dict[str, float]:
         c, m, dev = self.cfg, self.model, self.device
+        critic_wait = self.wait_for_critic()  # the values below need the critic that learnt from the last rollout
         steps, n = ro.rewards.shape
         obs = torch.as_tensor(ro.obs.reshape(steps * n, -1), device=dev)
         raw = torch.as_tensor(ro.raw_actions.reshape(steps * n, -1), device=dev)
@@ -122,49 +128,92 @@ class PPO:
         if c.normalize_advantages:
             adv_t = (adv_t - adv_t.mean()) / (adv_t.std() + 1e-8)
 
-        stats = []
-        actor_params, critic_params = m.actor_params(), list(m.critic.parameters())
-        # plain floats: a DictConfig lookup costs microseconds, and the loop below runs hundreds of times
-        clip, vf_coef, ent_coef, max_norm = float(c.eps_clip), float(c.vf_coef), float(c.entropy_coef), float(c.max_grad_norm)
-        samples = (obs, raw, log_det, old_logp, adv_t, ret_t)
-        for _ in range(c.update_epochs):
-            perm = torch.randperm(steps * n, generator=self.gen).to(dev)
-            # shuffle each tensor once per pass; minibatches are then contiguous slices (same minibatches
-            # as gathering each one by index, without a gather per tensor per minibatch)
-            shuffled = [x[perm] for x in samples]
-            for start in range(0, steps * n, c.batch_size):
-                ob, ra, ld, old, a, target = (x[start:start + c.batch_size] for x in shuffled)
-                logp = m.log_prob(m.dist(ob), ra, ld)
-                log_ratio = logp - old
-                ratio = log_ratio.exp()
-                actor_loss = -torch.min(ratio * a, ratio.clamp(1 - clip, 1 + clip) * a).mean()
-                critic_loss = F.mse_loss(m.value(ob), target)
-                entropy = m.entropy()
-                loss = actor_loss + vf_coef * critic_loss - ent_coef * entropy
-                self.pi_opt.zero_grad(set_to_none=True)
-                self.vf_opt.zero_grad(set_to_none=True)
-                loss.backward()
-                gn_actor = torch.nn.utils.clip_grad_norm_(actor_params, max_norm)
-                gn_critic = torch.nn.utils.clip_grad_norm_(critic_params, max_norm)
-                self.pi_opt.step()
-                self.vf_opt.step()
-                with torch.no_grad():
-                    approx_kl = ((ratio - 1) - log_ratio).mean()
-                    clip_frac = ((ratio - 1).abs() > clip).float().mean()
-                stats.append(torch.stack([actor_loss.detach(), critic_loss.detach(), loss.detach(),
-                                          entropy.detach(), approx_kl, clip_frac, gn_actor, gn_critic]))
-        s = torch.stack(stats).mean(0).tolist()
+        # The actor's and the critic's losses share no parameters (the loss is their weighted sum, each
+        # network has its own optimizer and clipping), so each learns in its own loop over the same
+        # minibatches: the same updates as one backward pass of the sum per minibatch.
+        total = steps * n
+        perms = [torch.randperm(total, generator=self.gen).to(dev) for _ in range(c.update_epochs)]
+        out = self._update_actor(perms, (obs, raw, log_det, old_logp, adv_t))
+        out["perf/critic_wait_s"] = critic_wait
         var_ret = float(np.var(ret))
-        out = {
-            "train/actor_loss": s[0], "train/critic_loss": s[1], "train/loss": s[2], "train/entropy": s[3],
-            "train/approx_kl": s[4], "train/clip_frac": s[5],
-            "train/grad_norm/actor": s[6], "train/grad_norm/critic": s[7],
-            "train/explained_variance": float(1 - np.var(ret - values) / var_ret) if var_ret > 0 else float("nan"),
-            "train/lr/actor": self.pi_opt.param_groups[0]["lr"], "train/lr/critic": self.vf_opt.param_groups[0]["lr"],
-        }
+        out["train/explained_variance"] = float(1 - np.var(ret - values) / var_ret) if var_ret > 0 else float("nan")
+        if self.cfg.overlap_critic:
+            # the critic learns in the background, on one torch thread, while the next rollout (numpy and
+            # EnvPool, leaving a core idle) runs; its metrics arrive with the next epoch's row
+            out.update(self.critic_metrics)
+            self.critic_metrics = {}
+            self.torch_threads = torch.get_num_threads()
+            torch.set_num_threads(1)
+            self._critic_job = self._background.submit(self._update_critic, perms, (obs, ret_t))
+        else:
+            out.update(self._update_critic(perms, (obs, ret_t)))
+            out["train/loss"] = (out["train/actor_loss"] + float(c.vf_coef) * out["train/critic_loss"]
+                                 - float(c.entropy_coef) * out["train/entropy"])
+        return out
+
+    def _update_actor(self, perms: list[torch.Tensor], samples: tuple[torch.Tensor, ...]) -> dict[str, float]:
+        c, m = self.cfg, self.model
+        params = m.actor_params()
+        # plain floats: a DictConfig lookup costs microseconds, and the loop below runs hundreds of times
+        clip, ent_coef, max_norm = float(c.eps_clip), float(c.entropy_coef), float(c.max_grad_norm)
+        stats = []
+        for ob, ra, ld, old, a in self._minibatches(perms, samples):
+            logp = m.log_prob(m.dist(ob), ra, ld)
+            log_ratio = logp - old
+            ratio = log_ratio.exp()
+            actor_loss = -torch.min(ratio * a, ratio.clamp(1 - clip, 1 + clip) * a).mean()
+            entropy = m.entropy()
+            self.pi_opt.zero_grad(set_to_none=True)
+            (actor_loss - ent_coef * entropy).backward()
+            grad_norm = torch.nn.utils.clip_grad_norm_(params, max_norm)
+            self.pi_opt.step()
+            with torch.no_grad():
+                approx_kl = ((ratio - 1) - log_ratio).mean()
+                clip_frac = ((ratio - 1).abs() > clip).float().mean()
+            stats.append(torch.stack([actor_loss.detach(), entropy.detach(), approx_kl, clip_frac, grad_norm]))
+        s = torch.stack(stats).mean(0).tolist()
+        out = {"train/actor_loss": s[0], "train/entropy": s[1], "train/approx_kl": s[2], "train/clip_frac": s[3],
+               "train/grad_norm/actor": s[4], "train/lr/actor": self.pi_opt.param_groups[0]["lr"]}
         for i, v in enumerate(m.log_std.detach().cpu().tolist()):
             out[f"train/log_std/{i}"] = v
         return out
+
+    def _update_critic(self, perms: list[torch.Tensor], samples: tuple[torch.Tensor, ...]) -> dict[str, float]:
+        params = list(self.model.critic.parameters())
+        vf_coef, max_norm = float(self.cfg.vf_coef), float(self.cfg.max_grad_norm)
+        stats = []
+        for ob, target in self._minibatches(perms, samples):
+            critic_loss = F.mse_loss(self.model.value(ob), target)
+            self.vf_opt.zero_grad(set_to_none=True)
+            (vf_coef * critic_loss).backward()
+            grad_norm = torch.nn.utils.clip_grad_norm_(params, max_norm)
+            self.vf_opt.step()
+            stats.append(torch.stack([critic_loss.detach(), grad_norm]))
+        s = torch.stack(stats).mean(0).tolist()
+        return {"train/critic_loss": s[0], "train/grad_norm/critic": s[1],
+                "train/lr/critic": self.vf_opt.param_groups[0]["lr"]}
+
+    def _minibatches(self, perms: list[torch.Tensor], samples: tuple[torch.Tensor, ...]):
+        """Each pass shuffles every tensor once and slices it: the same minibatches as gathering each
+        one by index, without a gather per tensor per minibatch."""
+        total, size = len(samples[0]), self.cfg.batch_size
+        for perm in perms:
+            shuffled = [x[perm] for x in samples]
+            for start in range(0, total, size):
+                yield tuple(x[start:start + size] for x in shuffled)
+
+    def wait_for_critic(self) -> float:
+        """Finish the critic's background update (algo.overlap_critic), if one is running; returns the
+        seconds spent waiting for it."""
+        if self._critic_job is None:
+            return 0.0
+        t = time.perf_counter()
+        job, self._critic_job = self._critic_job, None
+        try:
+            self.critic_metrics = job.result()
+        finally:
+            torch.set_num_threads(self.torch_threads)
+        return time.perf_counter() - t
 
     def train_epoch(self, env: VecEnv) -> tuple[dict[str, float], Episodes, int]:
         """One epoch: returns (metrics, episodes that ended, env steps taken)."""
@@ -184,11 +233,13 @@ class PPO:
 
     # ---- checkpointing ------------------------------------------------------------------------
     def state_dict(self) -> dict:
+        self.wait_for_critic()
         return {"model": self.model.state_dict(), "pi_opt": self.pi_opt.state_dict(),
                 "vf_opt": self.vf_opt.state_dict(), "rng": self.rng.bit_generator.state,
                 "gen": self.gen.get_state()}
 
     def load_state_dict(self, state: dict) -> None:
+        self.wait_for_critic()
         self.model.load_state_dict(state["model"])
         self.pi_opt.load_state_dict(state["pi_opt"])
         self.vf_opt.load_state_dict(state["vf_opt"])
