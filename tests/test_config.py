@@ -153,9 +153,22 @@ def test_fast_experiment_overrides_groups_and_keys_and_yields_to_the_command_lin
     assert (cfg.env.num_envs, cfg.network.actor_layers) == (32, 8)
 
 
+def test_seed_fast_experiment_changes_only_how_the_seed_configuration_runs():
+    def flat(cfg, prefix=""):
+        out = {}
+        for key, value in cfg.items():
+            out.update(flat(value, f"{prefix}{key}.") if isinstance(value, dict) else {f"{prefix}{key}": value})
+        return out
+
+    default = flat(OmegaConf.to_container(make_cfg([]), resolve=True))
+    fast = flat(OmegaConf.to_container(make_cfg(["experiment=seed_fast"]), resolve=True))
+    changed = {key for key in default.keys() | fast.keys() if default.get(key) != fast.get(key)}
+    assert changed == {"env.backend", "env.autoreset", "train.torch_threads", "algo.overlap_critic"}
+
+
 def test_unknown_experiment_names_the_options(workdir):
     proc = run_cli(["experiment=fsat"], cwd=workdir)
     assert proc.returncode == 2
     assert proc.stderr.strip().splitlines() == [
-        "lander_exp: error: experiment=fsat is not an option of group 'experiment': choose one of fast"]
+        "lander_exp: error: experiment=fsat is not an option of group 'experiment': choose one of fast, seed_fast"]
     assert not (workdir / "runs").exists()
