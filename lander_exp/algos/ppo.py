@@ -63,7 +63,7 @@ class PPO:
         self._background = ThreadPoolExecutor(max_workers=1, thread_name_prefix="critic")
         self._critic_job: Future | None = None  # algo.overlap_critic: the critic's update still running
         self.critic_metrics: dict[str, float] = {}  # its metrics, for the next epoch's row
-        self.torch_threads = torch.get_num_threads()
+        self.torch_threads = torch.get_num_threads()  # restored when the background critic is done
 
     # ---- acting -------------------------------------------------------------------------------
     def policy(self):
