@@ -37,7 +37,7 @@ chromium:  ## Debian's chromium, which the report test opens headless; installed
 lint: install
 	$(PY) -m ruff check lander_exp tests benchmarks scripts
 
-bench: install  ## training-loop speed: rollout and update separately, against raw env stepping
+bench: install  ## training-loop speed: whole epochs split into rollout and update, against raw env stepping
 	$(PY) benchmarks/loop_speed.py
 
 clean:

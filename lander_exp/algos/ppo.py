@@ -1,6 +1,7 @@
 """PPO as seed 000 describes it: tanh-squashed Gaussian actor with learnable log_std, separate critic,
-clipped surrogate + vf_coef * value MSE - entropy_coef * entropy in one backward pass feeding two Adam
-optimizers (each clipped at max_grad_norm), GAE(lambda) with normalised advantages.
+loss = clipped surrogate + vf_coef * value MSE - entropy_coef * entropy, two Adam optimizers (each
+clipped at max_grad_norm), GAE(lambda) with normalised advantages. The actor and the critic share no
+parameters, so each learns from its part of the loss in its own loop over the same minibatches.
 
 Read top to bottom: `train_epoch` = `collect` (numpy, one actor forward per vector step) then
 `update` (torch, whole-epoch tensors, shuffled minibatches)."""
