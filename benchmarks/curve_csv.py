@@ -8,7 +8,7 @@ import argparse
 import csv
 from pathlib import Path
 
-from lander_exp.records import load_local
+from lander_exp.run.records import load_local
 
 COLUMNS = ["epoch", "episode", "global_step", "perf/wall_s", "episode/return", "episode/length", "episode/landed",
            "episode/timeout", "eval/return_mean", "eval/return_std", "eval/return_ma", "eval/landed", "eval/timeout",

@@ -27,10 +27,10 @@ import gymnasium as gym
 import numpy as np
 import torch
 
-from lander_exp.algos.ppo import PPO
-from lander_exp.envs import VecEnv
-from lander_exp.preflight import compose_config
-from lander_exp.train import resolve_device
+from lander_exp.core.ppo import PPO
+from lander_exp.envs.vec import VecEnv
+from lander_exp.run.preflight import compose_config
+from lander_exp.run.train import resolve_device
 
 
 def raw_rate(cfg, steps: int, rng: np.random.Generator) -> float:

@@ -27,7 +27,7 @@ from pathlib import Path
 import gymnasium as gym
 import numpy as np
 
-from lander_exp.records import find_run_dirs, load_local
+from lander_exp.run.records import find_run_dirs, load_local
 
 ROOT = Path(__file__).resolve().parents[1]
 CSV = ROOT / "docs/results/reinforce_speed.csv"

@@ -11,7 +11,7 @@ SB3's defaults otherwise). Each is a fresh process timed from launch to exit, so
 counts everything: imports, env creation, W&B offline logging (ours), rollouts, updates, evaluations.
 
 Same evaluation protocol: after every update, 50 deterministic episodes in the same 50 EnvPool envs
-from the same start seeds (lander_exp.train.EVAL_SEED), stopping at the first mean of at least 200.
+from the same start seeds (lander_exp.run.train.EVAL_SEED), stopping at the first mean of at least 200.
 final_eval_return re-evaluates each final policy on 50 episodes of Gymnasium's own env, outside the
 timing. A run that does not reach 200 within --max-seconds gets no seconds_to_200."""
 
@@ -39,9 +39,9 @@ ZOO_ENVS = 16
 def eval_env(fast: bool):
     """The 50 evaluation envs of `experiment=fast` (EnvPool) or of the default config (Gymnasium)."""
     from lander_exp.config import Autoreset
-    from lander_exp.envs import VecEnv
-    from lander_exp.preflight import compose_config
-    from lander_exp.train import EVAL_SEED
+    from lander_exp.envs.vec import VecEnv
+    from lander_exp.run.preflight import compose_config
+    from lander_exp.run.train import EVAL_SEED
 
     env_cfg = compose_config(["experiment=fast"] if fast else []).env
     return VecEnv(env_cfg, EVAL_EPISODES, seed=EVAL_SEED, autoreset=Autoreset.same_step)
@@ -49,8 +49,8 @@ def eval_env(fast: bool):
 
 def evaluate(policy) -> float:
     """Mean return of `policy` over the 50 Gymnasium evaluation episodes."""
-    from lander_exp.envs import run_episodes
-    from lander_exp.train import EVAL_SEED
+    from lander_exp.envs.vec import run_episodes
+    from lander_exp.run.train import EVAL_SEED
 
     env = eval_env(fast=False)
     mean = float(run_episodes(env, policy, EVAL_EPISODES, EVAL_SEED).returns.mean())
@@ -64,8 +64,8 @@ def sb3_worker(seed: int, max_seconds: float, out: Path) -> None:
     from stable_baselines3.common.callbacks import BaseCallback
     from stable_baselines3.common.env_util import make_vec_env
 
-    from lander_exp.envs import run_episodes
-    from lander_exp.train import EVAL_SEED
+    from lander_exp.envs.vec import run_episodes
+    from lander_exp.run.train import EVAL_SEED
 
     start = time.perf_counter()
     envs = eval_env(fast=True)  # the very envs and start states our preset evaluates on
@@ -105,14 +105,14 @@ def sb3_final_return(model_zip: Path) -> float:
 
 # ---- ours -----------------------------------------------------------------------------------------
 def ours_final_return(run_dir: Path) -> float:
-    from lander_exp.evaluate import load_run
+    from lander_exp.tools.evaluate import load_run
 
     _, algo, _ = load_run(run_dir)
     return evaluate(algo.policy())
 
 
 def run_ours(seed: int, max_seconds: float, work: Path) -> dict:
-    from lander_exp.records import find_run_dirs, load_local
+    from lander_exp.run.records import find_run_dirs, load_local
 
     out = work / f"ours_s{seed}"
     env = {**os.environ, "WANDB_MODE": "offline", "WANDB_SILENT": "true"}

@@ -10,9 +10,9 @@ import sys
 
 def cli() -> None:
     os.environ.setdefault("HYDRA_FULL_ERROR", "1")  # let errors reach us instead of Hydra's printer
-    from lander_exp import preflight
-    from lander_exp.app import CONF_DIR, main
-    from lander_exp.stopping import RunStopped
+    from lander_exp.run import preflight
+    from lander_exp.run.app import CONF_DIR, main
+    from lander_exp.run.stopping import RunStopped
 
     try:
         preflight.check(sys.argv[1:], str(CONF_DIR))

@@ -4,6 +4,7 @@ defaults so that each hyperparameter has exactly one source of truth."""
 
 from __future__ import annotations
 
+import importlib.util
 from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any
@@ -225,10 +226,30 @@ def validate(cfg: DictConfig) -> None:
         _check(algo.entropy_coef >= 0, "algo.entropy_coef", algo.entropy_coef, "must be non-negative")
         _check(algo.max_grad_norm > 0, "algo.max_grad_norm", algo.max_grad_norm, "must be positive (.inf: no clipping)")
 
-    from lander_exp import envs  # imported here: gymnasium is only needed once a config is used
-
-    envs.check_env(cfg.env, algo.name)
+    _check_env(cfg.env, algo.name)
     if cfg.device == Device.cuda:
         import torch
 
         _check(torch.cuda.is_available(), "device", "cuda", "no CUDA device is visible; use device=auto or cpu")
+
+
+# The envs this harness knows how to classify, and the action space each algorithm needs.
+ENV_ACTIONS = {"LunarLanderContinuous-v3": "continuous", "LunarLander-v3": "discrete"}
+ALGO_ACTIONS = {"ppo": "continuous", "reinforce": "discrete"}
+
+
+def _check_env(env_cfg, algo_name: str) -> None:
+    """Raise ConfigError if the env id, backend or action space cannot serve this algorithm."""
+    kind = ENV_ACTIONS.get(env_cfg.id)
+    if kind is None:
+        raise ConfigError(f"env.id={env_cfg.id!r} is not supported: use one of {', '.join(ENV_ACTIONS)}")
+    want = ALGO_ACTIONS[algo_name]
+    if kind != want:
+        fit = next(k for k, v in ENV_ACTIONS.items() if v == want)
+        raise ConfigError(f"env.id={env_cfg.id!r} has {kind} actions but algo={algo_name} needs {want}: use env.id={fit}")
+    if env_cfg.backend == Backend.envpool:
+        if importlib.util.find_spec("envpool") is None:
+            raise ConfigError("env.backend=envpool needs EnvPool: pip install -e '.[envpool]'")
+        if env_cfg.autoreset != Autoreset.next_step:
+            raise ConfigError("env.backend=envpool resets an env on the step after its episode ends: "
+                              "set env.autoreset=next_step")

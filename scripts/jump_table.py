@@ -18,8 +18,8 @@ from pathlib import Path
 
 import numpy as np
 
-from lander_exp.jump import detect_jump
-from lander_exp.records import find_run_dirs, load_local
+from lander_exp.core.jump import detect_jump
+from lander_exp.run.records import find_run_dirs, load_local
 
 COLUMNS = ["seed", "jump_episode", "return_before", "return_after", "length_before", "length_after"]
 

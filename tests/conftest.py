@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from lander_exp import records
-from lander_exp.preflight import compose_config
+from lander_exp.run import records
+from lander_exp.run.preflight import compose_config
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -8,10 +8,10 @@ import numpy as np
 import torch
 from torch import nn
 
-from lander_exp import analyze
 from lander_exp.config import ObsScaling
-from lander_exp.envs import OBS_SCALE
-from lander_exp.nets import ActorCritic, CategoricalActorCritic
+from lander_exp.core.nets import ActorCritic, CategoricalActorCritic
+from lander_exp.envs.vec import OBS_SCALE
+from lander_exp.tools import analyze
 from tests.conftest import history, leet_records, run_cli
 
 VY, ANGLE, Y = 3, 4, 1

@@ -6,7 +6,8 @@ import pytest
 from gymnasium.envs.box2d.lunar_lander import heuristic
 
 from lander_exp.config import ConfigError
-from lander_exp.envs import Episodes, VecEnv, run_episodes
+from lander_exp.envs.outcomes import Episodes
+from lander_exp.envs.vec import VecEnv, run_episodes
 from tests.conftest import make_cfg
 
 
@@ -52,7 +53,7 @@ def test_next_step_reset_steps_are_marked_not_live():
 def test_envpool_restarts_from_every_checkpoint_seed():
     """After each checkpoint the loop reseeds the training envs (train.restart_envs); EnvPool takes
     int32 seeds only, so every restart seed must fit."""
-    from lander_exp.train import env_restart_seed
+    from lander_exp.run.train import env_restart_seed
 
     env = VecEnv(make_cfg(["env.backend=envpool", "env.autoreset=next_step"]).env, 2, seed=0)
     for seed in (0, 1, 7, 2**31 - 1):

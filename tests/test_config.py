@@ -1,9 +1,8 @@
 import pytest
 from omegaconf import OmegaConf
 
-from lander_exp.app import CONF_DIR
-from lander_exp.config import ConfigError
-from lander_exp.envs import ALGO_ACTIONS, ENV_ACTIONS
+from lander_exp.config import ALGO_ACTIONS, ENV_ACTIONS, ConfigError
+from lander_exp.run.app import CONF_DIR
 from tests.conftest import TINY, make_cfg, run_cli
 
 GROUPS = ["network", "lr", "tracker", "env", "algo"]

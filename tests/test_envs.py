@@ -1,7 +1,8 @@
 import numpy as np
 import pytest
 
-from lander_exp.envs import CRASHED, LANDED, OBS_SCALE, OUT_OF_BOUNDS, TIMEOUT, VecEnv, classify, run_episodes
+from lander_exp.envs.outcomes import CRASHED, LANDED, OUT_OF_BOUNDS, TIMEOUT, classify
+from lander_exp.envs.vec import OBS_SCALE, VecEnv, run_episodes
 from tests.conftest import make_cfg
 
 
@@ -88,7 +89,7 @@ def test_an_episode_that_ends_on_the_time_limits_last_step_keeps_its_terminal_ou
 
 
 def test_outcome_rates_of_hand_made_episodes():
-    from lander_exp.envs import Episodes
+    from lander_exp.envs.outcomes import Episodes
 
     eps = Episodes(np.array([120.0, -80.0, 95.0, -300.0, 60.0]), np.array([300, 90, 1000, 120, 1000]),
                    np.array([LANDED, CRASHED, TIMEOUT, OUT_OF_BOUNDS, TIMEOUT]))

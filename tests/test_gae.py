@@ -2,8 +2,8 @@ import numpy as np
 import pytest
 import torch
 
-from lander_exp.algos.ppo import PPO, Rollout, gae
-from lander_exp.envs import Episodes
+from lander_exp.core.ppo import PPO, Rollout, gae
+from lander_exp.envs.outcomes import Episodes
 from tests.conftest import make_cfg
 
 

@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from lander_exp.config import TanhLogDet
-from lander_exp.nets import ActorCritic, NumpyMLP, mlp, tanh_log_det
+from lander_exp.core.nets import ActorCritic, NumpyMLP, mlp, tanh_log_det
 
 
 def normal_pdf(x, mu, sigma):

@@ -2,8 +2,8 @@
 
 import torch
 
-from lander_exp.algos.ppo import PPO
-from lander_exp.envs import VecEnv
+from lander_exp.core.ppo import PPO
+from lander_exp.envs.vec import VecEnv
 from tests.conftest import make_cfg
 
 SMALL = ["env.num_envs=4", "algo.steps_per_epoch=1024", "algo.batch_size=256", "algo.update_epochs=3",

@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 import torch
 
-from lander_exp.algos.reinforce import Reinforce, mc_returns, reinforce_losses
-from lander_exp.jump import detect_jump
+from lander_exp.core.jump import detect_jump
+from lander_exp.core.reinforce import Reinforce, mc_returns, reinforce_losses
 from tests.conftest import history, leet_records, leet_summary, make_cfg, run_cli
 
 
@@ -158,7 +158,7 @@ def test_short_reinforce_run_logs_episode_axis_metrics(workdir):
 def test_one_env_fast_path_plays_and_learns_like_the_vectorized_path():
     """The one-env loop (VecEnv.play_episode) is an optimisation only: from the same seed it plays the
     same episodes, draws the same noise and ends with the same weights as the general per-step path."""
-    from lander_exp.envs import VecEnv
+    from lander_exp.envs.vec import VecEnv
 
     cfg = make_cfg(["algo=reinforce", "env.max_episode_steps=70"])  # some episodes hit the time limit
     runs = []
@@ -185,7 +185,7 @@ def test_one_env_fast_path_plays_and_learns_like_the_vectorized_path():
 
 def test_gumbel_noise_survives_a_checkpoint():
     """A resumed run draws the numbers the uninterrupted one would have drawn."""
-    from lander_exp.algos.reinforce import GumbelNoise
+    from lander_exp.core.reinforce import GumbelNoise
 
     a = GumbelNoise(3)
     a.take(10)

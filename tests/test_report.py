@@ -9,8 +9,8 @@ import subprocess
 import numpy as np
 import pytest
 
-from lander_exp import report
-from lander_exp.records import RunRecord, find_run_dirs, load_local
+from lander_exp.run.records import RunRecord, find_run_dirs, load_local
+from lander_exp.tools import report
 from tests.conftest import TINY, run_cli
 
 CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
@@ -143,7 +143,7 @@ def test_a_sweep_folder_search_leaves_out_runs_made_with_tracking_off(tmp_path):
 
 
 def test_wandb_groups_split_on_any_setting_but_not_on_seed_or_bookkeeping():
-    from lander_exp.tracking import run_labels
+    from lander_exp.run.tracking import run_labels
     from tests.conftest import make_cfg
 
     base = run_labels(make_cfg(["seed=1"]))[1]

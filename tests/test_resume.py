@@ -9,7 +9,7 @@ import time
 import pytest
 import torch
 
-from lander_exp import resume
+from lander_exp.run import resume
 from tests.conftest import run_cli
 from tests.processes import RUN, assert_same_state, load, metric_rows, newest_epoch, run_folder, spawn, wait_for, wandb_runs
 
@@ -132,7 +132,7 @@ def test_resume_cli_of_a_missing_folder_and_of_a_finished_run(workdir, reference
 
 
 def test_a_second_process_cannot_train_in_a_folder_in_use(workdir, reference, capsys):
-    from lander_exp import checkpoint
+    from lander_exp.run import checkpoint
 
     run_dir = copy_run(reference, workdir)
     unfinished(run_dir)

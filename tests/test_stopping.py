@@ -7,7 +7,7 @@ import time
 
 import torch
 
-from lander_exp.stopping import first_nonfinite
+from lander_exp.run.stopping import first_nonfinite
 from tests.conftest import TINY, leet_summary, run_cli
 from tests.processes import RUN, exit_code, load, metric_rows, newest_epoch, run_folder, spawn, wait_for, wandb_runs
 

@@ -12,8 +12,8 @@ import textwrap
 import pytest
 from wandb.sdk.launch.sweeps.utils import create_sweep_command_args
 
-from lander_exp import sweep
-from lander_exp.sweep_spec import SweepError, load
+from lander_exp.tools import sweep
+from lander_exp.tools.sweep_spec import SweepError, load
 from tests.conftest import ROOT, TINY, history, leet_records, leet_summary, run_cli
 
 SWEEP_FILES = sorted((ROOT / "sweeps").glob("*.yaml"))

@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 
 from lander_exp.config import Autoreset
-from lander_exp.envs import VecEnv, run_episodes
-from lander_exp.video import record_episode
+from lander_exp.envs.vec import VecEnv, run_episodes
+from lander_exp.run.video import record_episode
 from tests.conftest import TINY, history, leet_records, make_cfg, run_cli
 
 

@@ -47,7 +47,7 @@ def check(args: list[str], config_dir: str) -> int:
 def compose_config(overrides: list[str] = ()):
     """The validated config `python -m lander_exp OVERRIDES` would run, for tools that build runs'
     parts themselves (benchmarks, tests). Raises ConfigError on a bad value."""
-    from lander_exp.app import CONF_DIR
+    from lander_exp.run.app import CONF_DIR
 
     register()
     with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):

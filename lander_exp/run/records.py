@@ -172,7 +172,7 @@ def load_wandb(project: str | None = None, sweep: str | None = None) -> list[Run
     runs = api.sweep(sweep).runs if sweep else api.runs(project)
     out = []
     for run in runs:
-        if run.job_type == "analysis":  # lander_exp.analyze's image runs: no training curves
+        if run.job_type == "analysis":  # lander_exp.tools.analyze's image runs: no training curves
             continue
         config = {k: v for k, v in run.config.items() if not k.startswith("_")}
         history = [dict(row) for row in run.scan_history()]

@@ -18,25 +18,10 @@ import torch
 import torch.nn.functional as F
 
 from lander_exp.config import Autoreset, RolloutBootstrap
-from lander_exp.envs import Episodes, Steps, VecEnv
-from lander_exp.nets import ActorCritic, NumpyMLP, tanh_log_det
-
-
-def gae(rewards: np.ndarray, values: np.ndarray, next_values: np.ndarray, dones: np.ndarray,
-        gamma: float, lam: float) -> tuple[np.ndarray, np.ndarray]:
-    """Generalised advantage estimates over a [T, N] rollout.
-
-    next_values[t] is the value credited after step t (0 at a terminal state); dones[t] marks the
-    end of an episode at step t, which stops the sum of later TD errors from leaking back across it.
-    Returns (advantages, value targets = advantages + values)."""
-    deltas = rewards + gamma * next_values - values
-    carry = gamma * lam * (1.0 - dones)
-    adv = np.empty_like(deltas)
-    running = np.zeros(deltas.shape[1], dtype=deltas.dtype)
-    for t in range(len(deltas) - 1, -1, -1):
-        running = deltas[t] + carry[t] * running
-        adv[t] = running
-    return adv, adv + values
+from lander_exp.core.nets import ActorCritic, NumpyMLP, tanh_log_det
+from lander_exp.core.returns import gae
+from lander_exp.envs.outcomes import Episodes
+from lander_exp.envs.vec import Steps, VecEnv
 
 
 @dataclass

@@ -9,74 +9,13 @@ from dataclasses import dataclass
 import gymnasium as gym
 import numpy as np
 
-from lander_exp.config import Autoreset, Backend, ConfigError, ObsScaling
+from lander_exp.config import Autoreset, Backend, ObsScaling
+from lander_exp.envs.outcomes import Episodes, classify
 
 # The seed's OBS_SCALE. LunarLander already divides its raw state by exactly these numbers
 # (x by W/SCALE/2 = 10, y by H/SCALE/2 = 6.666, vx by 5, vy by 7.5, omega by 2.5), which is why
 # `env.obs_scaling=none` is the default and `divide` (the seed as reproduced) scales twice.
 OBS_SCALE = np.array([10, 6.666, 5, 7.5, 1, 2.5, 1, 1], dtype=np.float32)
-
-# The envs this harness knows how to classify, and the action space each algorithm needs.
-ENV_ACTIONS = {"LunarLanderContinuous-v3": "continuous", "LunarLander-v3": "discrete"}
-ALGO_ACTIONS = {"ppo": "continuous", "reinforce": "discrete"}
-
-OUTCOMES = ("landed", "crashed", "out_of_bounds", "timeout")
-LANDED, CRASHED, OUT_OF_BOUNDS, TIMEOUT = range(4)
-
-
-def check_env(env_cfg, algo_name: str) -> None:
-    """Raise ConfigError if the env id, backend or action space cannot serve this algorithm."""
-    kind = ENV_ACTIONS.get(env_cfg.id)
-    if kind is None:
-        raise ConfigError(f"env.id={env_cfg.id!r} is not supported: use one of {', '.join(ENV_ACTIONS)}")
-    want = ALGO_ACTIONS[algo_name]
-    if kind != want:
-        fit = next(k for k, v in ENV_ACTIONS.items() if v == want)
-        raise ConfigError(f"env.id={env_cfg.id!r} has {kind} actions but algo={algo_name} needs {want}: use env.id={fit}")
-    if env_cfg.backend == Backend.envpool:
-        try:
-            import envpool  # noqa: F401
-        except ImportError:
-            raise ConfigError("env.backend=envpool needs EnvPool: pip install -e '.[envpool]'") from None
-        if env_cfg.autoreset != Autoreset.next_step:
-            raise ConfigError("env.backend=envpool resets an env on the step after its episode ends: "
-                              "set env.autoreset=next_step")
-
-
-def classify(terminated: np.ndarray, reward: np.ndarray, final_x: np.ndarray) -> np.ndarray:
-    """Outcome code of each ended episode from its last step (LunarLander's rules).
-
-    A terminal step's reward is exactly +100 when the lander came to rest and -100 when it
-    crashed or left the viewport (|x| >= 1 in the env's own units); a non-terminal end is the
-    time limit."""
-    out = np.full(terminated.shape, TIMEOUT, dtype=np.int64)
-    out[terminated] = CRASHED
-    out[terminated & (np.abs(final_x) >= 1.0)] = OUT_OF_BOUNDS
-    out[terminated & (reward > 0)] = LANDED
-    return out
-
-
-@dataclass
-class Episodes:
-    """Episodes that ended during some steps: parallel arrays, one entry per episode."""
-
-    returns: np.ndarray
-    lengths: np.ndarray
-    outcomes: np.ndarray
-
-    @staticmethod
-    def concat(parts: list[Episodes]) -> Episodes:
-        if not parts:
-            return Episodes(np.zeros(0), np.zeros(0, np.int64), np.zeros(0, np.int64))
-        return Episodes(*(np.concatenate([getattr(p, f) for p in parts]) for f in ("returns", "lengths", "outcomes")))
-
-    def __len__(self) -> int:
-        return len(self.returns)
-
-    def rates(self) -> dict[str, float]:
-        n = max(len(self), 1)
-        return {name: float(np.sum(self.outcomes == code)) / n for code, name in enumerate(OUTCOMES)}
-
 
 @dataclass
 class Steps:

@@ -40,7 +40,7 @@ def setting_hash(cfg: DictConfig) -> str:
     """6 hex digits that differ whenever any value that defines the experiment differs (every key
     but the seed and the bookkeeping ones in records.NOT_SETTING), so that two runs share a group
     exactly when they differ only by seed, whichever keys a sweep varies."""
-    from lander_exp.records import flatten, not_setting
+    from lander_exp.run.records import flatten, not_setting
 
     flat = flatten(OmegaConf.to_container(cfg, resolve=True, enum_to_str=True))
     setting = {k: v for k, v in flat.items() if not not_setting(k)}
@@ -81,7 +81,7 @@ class Tracker:
         wandb_root = Path(cfg.tracker.dir)
         if resume:  # the W&B files live where the first process put them, whatever the current folder
             from lander_exp.config import ConfigError
-            from lander_exp.records import wandb_dir_of
+            from lander_exp.run.records import wandb_dir_of
 
             try:
                 wandb_root = wandb_dir_of(run_dir).parent.parent
@@ -169,7 +169,7 @@ def log_analysis(run_dir: Path, images: dict[str, Path], extra_config: dict) -> 
     (job_type=analysis, config = the run's config + `analysis_of`: its id). A new run rather than a
     resumed one: resuming an offline run writes a second record under the same id, which the report
     and `wandb sync` would then have to reconcile. Returns the new run's folder (None: tracking off)."""
-    from lander_exp.records import wandb_dir_of
+    from lander_exp.run.records import wandb_dir_of
 
     info = json.loads((run_dir / "wandb_run.json").read_text())
     if info.get("mode") == "disabled":

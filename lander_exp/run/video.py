@@ -12,7 +12,8 @@ import imageio.v2 as imageio
 import numpy as np
 
 from lander_exp.config import ObsScaling
-from lander_exp.envs import OUTCOMES, _scaler, classify
+from lander_exp.envs.outcomes import OUTCOMES, classify
+from lander_exp.envs.vec import _scaler
 
 
 @dataclass

@@ -21,7 +21,7 @@ import numpy as np
 import yaml
 
 from lander_exp.config import ConfigError
-from lander_exp.records import NOT_SETTING, RunRecord, find_run_dirs, flatten, load_local, load_wandb, not_setting
+from lander_exp.run.records import NOT_SETTING, RunRecord, find_run_dirs, flatten, load_local, load_wandb, not_setting
 
 JUMP_KEY = "jump/episode"  # written into the W&B summary by the REINFORCE jump detector
 MAX_POINTS = 1500  # per curve: longer histories are averaged into this many bins

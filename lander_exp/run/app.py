@@ -28,7 +28,7 @@ def _remove_job_dir(job_dir: Path) -> None:
             break
 
 
-CONF_DIR = Path(__file__).resolve().parent.parent / "conf"  # the repository's conf/ (editable install)
+CONF_DIR = Path(__file__).resolve().parents[2] / "conf"  # the repository's conf/ (editable install)
 
 
 @hydra.main(version_base="1.3", config_path=str(CONF_DIR), config_name="config")
@@ -40,8 +40,8 @@ def main(cfg: DictConfig) -> float | None:
     except ConfigError:
         _remove_job_dir(run_dir)
         raise
-    from lander_exp import checkpoint, train
-    from lander_exp.stopping import RunStopped
+    from lander_exp.run import checkpoint, train
+    from lander_exp.run.stopping import RunStopped
 
     try:
         with checkpoint.owned(run_dir):

@@ -11,11 +11,11 @@ from pathlib import Path
 import torch
 from omegaconf import OmegaConf
 
-from lander_exp import checkpoint
-from lander_exp.algos import make_algo
 from lander_exp.config import Autoreset, Config, ConfigError, register, validate
-from lander_exp.envs import VecEnv, run_episodes
-from lander_exp.train import EVAL_SEED
+from lander_exp.core.algorithm import make_algo
+from lander_exp.envs.vec import VecEnv, run_episodes
+from lander_exp.run import checkpoint
+from lander_exp.run.train import EVAL_SEED
 
 
 def load_run(run_dir: Path, ckpt: Path | None = None):
@@ -58,7 +58,7 @@ def main(argv: list[str] | None = None) -> int:
               "return_min": float(eps.returns.min()), "return_max": float(eps.returns.max()),
               "length_mean": float(eps.lengths.mean()), **eps.rates()}
     if args.video:
-        from lander_exp.video import record_episode
+        from lander_exp.run.video import record_episode
 
         path = args.run_dir / "videos" / f"evaluate_epoch_{state['epoch']:06d}_seed{args.seed}.mp4"
         video = record_episode(cfg.env, algo.policy(), path, args.seed)

@@ -12,18 +12,10 @@ import torch
 import torch.nn.functional as F
 
 from lander_exp.config import Backend
-from lander_exp.envs import Episodes, VecEnv
-from lander_exp.nets import CategoricalActorCritic, NumpyMLP
-
-
-def mc_returns(rewards: np.ndarray, gamma: float) -> np.ndarray:
-    """G_t = sum_k gamma^k r_{t+k} to the end of the episode."""
-    out = np.empty(len(rewards), dtype=np.float64)
-    running = 0.0
-    for t in range(len(rewards) - 1, -1, -1):
-        running = rewards[t] + gamma * running
-        out[t] = running
-    return out
+from lander_exp.core.nets import CategoricalActorCritic, NumpyMLP
+from lander_exp.core.returns import mc_returns
+from lander_exp.envs.outcomes import Episodes
+from lander_exp.envs.vec import VecEnv
 
 
 def reinforce_losses(model: CategoricalActorCritic, obs: torch.Tensor, actions: torch.Tensor, returns: torch.Tensor,

@@ -24,7 +24,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
-from lander_exp.sweep_spec import ARGS_MACRO, Point, Spec, SweepError, load
+from lander_exp.tools.sweep_spec import ARGS_MACRO, Point, Spec, SweepError, load
 
 DONE_MARKER = "sweep_done.json"  # written into a point's run folder once its process exited 0
 CSV_COLUMNS = ["run", "varied_settings", "seed", "eval_return", "landed", "crashed", "out_of_bounds", "timeout"]
@@ -74,8 +74,8 @@ def runner_overrides(spec: Spec, sweep_dir: Path, run_dir: Path) -> list[str]:
 
 def preflight(spec: Spec, jobs: list[Job]) -> None:
     """Compose and validate every point against the config schema, as `python -m lander_exp` would."""
-    from lander_exp import preflight as pf
-    from lander_exp.app import CONF_DIR
+    from lander_exp.run import preflight as pf
+    from lander_exp.run.app import CONF_DIR
 
     for job in jobs:
         try:

@@ -14,14 +14,15 @@ import torch
 from omegaconf import DictConfig, OmegaConf
 from tqdm import tqdm
 
-from lander_exp import checkpoint
-from lander_exp.algos import make_algo
 from lander_exp.config import Autoreset, ConfigError, Device
-from lander_exp.envs import Episodes, VecEnv, run_episodes
-from lander_exp.jump import detect_jump
-from lander_exp.stopping import Interrupted, NonFiniteError, StopSignals, first_nonfinite
-from lander_exp.tracking import Tracker
-from lander_exp.video import EvalVideos
+from lander_exp.core.algorithm import make_algo
+from lander_exp.core.jump import detect_jump
+from lander_exp.envs.outcomes import Episodes
+from lander_exp.envs.vec import VecEnv, run_episodes
+from lander_exp.run import checkpoint
+from lander_exp.run.stopping import Interrupted, NonFiniteError, StopSignals, first_nonfinite
+from lander_exp.run.tracking import Tracker
+from lander_exp.run.video import EvalVideos
 
 EVAL_SEED = 1_000_000  # every evaluation of every run starts from the same states: paired comparisons
 MA_EPISODES = 100  # episodes in the moving averages episode/return_ma100 and episode/length_ma100
@@ -126,7 +127,7 @@ def run(cfg: DictConfig, run_dir: Path, choices: dict[str, str] | None = None, r
     exit_code = 1
 
     def state(epoch: int) -> dict:
-        """Everything a resume needs (lander_exp.resume)."""
+        """Everything a resume needs (lander_exp.run.resume)."""
         curve = Episodes.concat(all_eps)
         return {"epoch": epoch, "global_step": global_step, "episodes": episodes, "eval_history": history,
                 "episode_log": {"returns": curve.returns, "lengths": curve.lengths, "outcomes": curve.outcomes},

@@ -53,7 +53,7 @@ def action_kind(model: torch.nn.Module) -> str:
 
 def scaler(obs_scaling: ObsScaling | str):
     """The run's observation scaling, so that the sweep is in env units but the network sees what it saw."""
-    from lander_exp.envs import _scaler
+    from lander_exp.envs.vec import _scaler
 
     return _scaler(ObsScaling(obs_scaling))
 
@@ -166,11 +166,11 @@ def analyze(run_dir: Path, reference=REFERENCE, log_to_wandb: bool = True) -> tu
     except ImportError:
         raise ConfigError("the analysis needs matplotlib: pip install -e '.[analysis]'") from None
     matplotlib.use("Agg")
-    from lander_exp.evaluate import load_run
+    from lander_exp.tools.evaluate import load_run
 
     cfg, algo, state = load_run(run_dir)
     if log_to_wandb:
-        from lander_exp.records import tracked, wandb_dir_of
+        from lander_exp.run.records import tracked, wandb_dir_of
 
         if tracked(run_dir):
             wandb_dir_of(run_dir)  # fail before drawing when the run's W&B folder cannot be found
@@ -186,7 +186,7 @@ def analyze(run_dir: Path, reference=REFERENCE, log_to_wandb: bool = True) -> tu
              plot_value_grid(*value_grid(model, scale, reference), out_dir / "value_xy.png", title)]
     logged = None
     if log_to_wandb:
-        from lander_exp.tracking import log_analysis
+        from lander_exp.run.tracking import log_analysis
 
         logged = log_analysis(run_dir, {f"analysis/{p.stem}": p for p in files},
                               {"epoch": state["epoch"], "reference": list(map(float, reference))})

@@ -15,10 +15,10 @@ from pathlib import Path
 from omegaconf import OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
-from lander_exp import checkpoint
 from lander_exp.config import Config, ConfigError, omegaconf_line, register, validate
-from lander_exp.stopping import RunStopped
-from lander_exp.tracking import RUN_FILE
+from lander_exp.run import checkpoint
+from lander_exp.run.stopping import RunStopped
+from lander_exp.run.tracking import RUN_FILE
 
 
 def _flat(node, prefix: str = "") -> dict:
@@ -61,7 +61,7 @@ def load_resumable(run_dir: Path):
 
 def finished(cfg, state: dict) -> str | None:
     """Why the checkpointed run has nothing left to train, or None."""
-    from lander_exp.train import stop_reason
+    from lander_exp.run.train import stop_reason
 
     return stop_reason(cfg, state["epoch"], state["episodes"], state["eval_history"])
 
@@ -80,7 +80,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"{args.run_dir}: training is complete ({done}); closing its W&B run", flush=True)
         else:
             print(f"resuming {args.run_dir} after epoch {state['epoch']} ({state['global_step']} env steps)", flush=True)
-        from lander_exp import train
+        from lander_exp.run import train
 
         with checkpoint.owned(args.run_dir):
             train.run(cfg, args.run_dir, resume=state)
