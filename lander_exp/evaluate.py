@@ -1,0 +1,6 @@
+"""`python -m lander_exp.evaluate`: the command; its code is lander_exp.tools.evaluate."""
+
+from lander_exp.tools.evaluate import main
+
+if __name__ == "__main__":
+    raise SystemExit(main())

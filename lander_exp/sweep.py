@@ -1,0 +1,6 @@
+"""`python -m lander_exp.sweep`: the command; its code is lander_exp.tools.sweep."""
+
+from lander_exp.tools.sweep import main
+
+if __name__ == "__main__":
+    raise SystemExit(main())
