@@ -1,4 +1,4 @@
-"""Training-loop speed of PPO: whole epochs (`train_epoch`, as training runs them) split into rollout
+"""Training-loop speed of PPO: whole epochs (`collect` then `learn`, as training runs them) split into rollout
 and update, the rollout against the raw stepping rate of the same vector env (Gymnasium's or
 EnvPool's) with uniformly random actions.
 
@@ -8,7 +8,7 @@ EnvPool's) with uniformly random actions.
 The raw rate is measured `--rounds` times first, then one warm-up epoch and `--rounds` epochs run
 back to back (with `algo.overlap_critic=true` the critic's update of one epoch runs during the next
 epoch's rollout, so epochs must follow each other); medians are reported. `update_s` is the time
-`train_epoch` spends after its rollout: with the overlap, the actor's update plus any wait for the
+`learn` spends after the rollout: with the overlap, the actor's update plus any wait for the
 critic. Extra arguments are config overrides (e.g. env.num_envs=16). Rows before 2026-11-22 23:30
 alternated one raw measurement with one rollout and one update instead."""
 
@@ -28,6 +28,7 @@ import numpy as np
 import torch
 
 from lander_exp.core.ppo import PPO
+from lander_exp.core.seeding import RunSeeds
 from lander_exp.envs.vec import VecEnv
 from lander_exp.run.preflight import compose_config
 from lander_exp.run.train import resolve_device
@@ -60,7 +61,7 @@ def profile_update(ppo: PPO, ro) -> None:
     from torch.profiler import ProfilerActivity, profile
 
     with profile(activities=[ProfilerActivity.CPU], record_shapes=True) as prof:
-        ppo.update(ro)
+        ppo.learn(ro)
     print(prof.key_averages(group_by_input_shape=True).table(sort_by="self_cpu_time_total", row_limit=25))
 
 
@@ -75,20 +76,24 @@ def main() -> None:
     cfg = compose_config([f"algo.steps_per_epoch={args.steps}", "tracker.mode=disabled", *overrides])
     if cfg.train.torch_threads:
         torch.set_num_threads(cfg.train.torch_threads)
-    env = VecEnv(cfg.env, cfg.env.num_envs, seed=cfg.seed)
+    env = VecEnv(cfg.env, cfg.env.num_envs, seed=RunSeeds.of(cfg.seed).envs)
     ppo = PPO(cfg, env.obs_dim, env.single_action_space.shape[0], resolve_device(cfg.device))
     if args.profile:
         profile_update(ppo, ppo.collect(env))
         return
     rng = np.random.default_rng(0)
     raw = [raw_rate(cfg, args.steps, rng) for _ in range(args.rounds)]
-    ppo.train_epoch(env)  # warm-up: with the overlap, later rollouts share the machine with the critic
+    ppo.learn(ppo.collect(env))  # warm-up: with the overlap, later rollouts share the machine with the critic
     rollout, update = [], []
     for _ in range(args.rounds):
-        metrics, _, samples = ppo.train_epoch(env)
-        rollout.append(metrics["perf/rollout_steps_per_s"])
-        update.append(metrics["perf/update_s"])
-    ppo.wait_for_critic()
+        t0 = time.perf_counter()
+        ro = ppo.collect(env)
+        t1 = time.perf_counter()
+        ppo.learn(ro)
+        update.append(time.perf_counter() - t1)
+        rollout.append(ro.env_steps / (t1 - t0))
+        samples = ro.env_steps
+    ppo.critic_job.wait()
     med = statistics.median
     row = {
         "date": datetime.date.today().isoformat(), "cpu": platform.processor() or platform.machine(),

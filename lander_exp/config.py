@@ -51,11 +51,6 @@ class RolloutBootstrap(str, Enum):
     repeat_last = "repeat_last"  # the seed: value of the last stored observation, repeated
 
 
-class TanhLogDet(str, Enum):
-    exact = "exact"  # log(1 - tanh(u)^2) computed stably as 2(log 2 - u - softplus(-2u))
-    seed_eps = "seed_eps"  # the seed: log(1 - tanh(u)^2 + 1e-6)
-
-
 @dataclass
 class EnvConfig:
     id: str = MISSING
@@ -96,7 +91,6 @@ class PPOConfig:
     bootstrap_truncation: bool = MISSING
     rollout_bootstrap: RolloutBootstrap = MISSING
     reset_each_epoch: bool = MISSING
-    tanh_logdet: TanhLogDet = MISSING
     overlap_critic: bool = MISSING
 
 

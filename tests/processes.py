@@ -70,7 +70,7 @@ def exit_code(wandb_dir: Path) -> int | None:
 
 
 def load(path: Path) -> dict:
-    return torch.load(path, map_location="cpu", weights_only=False)
+    return torch.load(path, map_location="cpu", weights_only=True)
 
 
 def assert_same_state(a, b, where: str = "checkpoint") -> None:

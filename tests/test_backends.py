@@ -50,17 +50,17 @@ def test_next_step_reset_steps_are_marked_not_live():
     assert [bool(x[0]) for x in lives] == [True] * 5 + [False] + [True] * 5 + [False]
 
 
-def test_envpool_restarts_from_every_checkpoint_seed():
-    """After each checkpoint the loop reseeds the training envs (train.restart_envs); EnvPool takes
-    int32 seeds only, so every restart seed must fit."""
-    from lander_exp.run.train import env_restart_seed
+def test_envpool_restarts_from_every_resume_seed():
+    """A resume restarts EnvPool's envs from a seed of (seed, epoch); EnvPool takes int32 seeds only,
+    so every restart seed must fit."""
+    from lander_exp.core.seeding import RunSeeds
 
     env = VecEnv(make_cfg(["env.backend=envpool", "env.autoreset=next_step"]).env, 2, seed=0)
     for seed in (0, 1, 7, 2**31 - 1):
+        seeds = RunSeeds.of(seed)
         for epoch in range(1, 200):
-            s = env_restart_seed(seed, epoch)
-            assert 0 <= s < 2**31 - 1
-    env.reseed(env_restart_seed(0, 1))
+            assert 0 <= seeds.restart(epoch) < 2**31 - 1
+    env.restore_rng(env.rng_state(), fallback_seed=RunSeeds.of(0).restart(1))
     assert env.reset().shape == (2, 8)
 
 

@@ -2,7 +2,8 @@ import numpy as np
 import pytest
 import torch
 
-from lander_exp.core.ppo import PPO, Rollout, gae
+from lander_exp.core.ppo import PPO, Rollout
+from lander_exp.core.returns import gae
 from lander_exp.envs.outcomes import Episodes
 from tests.conftest import make_cfg
 
@@ -35,7 +36,8 @@ def _rollout(terminated, truncated, n_trunc_obs):
                    rewards=np.ones((t, 1), np.float32), terminated=np.array(terminated)[:, None],
                    truncated=np.array(truncated)[:, None], last_obs=np.zeros((1, 8), np.float32),
                    trunc_index=(np.flatnonzero(truncated), np.zeros(n_trunc_obs, np.int64)),
-                   trunc_obs=np.zeros((n_trunc_obs, 8), np.float32), episodes=Episodes.concat([]))
+                   trunc_obs=np.zeros((n_trunc_obs, 8), np.float32), episodes=Episodes.concat([]),
+                   live=np.ones((t, 1), bool))
 
 
 @pytest.mark.parametrize("overrides,expected_next_values", [

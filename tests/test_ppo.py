@@ -1,4 +1,5 @@
-"""PPO's update: the critic learning in the background (algo.overlap_critic) is a speed option only."""
+"""PPO's update: what it learns from, and the critic learning in the background (algo.overlap_critic) as a
+speed option only."""
 
 import torch
 
@@ -11,11 +12,10 @@ SMALL = ["env.num_envs=4", "algo.steps_per_epoch=1024", "algo.batch_size=256", "
 
 
 def _train(overlap: bool, epochs: int):
-    torch.manual_seed(0)
     cfg = make_cfg([*SMALL, f"algo.overlap_critic={str(overlap).lower()}"])
     env = VecEnv(cfg.env, cfg.env.num_envs, seed=0)
     ppo = PPO(cfg, env.obs_dim, env.single_action_space.shape[0], torch.device("cpu"))
-    rows = [ppo.train_epoch(env)[0] for _ in range(epochs)]
+    rows = [ppo.learn(ppo.collect(env)) for _ in range(epochs)]
     return ppo, rows
 
 
@@ -25,7 +25,7 @@ def test_overlapping_the_critic_update_learns_the_same_weights_and_reports_its_m
     try:
         plain, plain_rows = _train(False, 3)
         overlapped, overlapped_rows = _train(True, 3)
-        assert overlapped._critic_job is not None  # the last epoch's critic update is still pending
+        assert overlapped.critic_job.pending  # the last epoch's critic update is still pending
         state = overlapped.state_dict()  # ... and a checkpoint waits for it
         assert torch.get_num_threads() == 1
     finally:
@@ -40,3 +40,29 @@ def test_overlapping_the_critic_update_learns_the_same_weights_and_reports_its_m
         assert a["train/actor_loss"] == b["train/actor_loss"]
         assert a["train/explained_variance"] == b["train/explained_variance"]
     assert "train/loss" in plain_rows[0] and "train/loss" not in overlapped_rows[1]
+
+
+def _one_update(overrides, garble_reset_steps: bool):
+    cfg = make_cfg([*SMALL, "algo.update_epochs=2", *overrides])
+    env = VecEnv(cfg.env, cfg.env.num_envs, seed=0)
+    ppo = PPO(cfg, env.obs_dim, env.single_action_space.shape[0], torch.device("cpu"))
+    ro = ppo.collect(env)
+    if garble_reset_steps:  # what a reset-only step holds must not matter: it is no transition
+        ro.raw_actions[~ro.live] = 40.0
+        ro.rewards[~ro.live] = 1e4
+    rows = ppo.learn(ro)
+    return ro, rows, ppo.model.state_dict()
+
+
+def test_reset_only_steps_of_next_step_autoreset_are_left_out_of_the_update():
+    ro, rows, weights = _one_update(["env.autoreset=next_step"], garble_reset_steps=False)
+    assert (~ro.live).sum() >= 4  # some episodes ended (100-step limit) and their envs reset
+    _, garbled_rows, garbled = _one_update(["env.autoreset=next_step"], garble_reset_steps=True)
+    for name, value in weights.items():
+        assert torch.equal(value, garbled[name]), name
+    assert rows["train/explained_variance"] == garbled_rows["train/explained_variance"]
+
+
+def test_same_step_autoreset_has_no_reset_only_steps():
+    ro, _, _ = _one_update([], garble_reset_steps=False)
+    assert ro.live.all() and (ro.terminated | ro.truncated).any()

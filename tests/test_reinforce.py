@@ -163,14 +163,14 @@ def test_one_env_fast_path_plays_and_learns_like_the_vectorized_path():
     cfg = make_cfg(["algo=reinforce", "env.max_episode_steps=70"])  # some episodes hit the time limit
     runs = []
     for vectorized in (False, True):
-        torch.manual_seed(0)
         algo = Reinforce(cfg, 8, 4, torch.device("cpu"))
         env = VecEnv(cfg.env, 1, seed=5)
         eps, steps = [], 0
         for _ in range(8):
-            _, ep, n = algo._train_vectorized(env) if vectorized else algo.train_epoch(env)
-            eps.append(ep)
-            steps += n
+            batch = algo._collect_vectorized(env) if vectorized else algo.collect(env)
+            algo.learn(batch)
+            eps.append(batch.episodes)
+            steps += batch.env_steps
         runs.append((eps, steps, algo.model.state_dict()))
     (fast, fast_steps, fast_w), (vec, vec_steps, vec_w) = runs
     assert fast_steps == vec_steps

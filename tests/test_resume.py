@@ -1,10 +1,16 @@
 """A run killed with SIGKILL at random points and resumed each time ends exactly where an
-uninterrupted run with the same seed ends: same checkpointed state, same W&B history (read back with
-`wandb leet inspect --json`), with every step once. Resume targets that cannot work fail in one line."""
+uninterrupted run with the same seed ends (same checkpointed state, same W&B history read back with
+`wandb leet inspect --json`, every step once) when no episode spans a checkpoint: PPO with
+algo.reset_each_epoch=true, and REINFORCE with one env. Where episodes do span it, a resume restarts
+them, and the rows up to the checkpoint are still the uninterrupted run's. Resume targets that cannot
+work fail in one line, and a checkpoint that holds code is never run."""
 
+import os
 import random
 import shutil
+import tempfile
 import time
+from pathlib import Path
 
 import pytest
 import torch
@@ -13,7 +19,7 @@ from lander_exp.run import resume
 from tests.conftest import run_cli
 from tests.processes import RUN, assert_same_state, load, metric_rows, newest_epoch, run_folder, spawn, wait_for, wandb_runs
 
-SEED = ["seed=11"]
+SEED = ["seed=11", "algo.reset_each_epoch=true"]
 
 
 @pytest.fixture(scope="module")
@@ -91,6 +97,22 @@ def unknown_key(run_dir):
     (run_dir / "config.yaml").write_text((run_dir / "config.yaml").read_text() + "extra_knob: 1\n")
 
 
+class _Payload:
+    def __reduce__(self):
+        return (os.system, (f"touch {PWNED}",))
+
+
+PWNED = Path(tempfile.gettempdir()) / "lander_exp_checkpoint_ran_code"
+
+
+def malicious(run_dir):
+    """A checkpoint whose unpickling would run a shell command."""
+    newest = sorted(run_dir.glob("checkpoints/epoch_*.pt"))[-1]
+    state = load(newest)
+    state["algo"]["payload"] = _Payload()
+    torch.save(state, newest)
+
+
 def no_config(run_dir):
     (run_dir / "config.yaml").unlink()
 
@@ -107,6 +129,7 @@ BAD_TARGETS = [
     (foreign, "is not a lander_exp checkpoint"),
     (other_width, "incompatible config: the checkpoint was written with network.hidden_dim=16"),
     (unknown_key, "incompatible with this version"),
+    (malicious, "holds more than plain data (Trying to load unsupported GLOBAL posix.system"),
     (no_config, "is not a run folder"),
 ]
 
@@ -121,6 +144,7 @@ def test_resume_target_that_cannot_work_fails_in_one_line_and_changes_nothing(wo
     lines = capsys.readouterr().err.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("lander_exp.resume: error: ") and says in lines[0], lines
     assert sorted(p.relative_to(workdir) for p in workdir.rglob("*")) == before
+    assert not PWNED.exists()
 
 
 def test_resume_cli_of_a_missing_folder_and_of_a_finished_run(workdir, reference):
@@ -139,3 +163,29 @@ def test_a_second_process_cannot_train_in_a_folder_in_use(workdir, reference, ca
     with checkpoint.owned(run_dir):
         assert resume.main([str(run_dir)]) == 2
     assert "in use by another lander_exp process" in capsys.readouterr().err
+
+
+REINFORCE = ["algo=reinforce", "seed=5", "train.max_episodes=40", "train.eval_every=8", "train.eval_episodes=2",
+             "train.eval_envs=2", "env.max_episode_steps=100", "network.hidden_dim=16", "train.torch_threads=1",
+             "train.video_every=0", "train.progress=false", "train.keep_checkpoints=10"]
+
+
+def test_reinforce_killed_and_resumed_matches_an_uninterrupted_run(tmp_path):
+    """One env: every epoch is a whole episode, so the env's random state at a checkpoint is all a
+    resume needs to play the very episodes the uninterrupted run played."""
+    ref_dir, killed_dir = tmp_path / "reference", tmp_path / "killed"
+    ref_dir.mkdir()
+    killed_dir.mkdir()
+    assert run_cli(REINFORCE, cwd=ref_dir).returncode == 0
+    proc = spawn(REINFORCE, cwd=killed_dir)
+    assert wait_for(lambda: newest_epoch(killed_dir) >= 16, proc)
+    proc.kill()
+    proc.wait()
+    resumed_from = newest_epoch(killed_dir)
+    assert resumed_from < 40
+    proc = run_cli([str(run_folder(killed_dir))], cwd=killed_dir, module="lander_exp.resume")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert_same_state(load(run_folder(ref_dir) / "checkpoints" / "epoch_000040.pt"),
+                      load(run_folder(killed_dir) / "checkpoints" / "epoch_000040.pt"))
+    (ref_wandb,), (wandb_dir,) = wandb_runs(ref_dir), wandb_runs(killed_dir)
+    assert metric_rows(wandb_dir) == metric_rows(ref_wandb)

@@ -16,19 +16,30 @@ from lander_exp.envs.outcomes import Episodes
 from lander_exp.envs.vec import VecEnv
 
 
+class Batch(Protocol):
+    """What an epoch collected, as far as the loop is concerned."""
+
+    episodes: Episodes  # the episodes that ended while collecting
+
+    @property
+    def env_steps(self) -> int: ...
+
+
 class Algorithm(Protocol):
+    """An epoch is `learn(collect(env))`; the loop times both, evaluates `policy()` and checkpoints
+    `state_dict()`."""
+
     x_axis: str  # the W&B step axis its curves are read against: "global_step" or "episode"
     model: torch.nn.Module  # checked for non-finite parameters after every epoch
 
-    def train_epoch(self, env: VecEnv) -> tuple[dict[str, float], Episodes, int]:
-        """Collect and learn once: (metrics, the episodes that ended, env steps taken)."""
+    def collect(self, env: VecEnv) -> Batch:
+        """Act in the training envs with the current policy."""
+
+    def learn(self, batch: Batch) -> dict[str, float]:
+        """Update on what `collect` returned; returns the epoch's train/* metrics."""
 
     def policy(self) -> Callable[[np.ndarray], np.ndarray]:
         """The deterministic policy evaluation plays: observations [N, D] -> actions [N, ...]."""
-
-    def drop_env_state(self) -> None:
-        """Forget whatever it carries from one epoch's envs to the next (observations, unfinished
-        trajectories): the envs are about to start fresh episodes."""
 
     def state_dict(self) -> dict:
         """Weights, optimizers and random streams: plain data, for a checkpoint."""

@@ -7,10 +7,7 @@ import math
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from torch import nn
-
-from lander_exp.config import TanhLogDet
 
 
 def mlp(in_dim: int, hidden_dim: int, layers: int, out_dim: int) -> nn.Sequential:
@@ -22,23 +19,18 @@ def mlp(in_dim: int, hidden_dim: int, layers: int, out_dim: int) -> nn.Sequentia
     return nn.Sequential(*mods)
 
 
-def tanh_log_det(raw: torch.Tensor, mode: TanhLogDet = TanhLogDet.exact) -> torch.Tensor:
-    """log |d tanh(u)/du| = log(1 - tanh(u)^2), summed over the action dimensions."""
-    if mode == TanhLogDet.seed_eps:
-        return torch.log(1 - torch.tanh(raw) ** 2 + 1e-6).sum(-1)
-    return (2 * (math.log(2) - raw - F.softplus(-2 * raw))).sum(-1)
-
-
 class ActorCritic(nn.Module):
-    """Continuous actor-critic: actions are tanh(u), u ~ N(actor(s), exp(log_std))."""
+    """Continuous actor-critic: actions are tanh(u), u ~ N(actor(s), exp(log_std)).
+
+    The squashed action's log-density is the Gaussian's minus log|d tanh(u)/du|, a term fixed by the
+    stored u: it cancels in PPO's ratio, so the update needs only the Gaussian's (tests/test_nets.py)."""
 
     def __init__(self, obs_dim: int, act_dim: int, hidden_dim: int, actor_layers: int, critic_layers: int,
-                 init_log_std: float, tanh_logdet: TanhLogDet = TanhLogDet.exact):
+                 init_log_std: float):
         super().__init__()
         self.actor = mlp(obs_dim, hidden_dim, actor_layers, act_dim)
         self.critic = mlp(obs_dim, hidden_dim, critic_layers, 1)
         self.log_std = nn.Parameter(torch.full((act_dim,), float(init_log_std)))
-        self.tanh_logdet = TanhLogDet(tanh_logdet)
 
     def actor_params(self) -> list[nn.Parameter]:
         return [*self.actor.parameters(), self.log_std]
@@ -49,22 +41,9 @@ class ActorCritic(nn.Module):
     def dist(self, obs: torch.Tensor) -> torch.distributions.Normal:
         return torch.distributions.Normal(self.actor(obs), self.log_std.exp(), validate_args=False)
 
-    def log_prob(self, dist: torch.distributions.Normal, raw: torch.Tensor,
-                 log_det: torch.Tensor | None = None) -> torch.Tensor:
-        """Log-density of the squashed action tanh(raw): Gaussian log-prob minus the tanh log-det.
-
-        The log-det depends on the stored action only, so an update may compute it once (`log_det`)."""
-        if log_det is None:
-            log_det = tanh_log_det(raw, self.tanh_logdet)
-        return dist.log_prob(raw).sum(-1) - log_det
-
     def entropy(self) -> torch.Tensor:
         """Entropy of the pre-tanh Gaussian, the same in every state (the std is state-independent)."""
         return (0.5 + 0.5 * math.log(2 * math.pi) + self.log_std).sum()
-
-    @torch.no_grad()
-    def act_deterministic(self, obs: np.ndarray) -> np.ndarray:
-        return torch.tanh(self.actor(torch.as_tensor(obs))).numpy()
 
 
 class NumpyMLP:

@@ -3,13 +3,14 @@ loss = clipped surrogate + vf_coef * value MSE - entropy_coef * entropy, two Ada
 clipped at max_grad_norm), GAE(lambda) with normalised advantages. The actor and the critic share no
 parameters, so each learns from its part of the loss in its own loop over the same minibatches.
 
-Read top to bottom: `train_epoch` = `collect` (numpy, one actor forward per vector step) then
-`update` (torch, whole-epoch tensors, shuffled minibatches)."""
+Read top to bottom: `collect` (numpy, one actor forward per vector step) then `learn` (torch,
+whole-epoch tensors, shuffled minibatches)."""
 
 from __future__ import annotations
 
 import math
 import time
+from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 
@@ -18,9 +19,9 @@ import torch
 import torch.nn.functional as F
 
 from lander_exp.config import Autoreset, RolloutBootstrap
-from lander_exp.core.nets import ActorCritic, NumpyMLP, tanh_log_det
+from lander_exp.core.nets import ActorCritic, NumpyMLP
 from lander_exp.core.returns import gae
-from lander_exp.envs.outcomes import Episodes
+from lander_exp.core.seeding import RunSeeds
 from lander_exp.envs.vec import Steps, VecEnv
 
 
@@ -30,6 +31,41 @@ class Rollout(Steps):
 
     raw_actions: np.ndarray  # [T, N, A] pre-tanh samples
 
+    @property
+    def env_steps(self) -> int:
+        return self.rewards.size
+
+
+class BackgroundCritic:
+    """algo.overlap_critic: the critic's update runs on a thread, on one torch thread, while the next
+    rollout (numpy and EnvPool, which leave a core idle) runs; `wait` joins it before the critic is
+    needed again. The weights are the same as learning in line; its metrics arrive one epoch late."""
+
+    def __init__(self):
+        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="critic")
+        self._job: Future | None = None
+        self._threads = torch.get_num_threads()  # restored when the job is done
+
+    @property
+    def pending(self) -> bool:
+        return self._job is not None
+
+    def submit(self, fn: Callable[[], dict[str, float]]) -> None:
+        self._threads = torch.get_num_threads()
+        torch.set_num_threads(1)
+        self._job = self._pool.submit(fn)
+
+    def wait(self) -> tuple[dict[str, float], float]:
+        """(the job's metrics, seconds spent waiting for it); ({}, 0) when none runs."""
+        if self._job is None:
+            return {}, 0.0
+        t = time.perf_counter()
+        job, self._job = self._job, None
+        try:
+            return job.result(), time.perf_counter() - t
+        finally:
+            torch.set_num_threads(self._threads)
+
 
 class PPO:
     x_axis = "global_step"
@@ -38,18 +74,19 @@ class PPO:
         self.cfg = cfg.algo
         self.autoreset = Autoreset(cfg.env.autoreset)
         self.device = device
-        self.model = ActorCritic(obs_dim, act_dim, cfg.network.hidden_dim, cfg.network.actor_layers,
-                                 cfg.network.critic_layers, self.cfg.init_log_std, self.cfg.tanh_logdet).to(device)
+        seeds = RunSeeds.of(cfg.seed)
+        with torch.random.fork_rng(devices=[]):  # the initial weights come from this run's own stream
+            torch.manual_seed(seeds.weights)
+            self.model = ActorCritic(obs_dim, act_dim, cfg.network.hidden_dim, cfg.network.actor_layers,
+                                     cfg.network.critic_layers, self.cfg.init_log_std).to(device)
         # fused: one kernel per step for all parameters instead of a Python loop over them
         self.pi_opt = torch.optim.Adam(self.model.actor_params(), lr=cfg.lr.actor, fused=True)
         self.vf_opt = torch.optim.Adam(self.model.critic.parameters(), lr=cfg.lr.critic, fused=True)
-        self.rng = np.random.default_rng(cfg.seed)
-        self.gen = torch.Generator().manual_seed(cfg.seed)
+        self.rng = np.random.default_rng(seeds.actions)
+        self.gen = torch.Generator().manual_seed(seeds.minibatches)
         self.obs: np.ndarray | None = None
-        self._background = ThreadPoolExecutor(max_workers=1, thread_name_prefix="critic")
-        self._critic_job: Future | None = None  # algo.overlap_critic: the critic's update still running
-        self.critic_metrics: dict[str, float] = {}  # its metrics, for the next epoch's row
-        self.torch_threads = torch.get_num_threads()  # restored when the background critic is done
+        self.critic_job = BackgroundCritic()
+        self.critic_metrics: dict[str, float] = {}  # the background critic's, for the next epoch's row
 
     # ---- acting -------------------------------------------------------------------------------
     def policy(self):
@@ -96,41 +133,45 @@ class PPO:
         dones = (ro.terminated | ro.truncated).astype(np.float32)
         return gae(ro.rewards, values, next_values, dones, c.gamma, c.gae_lambda)
 
-    def update(self, ro: Rollout) -> dict[str, float]:
+    def learn(self, ro: Rollout) -> dict[str, float]:
         c, m, dev = self.cfg, self.model, self.device
-        critic_wait = self.wait_for_critic()  # the values below need the critic that learnt from the last rollout
+        finished, critic_wait = self.critic_job.wait()  # the values below need the latest critic
+        self.critic_metrics.update(finished)
         steps, n = ro.rewards.shape
         obs = torch.as_tensor(ro.obs.reshape(steps * n, -1), device=dev)
         raw = torch.as_tensor(ro.raw_actions.reshape(steps * n, -1), device=dev)
         with torch.no_grad():
             extra = torch.as_tensor(np.concatenate([ro.last_obs, ro.trunc_obs]), device=dev)
             values_all = m.value(torch.cat([obs, extra])).cpu().numpy()
-            log_det = tanh_log_det(raw, m.tanh_logdet)  # fixed by the stored actions: once per update
-            old_logp = m.log_prob(m.dist(obs), raw, log_det)
+            # the Gaussian's log-prob of the stored pre-tanh action: the tanh log-det cancels in the ratio
+            old_logp = m.dist(obs).log_prob(raw).sum(-1)
         values = values_all[: steps * n].reshape(steps, n)
         adv, ret = self.advantages(ro, values, values_all[steps * n: steps * n + n], values_all[steps * n + n:])
-        adv_t = torch.as_tensor(adv.reshape(-1), device=dev)
-        ret_t = torch.as_tensor(ret.reshape(-1), device=dev)
+        # A reset-only step (next_step autoreset) is no transition: its advantage and target are left out
+        # of the normalisation and both losses. GAE needs no mask: the episode's end before it already
+        # stops its TD error from reaching the previous episode.
+        live = ro.live.reshape(-1)
+        adv, ret, values = adv.reshape(-1)[live], ret.reshape(-1)[live], values.reshape(-1)[live]
+        if not live.all():
+            keep = torch.as_tensor(np.flatnonzero(live), device=dev)
+            obs, raw, old_logp = obs[keep], raw[keep], old_logp[keep]
+        adv_t = torch.as_tensor(adv, device=dev)
+        ret_t = torch.as_tensor(ret, device=dev)
         if c.normalize_advantages:
             adv_t = (adv_t - adv_t.mean()) / (adv_t.std() + 1e-8)
 
         # The actor's and the critic's losses share no parameters (the loss is their weighted sum, each
         # network has its own optimizer and clipping), so each learns in its own loop over the same
         # minibatches: the same updates as one backward pass of the sum per minibatch.
-        total = steps * n
-        perms = [torch.randperm(total, generator=self.gen).to(dev) for _ in range(c.update_epochs)]
-        out = self._update_actor(perms, (obs, raw, log_det, old_logp, adv_t))
+        perms = [torch.randperm(len(adv), generator=self.gen).to(dev) for _ in range(c.update_epochs)]
+        out = self._update_actor(perms, (obs, raw, old_logp, adv_t))
         out["perf/critic_wait_s"] = critic_wait
         var_ret = float(np.var(ret))
         out["train/explained_variance"] = float(1 - np.var(ret - values) / var_ret) if var_ret > 0 else float("nan")
-        if self.cfg.overlap_critic:
-            # the critic learns in the background, on one torch thread, while the next rollout (numpy and
-            # EnvPool, leaving a core idle) runs; its metrics arrive with the next epoch's row
-            out.update(self.critic_metrics)
+        if c.overlap_critic:
+            out.update(self.critic_metrics)  # the previous epoch's
             self.critic_metrics = {}
-            self.torch_threads = torch.get_num_threads()
-            torch.set_num_threads(1)
-            self._critic_job = self._background.submit(self._update_critic, perms, (obs, ret_t))
+            self.critic_job.submit(lambda: self._update_critic(perms, (obs, ret_t)))
         else:
             out.update(self._update_critic(perms, (obs, ret_t)))
             out["train/loss"] = (out["train/actor_loss"] + float(c.vf_coef) * out["train/critic_loss"]
@@ -143,8 +184,8 @@ class PPO:
         # plain floats: a DictConfig lookup costs microseconds, and the loop below runs hundreds of times
         clip, ent_coef, max_norm = float(c.eps_clip), float(c.entropy_coef), float(c.max_grad_norm)
         stats = []
-        for ob, ra, ld, old, a in self._minibatches(perms, samples):
-            logp = m.log_prob(m.dist(ob), ra, ld)
+        for ob, ra, old, a in self._minibatches(perms, samples):
+            logp = m.dist(ob).log_prob(ra).sum(-1)
             log_ratio = logp - old
             ratio = log_ratio.exp()
             actor_loss = -torch.min(ratio * a, ratio.clamp(1 - clip, 1 + clip) * a).mean()
@@ -188,44 +229,15 @@ class PPO:
             for start in range(0, total, size):
                 yield tuple(x[start:start + size] for x in shuffled)
 
-    def wait_for_critic(self) -> float:
-        """Finish the critic's background update (algo.overlap_critic), if one is running; returns the
-        seconds spent waiting for it."""
-        if self._critic_job is None:
-            return 0.0
-        t = time.perf_counter()
-        job, self._critic_job = self._critic_job, None
-        try:
-            self.critic_metrics = job.result()
-        finally:
-            torch.set_num_threads(self.torch_threads)
-        return time.perf_counter() - t
-
-    def train_epoch(self, env: VecEnv) -> tuple[dict[str, float], Episodes, int]:
-        """One epoch: returns (metrics, episodes that ended, env steps taken)."""
-        t0 = time.perf_counter()
-        ro = self.collect(env)
-        t1 = time.perf_counter()
-        metrics = self.update(ro)
-        t2 = time.perf_counter()
-        steps = ro.rewards.size
-        metrics.update({"perf/rollout_s": t1 - t0, "perf/update_s": t2 - t1,
-                        "perf/rollout_steps_per_s": steps / (t1 - t0)})
-        return metrics, ro.episodes, steps
-
-    def drop_env_state(self) -> None:
-        """Forget the observation carried to the next epoch: its next rollout starts with a reset."""
-        self.obs = None
-
     # ---- checkpointing ------------------------------------------------------------------------
     def state_dict(self) -> dict:
-        self.wait_for_critic()
+        self.critic_metrics.update(self.critic_job.wait()[0])
         return {"model": self.model.state_dict(), "pi_opt": self.pi_opt.state_dict(),
                 "vf_opt": self.vf_opt.state_dict(), "rng": self.rng.bit_generator.state,
                 "gen": self.gen.get_state()}
 
     def load_state_dict(self, state: dict) -> None:
-        self.wait_for_critic()
+        self.critic_job.wait()
         self.model.load_state_dict(state["model"])
         self.pi_opt.load_state_dict(state["pi_opt"])
         self.vf_opt.load_state_dict(state["vf_opt"])

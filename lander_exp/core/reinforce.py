@@ -5,7 +5,7 @@ Monte-Carlo return. Acting runs on a numpy copy of the actor: one forward per en
 
 from __future__ import annotations
 
-import time
+from dataclasses import dataclass
 
 import numpy as np
 import torch
@@ -14,6 +14,7 @@ import torch.nn.functional as F
 from lander_exp.config import Backend
 from lander_exp.core.nets import CategoricalActorCritic, NumpyMLP
 from lander_exp.core.returns import mc_returns
+from lander_exp.core.seeding import RunSeeds
 from lander_exp.envs.outcomes import Episodes
 from lander_exp.envs.vec import VecEnv
 
@@ -42,7 +43,7 @@ class GumbelNoise:
 
     BLOCK = 1 << 16
 
-    def __init__(self, seed: int):
+    def __init__(self, seed: int | np.random.SeedSequence):
         self.rng = np.random.default_rng(seed)
         self.buffer = np.empty(0)
         self.pos = 0
@@ -60,7 +61,16 @@ class GumbelNoise:
 
     def load_state_dict(self, state: dict) -> None:
         self.rng.bit_generator.state = state["rng"]
-        self.buffer, self.pos = state["unused"].copy(), 0
+        self.buffer, self.pos = np.array(state["unused"], np.float64), 0
+
+
+@dataclass
+class Finished:
+    """What one epoch of REINFORCE collects: the whole episodes that ended, each as its own arrays."""
+
+    trajectories: list[tuple[np.ndarray, np.ndarray, np.ndarray]]  # (obs [T, D], actions [T], rewards [T])
+    episodes: Episodes
+    env_steps: int  # including the steps of episodes still running
 
 
 class Reinforce:
@@ -69,11 +79,14 @@ class Reinforce:
     def __init__(self, cfg, obs_dim: int, n_actions: int, device: torch.device):
         self.cfg = cfg.algo
         self.device = device
-        self.model = CategoricalActorCritic(obs_dim, n_actions, cfg.network.hidden_dim, cfg.network.actor_layers,
-                                            cfg.network.critic_layers).to(device)
+        seeds = RunSeeds.of(cfg.seed)
+        with torch.random.fork_rng(devices=[]):  # the initial weights come from this run's own stream
+            torch.manual_seed(seeds.weights)
+            self.model = CategoricalActorCritic(obs_dim, n_actions, cfg.network.hidden_dim, cfg.network.actor_layers,
+                                                cfg.network.critic_layers).to(device)
         self.pi_opt = torch.optim.Adam(self.model.actor.parameters(), lr=cfg.lr.actor, fused=True)
         self.vf_opt = torch.optim.Adam(self.model.critic.parameters(), lr=cfg.lr.critic, fused=True)
-        self.noise = GumbelNoise(cfg.seed)
+        self.noise = GumbelNoise(seeds.actions)
         self.obs: np.ndarray | None = None
         self.trajectories: list[tuple[list, list, list]] = []
 
@@ -81,6 +94,52 @@ class Reinforce:
         """Deterministic policy for evaluation: the most probable action."""
         actor = NumpyMLP(self.model.actor)
         return lambda obs: actor(obs).argmax(axis=1)
+
+    def sample(self, logits: np.ndarray) -> np.ndarray:
+        """One action per row of logits (an int for a single row [A]), by Gumbel-max."""
+        return (logits + self.noise.take(logits.size).reshape(logits.shape)).argmax(axis=-1)
+
+    def collect(self, env: VecEnv) -> Finished:
+        """Play until at least one episode ends (one env: exactly one whole episode)."""
+        if env.num_envs == 1 and env.backend == Backend.gymnasium:
+            # play_episode's tight loop: per-step bookkeeping would cost as much as the physics
+            actor = NumpyMLP(self.model.actor)
+            obs, actions, rewards, episode = env.play_episode(lambda o: self.sample(actor(o)))
+            return Finished([(obs, actions, rewards)], episode, len(actions))
+        return self._collect_vectorized(env)
+
+    def _collect_vectorized(self, env: VecEnv) -> Finished:
+        """Several envs (or EnvPool): step all until at least one episode ends, carrying the others'
+        unfinished trajectories to the next epoch."""
+        n = env.num_envs
+        if self.obs is None:
+            self.obs = env.reset()
+            self.trajectories = [([], [], []) for _ in range(n)]
+        actor = NumpyMLP(self.model.actor)
+        obs, trajs, steps, finished = self.obs, self.trajectories, 0, []
+        while not finished:
+            actions = self.sample(actor(obs))
+            step = env.step(actions)
+            steps += n
+            for i in np.flatnonzero(step.live):  # a reset-only step (next_step autoreset) is no transition
+                trajs[i][0].append(obs[i])
+                trajs[i][1].append(actions[i])
+                trajs[i][2].append(step.reward[i])
+            for i in np.flatnonzero(step.terminated | step.truncated):
+                o, a, r = trajs[i]
+                finished.append((np.stack(o), np.asarray(a, np.int64), np.asarray(r, np.float32)))
+                trajs[i] = ([], [], [])
+            obs = step.obs
+        self.obs = obs
+        return Finished(finished, step.episodes, steps)
+
+    def learn(self, batch: Finished) -> dict[str, float]:
+        """One update per finished episode, in the order they ended."""
+        stats = [self.update(o, a, r.astype(np.float64)) for o, a, r in batch.trajectories]
+        metrics = {k: float(np.mean([s[k] for s in stats])) for k in stats[0]}
+        metrics.update({"train/lr/actor": self.pi_opt.param_groups[0]["lr"],
+                        "train/lr/critic": self.vf_opt.param_groups[0]["lr"]})
+        return metrics
 
     def update(self, obs: np.ndarray, actions: np.ndarray, rewards: np.ndarray) -> dict[str, float]:
         """One gradient step for the actor and one for the critic, on one whole episode."""
@@ -100,70 +159,6 @@ class Reinforce:
         values = torch.stack([actor_loss, critic_loss, entropy, gn_actor, gn_critic]).tolist()
         return dict(zip(("train/actor_loss", "train/critic_loss", "train/entropy", "train/grad_norm/actor",
                          "train/grad_norm/critic"), values, strict=True))
-
-    def sample(self, logits: np.ndarray) -> np.ndarray:
-        """One action per row of logits (an int for a single row [A]), by Gumbel-max."""
-        return (logits + self.noise.take(logits.size).reshape(logits.shape)).argmax(axis=-1)
-
-    def train_epoch(self, env: VecEnv) -> tuple[dict[str, float], Episodes, int]:
-        """Play until at least one episode ends; update once on each episode that ended."""
-        if env.num_envs == 1 and env.backend == Backend.gymnasium:
-            return self._train_one_episode(env)
-        return self._train_vectorized(env)
-
-    def _train_one_episode(self, env: VecEnv) -> tuple[dict[str, float], Episodes, int]:
-        """One env: play a whole episode in env.play_episode's tight loop, then update on it."""
-        t0 = time.perf_counter()
-        actor = NumpyMLP(self.model.actor)
-        obs, actions, rewards, episode = env.play_episode(lambda o: self.sample(actor(o)))
-        t1 = time.perf_counter()
-        metrics = self.update(obs, actions, rewards.astype(np.float64))
-        metrics.update(self._lr_metrics(), **{"perf/update_s": time.perf_counter() - t1, "perf/rollout_s": t1 - t0})
-        return metrics, episode, len(actions)
-
-    def _lr_metrics(self) -> dict[str, float]:
-        return {"train/lr/actor": self.pi_opt.param_groups[0]["lr"],
-                "train/lr/critic": self.vf_opt.param_groups[0]["lr"]}
-
-    def _train_vectorized(self, env: VecEnv) -> tuple[dict[str, float], Episodes, int]:
-        """Several envs (or EnvPool): step all until at least one episode ends, carrying the others'
-        unfinished trajectories to the next epoch."""
-        t0 = time.perf_counter()
-        n = env.num_envs
-        if self.obs is None:
-            self.obs = env.reset()
-            self.trajectories = [([], [], []) for _ in range(n)]
-        actor = NumpyMLP(self.model.actor)
-        obs, trajs, steps = self.obs, self.trajectories, 0
-        update_s, stats, ended = 0.0, [], []
-        while not ended:
-            actions = self.sample(actor(obs))
-            step = env.step(actions)
-            steps += n
-            for i in np.flatnonzero(step.live):  # a reset-only step (next_step autoreset) is no transition
-                trajs[i][0].append(obs[i])
-                trajs[i][1].append(actions[i])
-                trajs[i][2].append(step.reward[i])
-            done = step.terminated | step.truncated
-            if done.any():
-                ended.append(step.episodes)
-                t1 = time.perf_counter()
-                for i in np.flatnonzero(done):
-                    o, a, r = trajs[i]
-                    stats.append(self.update(np.stack(o), np.asarray(a, np.int64), np.asarray(r, np.float64)))
-                    trajs[i] = ([], [], [])
-                update_s += time.perf_counter() - t1
-            obs = step.obs
-        self.obs = obs
-        metrics = {k: float(np.mean([s[k] for s in stats])) for k in stats[0]}
-        metrics.update(self._lr_metrics(), **{"perf/update_s": update_s,
-                                              "perf/rollout_s": time.perf_counter() - t0 - update_s})
-        return metrics, Episodes.concat(ended), steps
-
-    def drop_env_state(self) -> None:
-        """Forget the observations and unfinished trajectories carried to the next epoch: its first
-        step starts from a reset (train.restart_envs, at checkpoints)."""
-        self.obs = None
 
     def state_dict(self) -> dict:
         return {"model": self.model.state_dict(), "pi_opt": self.pi_opt.state_dict(),

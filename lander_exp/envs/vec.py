@@ -29,6 +29,7 @@ class Steps:
     trunc_index: tuple[np.ndarray, np.ndarray]  # (t, env) of time-limit ends (same_step autoreset)
     trunc_obs: np.ndarray  # [K, D] their final observations
     episodes: Episodes
+    live: np.ndarray  # [T, N] bool: False where the step only reset its env (next_step autoreset): no transition
 
 
 @dataclass
@@ -102,6 +103,21 @@ class VecEnv:
         """Make the next `reset()` seed the envs again (env i gets seed + i), as at construction."""
         self._seed = seed
 
+    def rng_state(self) -> list[dict] | None:
+        """Each Gymnasium env's random state (plain data, for a checkpoint); None for EnvPool, whose
+        envs' state cannot be read."""
+        return None if self.pool is not None else [e.np_random.bit_generator.state for e in self.envs]
+
+    def restore_rng(self, states: list[dict] | None, fallback_seed: int) -> None:
+        """Make the next `reset()` start fresh episodes from `states` (see rng_state), or, where there
+        are none (EnvPool), from `fallback_seed` as `reseed` does."""
+        if states is None or self.pool is not None:
+            self.reseed(fallback_seed)
+            return
+        for env, state in zip(self.envs, states, strict=True):
+            env.np_random.bit_generator.state = state
+        self._seed = None
+
     def play_episode(self, act: Callable[[np.ndarray], np.integer]) -> tuple[np.ndarray, np.ndarray, np.ndarray, Episodes]:
         """Play one whole episode in the single Gymnasium env, from a reset, choosing each action with
         `act(obs [D]) -> action`. One-env algorithms that learn per episode (REINFORCE) use this tight
@@ -144,11 +160,12 @@ class VecEnv:
         rewards = np.empty((steps, n), np.float32)
         terminated = np.empty((steps, n), bool)
         truncated = np.empty((steps, n), bool)
+        live = np.empty((steps, n), bool)
         trunc_t, trunc_i, trunc_obs, episodes = [], [], [], []
         for t in range(steps):
             obs_buf[t] = obs
             step = self.step(act(t, obs))
-            rewards[t], terminated[t], truncated[t] = step.reward, step.terminated, step.truncated
+            rewards[t], terminated[t], truncated[t], live[t] = step.reward, step.terminated, step.truncated, step.live
             if len(step.episodes):
                 episodes.append(step.episodes)
                 cut = step.truncated & ~step.terminated
@@ -161,7 +178,7 @@ class VecEnv:
         cat = lambda xs: np.concatenate(xs) if xs else np.zeros(0, np.int64)  # noqa: E731
         return Steps(obs_buf, rewards, terminated, truncated, obs.copy(), (cat(trunc_t), cat(trunc_i)),
                      np.concatenate(trunc_obs) if trunc_obs else np.zeros((0, dim), np.float32),
-                     Episodes.concat(episodes))
+                     Episodes.concat(episodes), live)
 
     def _play_steps_pool(self, obs: np.ndarray, act: Callable[[int, np.ndarray], np.ndarray], steps: int) -> Steps:
         n, dim, pool, scale = self.num_envs, self.obs_dim, self.pool, self.scale
@@ -202,7 +219,7 @@ class VecEnv:
                             classify(terminated[t_end, i_end], rewards[t_end, i_end], final_x[t_end, i_end]))
         empty = np.zeros(0, np.int64)
         return Steps(obs_buf, rewards, terminated, truncated, obs.copy(), (empty, empty),
-                     np.zeros((0, dim), np.float32), episodes)
+                     np.zeros((0, dim), np.float32), episodes, live)
 
     def _step_gymnasium(self, actions: np.ndarray):
         n = self.num_envs

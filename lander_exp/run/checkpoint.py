@@ -3,15 +3,20 @@ newest N kept, and loadable with the config that produced them.
 
 A checkpoint holds everything a resume needs (see `lander_exp.resume`): the algorithm's weights,
 optimizers and RNG states, torch's global RNG, the step/episode counters, the eval history, the
-config, and every metrics row logged so far (so an offline W&B run can be rebuilt without gaps)."""
+config, and every metrics row logged so far (so an offline W&B run can be rebuilt without gaps).
+
+Checkpoints hold plain data only (tensors, numbers, strings, lists, dicts; numpy arrays are stored as
+tensors) and are opened with `weights_only=True`: opening a checkpoint someone shared runs no code."""
 
 from __future__ import annotations
 
 import fcntl
 import os
+import pickle
 from contextlib import contextmanager
 from pathlib import Path
 
+import numpy as np
 import torch
 
 from lander_exp.config import ConfigError
@@ -22,11 +27,24 @@ LOCK = ".lock"  # in the run folder, held by the process training there
 REQUIRED = ("epoch", "global_step", "episodes", "eval_history", "algo", "config")
 
 
+def _plain(value):
+    """`value` with numpy arrays and scalars turned into tensors and Python numbers."""
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return type(value)(_plain(v) for v in value)
+    if isinstance(value, np.ndarray):
+        return torch.from_numpy(np.ascontiguousarray(value))
+    if isinstance(value, np.generic):
+        return value.item()
+    return value
+
+
 def _write(path: Path, state: dict) -> None:
     """Write to a temporary file, flush it to disk, then rename: readers see the old file or the new."""
     tmp = path.with_name(path.name + ".tmp")
     with open(tmp, "wb") as f:
-        torch.save(state, f)
+        torch.save(_plain(state), f)
         f.flush()
         os.fsync(f.fileno())
     os.replace(tmp, path)
@@ -61,7 +79,12 @@ def latest(run_dir: Path) -> Path:
 
 def load(path: Path) -> dict:
     try:
-        state = torch.load(path, map_location="cpu", weights_only=False)
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as ex:
+        why = next((line.strip() for line in str(ex).splitlines() if "GLOBAL" in line or "Unsupported" in line),
+                   "objects of unknown types")
+        raise ConfigError(f"checkpoint {path} holds more than plain data ({why}) and was not opened, since opening "
+                          "it could run code: use checkpoints written by lander_exp") from None
     except Exception as ex:
         raise ConfigError(f"checkpoint {path} cannot be read ({type(ex).__name__}): it is corrupted or "
                           "not a lander_exp checkpoint") from None

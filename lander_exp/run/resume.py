@@ -44,7 +44,7 @@ def load_resumable(run_dir: Path):
                           "resume it with the version that started it") from None
     path = checkpoint.latest(run_dir)
     state = checkpoint.load(path)
-    lacking = [k for k in ("torch_rng", "tracker", "episode_log") if k not in state]
+    lacking = [k for k in ("tracker", "episode_log") if k not in state]
     if lacking:
         raise ConfigError(f"checkpoint {path} cannot be resumed: it lacks {', '.join(lacking)} (written by a version "
                           "of lander_exp without resume); evaluate it, or start a new run")

@@ -1,12 +1,16 @@
-"""The loop every algorithm shares: train an epoch, evaluate on schedule, checkpoint, stop at the
-moving-average target, and hand one metrics dict per epoch to the tracker. It also resumes from a
-checkpoint, stops cleanly on SIGINT/SIGTERM and stops loudly on a non-finite number (stopping.py)."""
+"""The loop every algorithm shares: collect and learn an epoch, evaluate on schedule, checkpoint, stop,
+and hand one metrics dict per epoch to the tracker. It also resumes from a checkpoint, stops cleanly
+on SIGINT/SIGTERM and stops loudly on a non-finite number (stopping.py).
+
+Evaluations and checkpoints touch nothing training uses (the evaluation has envs of its own), so a
+run that is never interrupted learns and logs the same whatever its schedule."""
 
 from __future__ import annotations
 
 import signal
 import sys
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -15,8 +19,9 @@ from omegaconf import DictConfig, OmegaConf
 from tqdm import tqdm
 
 from lander_exp.config import Autoreset, ConfigError, Device
-from lander_exp.core.algorithm import make_algo
+from lander_exp.core.algorithm import Algorithm, make_algo
 from lander_exp.core.jump import detect_jump
+from lander_exp.core.seeding import RunSeeds
 from lander_exp.envs.outcomes import Episodes
 from lander_exp.envs.vec import VecEnv, run_episodes
 from lander_exp.run import checkpoint
@@ -41,7 +46,7 @@ def episode_metrics(prefix: str, eps: Episodes) -> dict[str, float]:
     return out
 
 
-def evaluate(algo, env: VecEnv, episodes: int) -> Episodes:
+def evaluate(algo: Algorithm, env: VecEnv, episodes: int) -> Episodes:
     return run_episodes(env, algo.policy(), episodes, EVAL_SEED)
 
 
@@ -62,147 +67,181 @@ def stop_reason(cfg: DictConfig, epoch: int, episodes: int, history: list[float]
     return None
 
 
-def env_restart_seed(seed: int, epoch: int) -> int:
-    """The reset seed of the training envs after the checkpoint of `epoch`: a function of (seed, epoch)
-    only, so a resumed run restarts its envs exactly where the uninterrupted one did. 31 bits: EnvPool
-    takes int32 seeds only."""
-    return int(np.random.SeedSequence([seed, epoch]).generate_state(1)[0] >> 1)
+@dataclass
+class Progress:
+    """A run's counters and curves: what a checkpoint restores besides the algorithm."""
+
+    epoch: int = 0
+    global_step: int = 0
+    episodes: int = 0
+    eval_history: list[float] = field(default_factory=list)
+    episode_log: list[Episodes] = field(default_factory=list)  # every training episode, in order
+    wall_before: float = 0.0  # seconds trained by earlier processes of this run
+
+    def add(self, eps: Episodes, steps: int) -> None:
+        self.epoch += 1
+        self.global_step += steps
+        self.episodes += len(eps)
+        if len(eps):
+            self.episode_log.append(eps)
+
+    def recent(self) -> Episodes:
+        return Episodes.concat(self.episode_log)
 
 
-def restart_envs(env: VecEnv, algo, seed: int, epoch: int) -> None:
-    """Start fresh episodes from reset seeds that depend on (seed, epoch) alone. A Box2D world cannot
-    be saved, so this is what makes a checkpoint a point a run can be resumed from exactly: the
-    loop does it after every checkpoint, and a resume does it before its first epoch."""
-    env.reseed(env_restart_seed(seed, epoch))
-    if hasattr(algo, "drop_env_state"):  # algorithms that carry observations across epochs (PPO)
-        algo.drop_env_state()
+class Run:
+    """One run's pieces and the steps of its loop; `run` below reads them top to bottom."""
+
+    def __init__(self, cfg: DictConfig, run_dir: Path, choices: dict[str, str] | None, resume: dict | None):
+        self.cfg, self.run_dir, self.choices = cfg, run_dir, choices
+        self.seeds = RunSeeds.of(cfg.seed)
+        self.env = VecEnv(cfg.env, cfg.env.num_envs, seed=self.seeds.envs)
+        self.eval_env = VecEnv(cfg.env, cfg.train.eval_envs, seed=EVAL_SEED, autoreset=Autoreset.same_step)
+        self.algo = make_algo(cfg, self.env.obs_dim, self.env.single_action_space, resolve_device(cfg.device))
+        self.progress = Progress()
+        if resume:
+            self.restore(resume)
+        self.tracker = Tracker(cfg, run_dir, self.algo.x_axis, self.choices, resume=resume and resume["tracker"])
+        self.videos = EvalVideos(cfg, run_dir, self.tracker, seed=EVAL_SEED)
+        self.start = time.perf_counter() - self.progress.wall_before
+        OmegaConf.save(cfg, run_dir / "config.yaml")
+
+    def restore(self, state: dict) -> None:
+        """Continue from a checkpoint. The weights, optimizers, random streams, counters and logged rows
+        are the checkpoint's; the training envs start fresh episodes, from the random state they had
+        then (Gymnasium) or from a seed of (seed, epoch) (EnvPool, whose state cannot be saved)."""
+        try:
+            self.algo.load_state_dict(state["algo"])
+        except (RuntimeError, KeyError, ValueError) as ex:
+            self.close()
+            raise ConfigError(f"the checkpoint does not fit this config's model ({str(ex).splitlines()[0]}): "
+                              "resume it with the code and config that wrote it") from None
+        p = self.progress
+        p.epoch, p.global_step, p.episodes = state["epoch"], state["global_step"], state["episodes"]
+        p.eval_history = list(state["eval_history"])
+        p.episode_log = [Episodes(*(np.asarray(state["episode_log"][k]) for k in ("returns", "lengths", "outcomes")))]
+        p.wall_before = state.get("wall_s", 0.0)
+        self.choices = state.get("choices", self.choices)
+        self.env.restore_rng(state.get("env_rng"), fallback_seed=self.seeds.restart(p.epoch))
+
+    def state(self) -> dict:
+        """Everything a resume needs (lander_exp.run.resume), as plain data."""
+        p, curve = self.progress, self.progress.recent()
+        return {"epoch": p.epoch, "global_step": p.global_step, "episodes": p.episodes, "eval_history": p.eval_history,
+                "episode_log": {"returns": curve.returns, "lengths": curve.lengths, "outcomes": curve.outcomes},
+                "algo": self.algo.state_dict(), "env_rng": self.env.rng_state(), "tracker": self.tracker.state_dict(),
+                "wall_s": time.perf_counter() - self.start, "choices": self.choices,
+                "config": OmegaConf.to_container(self.cfg, enum_to_str=True)}
+
+    def train_epoch(self) -> dict:
+        """Collect and learn once; the epoch's row of metrics."""
+        t0 = time.perf_counter()
+        batch = self.algo.collect(self.env)
+        t1 = time.perf_counter()
+        metrics = self.algo.learn(batch)
+        t2 = time.perf_counter()
+        p = self.progress
+        p.add(batch.episodes, batch.env_steps)
+        metrics.update(global_step=p.global_step, episode=p.episodes, epoch=p.epoch)
+        metrics.update({"perf/rollout_s": t1 - t0, "perf/update_s": t2 - t1, "perf/env_steps_per_s": batch.env_steps / (t2 - t0)})
+        if len(batch.episodes):
+            metrics.update(episode_metrics("episode", batch.episodes))
+            recent = Episodes.concat(p.episode_log[-MA_EPISODES:])  # each part holds at least one episode
+            metrics["episode/return_ma100"] = float(recent.returns[-MA_EPISODES:].mean())
+            metrics["episode/length_ma100"] = float(recent.lengths[-MA_EPISODES:].mean())
+        return metrics
+
+    def check_finite(self, metrics: dict) -> None:
+        bad = first_nonfinite(metrics, self.algo.model)
+        if bad is None:
+            return
+        p = self.progress
+        self.tracker.log(metrics)  # the dashboard shows where it broke
+        path = checkpoint.save_debug(self.run_dir, p.epoch, self.state())
+        message = (f"non-finite {bad} at global_step {p.global_step} (epoch {p.epoch}); the state after that epoch is "
+                   f"in {path}. Check the config's scales (learning rates, algo.init_log_std) and start a new run, or "
+                   "one from an earlier checkpoint")
+        self.tracker.summarize({"stop_reason": "non_finite", "failure": message})
+        raise NonFiniteError(message)
+
+    def last_epoch(self) -> bool:
+        t, p = self.cfg.train, self.progress
+        return p.epoch == t.max_epochs or (t.max_episodes is not None and p.episodes >= t.max_episodes)
+
+    def evaluate(self) -> dict:
+        t, history = self.cfg.train, self.progress.eval_history
+        t0 = time.perf_counter()
+        ev = evaluate(self.algo, self.eval_env, t.eval_episodes)
+        history.append(float(ev.returns.mean()))
+        ma = float(np.mean(history[-t.target_window:]))
+        metrics = {"eval/return_mean": history[-1], "eval/return_std": float(ev.returns.std()), "eval/return_ma": ma,
+                   "eval/length": float(ev.lengths.mean()), **{f"eval/{k}": v for k, v in ev.rates().items()},
+                   "perf/eval_s": time.perf_counter() - t0}
+        metrics.update(self.videos.after_eval(self.algo, self.progress.epoch, len(history), ma, self.last_epoch()))
+        return metrics
+
+    def summary(self, reason: str) -> dict:
+        p, history = self.progress, self.progress.eval_history
+        curve = p.recent()
+        out = {"stop_reason": reason}
+        jump = detect_jump(curve.returns, curve.lengths)
+        if jump is not None:
+            out.update(jump.as_summary())
+        out.update(epochs=p.epoch, global_step=p.global_step, episodes=p.episodes, wall_s=time.perf_counter() - self.start,
+                   final_eval_return=history[-1] if history else None,
+                   eval_return_ma=float(np.mean(history[-self.cfg.train.target_window:])) if history else None)
+        return out
+
+    def progress_bar(self) -> tqdm:
+        t, p = self.cfg.train, self.progress
+        by_episode = t.max_episodes is not None
+        return tqdm(total=t.max_episodes if by_episode else t.max_epochs, initial=p.episodes if by_episode else p.epoch,
+                    disable=not t.progress, unit="episode" if by_episode else "epoch", dynamic_ncols=True,
+                    mininterval=0.5 if sys.stderr.isatty() else 30)
+
+    def close(self) -> None:
+        self.env.close()
+        self.eval_env.close()
 
 
 def run(cfg: DictConfig, run_dir: Path, choices: dict[str, str] | None = None, resume: dict | None = None) -> dict:
     """Train one run in `run_dir` (already validated config); returns the run's summary.
 
-    `resume`: a checkpoint of this run (see `lander_exp.resume`); training continues after its epoch.
+    `resume`: a checkpoint of this run (see `lander_exp.run.resume`); training continues after its epoch.
     Raises `stopping.Interrupted` after a clean stop on SIGINT/SIGTERM and `stopping.NonFiniteError`
     when a loss, gradient norm or parameter stops being finite."""
     if cfg.train.torch_threads:
         torch.set_num_threads(cfg.train.torch_threads)
-    torch.manual_seed(cfg.seed)
-    device = resolve_device(cfg.device)
-    env = VecEnv(cfg.env, cfg.env.num_envs, seed=cfg.seed)
-    eval_env = VecEnv(cfg.env, cfg.train.eval_envs, seed=EVAL_SEED, autoreset=Autoreset.same_step)
-    obs_dim = env.obs_dim
-    act_space = env.single_action_space
-    algo = make_algo(cfg, obs_dim, act_space, device)
-    t = cfg.train
-    global_step = episodes = last_epoch = 0
-    history: list[float] = []
-    all_eps: list[Episodes] = []  # every training episode, for the moving averages and the jump detector
-    wall_before = 0.0
-    if resume:
-        try:
-            algo.load_state_dict(resume["algo"])
-        except (RuntimeError, KeyError, ValueError) as ex:
-            env.close()
-            eval_env.close()
-            raise ConfigError(f"the checkpoint does not fit this config's model ({str(ex).splitlines()[0]}): "
-                              "resume it with the code and config that wrote it") from None
-        torch.set_rng_state(resume["torch_rng"])
-        last_epoch, global_step, episodes = resume["epoch"], resume["global_step"], resume["episodes"]
-        history = list(resume["eval_history"])
-        all_eps = [Episodes(**resume["episode_log"])]
-        wall_before = resume.get("wall_s", 0.0)
-        choices = resume.get("choices", choices)
-        restart_envs(env, algo, cfg.seed, last_epoch)
-    recent_returns: list[float] = Episodes.concat(all_eps).returns[-MA_EPISODES:].tolist()
-    recent_lengths: list[int] = Episodes.concat(all_eps).lengths[-MA_EPISODES:].tolist()
-    tracker = Tracker(cfg, run_dir, algo.x_axis, choices, resume=resume and resume["tracker"])
-    videos = EvalVideos(cfg, run_dir, tracker, seed=EVAL_SEED)
-    OmegaConf.save(cfg, run_dir / "config.yaml")
-    summary: dict = {}
-    start = time.perf_counter() - wall_before
-    by_episode = t.max_episodes is not None
-    bar = tqdm(total=t.max_episodes if by_episode else t.max_epochs, initial=episodes if by_episode else last_epoch,
-               disable=not t.progress, unit="episode" if by_episode else "epoch", dynamic_ncols=True,
-               mininterval=0.5 if sys.stderr.isatty() else 30)
-    exit_code = 1
-
-    def state(epoch: int) -> dict:
-        """Everything a resume needs (lander_exp.run.resume)."""
-        curve = Episodes.concat(all_eps)
-        return {"epoch": epoch, "global_step": global_step, "episodes": episodes, "eval_history": history,
-                "episode_log": {"returns": curve.returns, "lengths": curve.lengths, "outcomes": curve.outcomes},
-                "algo": algo.state_dict(), "torch_rng": torch.get_rng_state(), "tracker": tracker.state_dict(),
-                "wall_s": time.perf_counter() - start, "choices": choices,
-                "config": OmegaConf.to_container(cfg, enum_to_str=True)}
-
-    epoch = last_epoch
-    reason = stop_reason(cfg, epoch, episodes, history)  # set on a resume of a run killed once it was done
-    stop = StopSignals()  # held until the W&B run is closed: a second Ctrl-C then still exits at once
+    r = Run(cfg, run_dir, choices, resume)
+    p, t = r.progress, cfg.train
+    reason = stop_reason(cfg, p.epoch, p.episodes, p.eval_history)  # set on a resume of a run killed once done
+    bar, stop, exit_code = r.progress_bar(), StopSignals(), 1  # signals held until the W&B run is closed
     try:
         stop.install()
         while reason is None:
-            epoch += 1
-            t0 = time.perf_counter()
-            metrics, eps, steps = algo.train_epoch(env)
-            global_step += steps
-            episodes += len(eps)
-            metrics.update(global_step=global_step, episode=episodes, epoch=epoch)
-            bad = first_nonfinite(metrics, algo.model)
-            if bad is not None:
-                tracker.log(metrics)  # the dashboard shows where it broke
-                path = checkpoint.save_debug(run_dir, epoch, state(epoch))
-                message = (f"non-finite {bad} at global_step {global_step} (epoch {epoch}); the state after "
-                           f"that epoch is in {path}. Check the config's scales (learning rates, algo.init_log_std) and "
-                           "start a new run, or one from an earlier checkpoint")
-                tracker.summarize({"stop_reason": "non_finite", "failure": message})
-                raise NonFiniteError(message)
-            metrics["perf/env_steps_per_s"] = steps / (time.perf_counter() - t0)
-            last = epoch == t.max_epochs or (by_episode and episodes >= t.max_episodes)
-            if len(eps):
-                all_eps.append(eps)
-                recent_returns = (recent_returns + eps.returns.tolist())[-MA_EPISODES:]
-                recent_lengths = (recent_lengths + eps.lengths.tolist())[-MA_EPISODES:]
-                metrics.update(episode_metrics("episode", eps))
-                metrics["episode/return_ma100"] = float(np.mean(recent_returns))
-                metrics["episode/length_ma100"] = float(np.mean(recent_lengths))
-            scheduled = epoch % t.eval_every == 0 or last
-            if scheduled:
-                t1 = time.perf_counter()
-                ev = evaluate(algo, eval_env, t.eval_episodes)
-                history.append(float(ev.returns.mean()))
-                ma = float(np.mean(history[-t.target_window:]))
-                metrics.update({"eval/return_mean": history[-1], "eval/return_std": float(ev.returns.std()),
-                                "eval/return_ma": ma, "eval/length": float(ev.lengths.mean())})
-                metrics.update({f"eval/{k}": v for k, v in ev.rates().items()})
-                metrics["perf/eval_s"] = time.perf_counter() - t1
-                metrics.update(videos.after_eval(algo, epoch, len(history), ma, last))
-            metrics["perf/wall_s"] = time.perf_counter() - start
-            tracker.log(metrics)
-            if scheduled or stop.requested:  # logged first, so the checkpoint holds this epoch's row
-                checkpoint.save(run_dir, epoch, state(epoch), keep=t.keep_checkpoints)
-                restart_envs(env, algo, cfg.seed, epoch)
-            bar.update(len(eps) if by_episode else 1)
-            bar.set_postfix(steps=global_step, eval=f"{history[-1]:.0f}" if history else "-",
+            metrics = r.train_epoch()
+            r.check_finite(metrics)
+            evaluated = p.epoch % t.eval_every == 0 or r.last_epoch()
+            if evaluated:
+                metrics.update(r.evaluate())
+            metrics["perf/wall_s"] = time.perf_counter() - r.start
+            r.tracker.log(metrics)
+            if evaluated or stop.requested:  # logged first, so the checkpoint holds this epoch's row
+                checkpoint.save(run_dir, p.epoch, r.state(), keep=t.keep_checkpoints)
+            bar.update(metrics.get("episode/count", 0) if t.max_episodes is not None else 1)
+            bar.set_postfix(steps=p.global_step, eval=f"{p.eval_history[-1]:.0f}" if p.eval_history else "-",
                             sps=f"{metrics['perf/env_steps_per_s']:.0f}")
             if stop.requested:
                 exit_code = 128 + stop.signum
-                raise Interrupted(f"stopped by {signal.Signals(stop.signum).name} after epoch {epoch}, checkpoint "
+                raise Interrupted(f"stopped by {signal.Signals(stop.signum).name} after epoch {p.epoch}, checkpoint "
                                   f"written; continue with: python -m lander_exp.resume {run_dir}", exit_code)
-            reason = stop_reason(cfg, epoch, episodes, history)
-        summary["stop_reason"] = reason
-        curve = Episodes.concat(all_eps)
-        jump = detect_jump(curve.returns, curve.lengths)
-        if jump is not None:
-            summary.update(jump.as_summary())
-        summary.update(epochs=epoch, global_step=global_step, episodes=episodes, wall_s=time.perf_counter() - start,
-                       final_eval_return=history[-1] if history else None,
-                       eval_return_ma=float(np.mean(history[-t.target_window:])) if history else None)
-        tracker.summarize(summary)
+            reason = stop_reason(cfg, p.epoch, p.episodes, p.eval_history)
+        summary = r.summary(reason)
+        r.tracker.summarize(summary)
         exit_code = 0
         return summary
     finally:
         bar.close()
-        tracker.finish(exit_code)
+        r.tracker.finish(exit_code)
         stop.uninstall()
-        env.close()
-        eval_env.close()
+        r.close()
