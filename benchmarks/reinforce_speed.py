@@ -1,4 +1,4 @@
-"""REINFORCE's wall time (issue 3): whole runs of `python -m lander_exp algo=reinforce`, everything
+"""REINFORCE's wall time (issue 3): whole runs of `python -m lander_exp experiment=reinforce`, everything
 included (W&B offline logging, evaluations, checkpoints), against the floor set by the env itself.
 
     python benchmarks/reinforce_speed.py single [--seed 0] [overrides...]   one run pinned to one core
@@ -78,7 +78,7 @@ def main() -> int:
     t = time.perf_counter()
     if args.mode == "single":
         out = Path(tempfile.mkdtemp(prefix="reinforce_speed_", dir=ROOT / "runs" if (ROOT / "runs").is_dir() else None))
-        cmd = [sys.executable, "-m", "lander_exp", "algo=reinforce", f"seed={args.seed}", "train.torch_threads=1",
+        cmd = [sys.executable, "-m", "lander_exp", "experiment=reinforce", f"seed={args.seed}", "train.torch_threads=1",
                "train.progress=false", f"tracker.dir={out}", *overrides]
         proc = subprocess.run(cmd, cwd=ROOT, env=env, preexec_fn=lambda: os.sched_setaffinity(0, {0}))
         run_dirs = find_run_dirs([out])

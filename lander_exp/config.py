@@ -239,8 +239,9 @@ def _check_env(env_cfg, algo_name: str) -> None:
         raise ConfigError(f"env.id={env_cfg.id!r} is not supported: use one of {', '.join(ENV_ACTIONS)}")
     want = ALGO_ACTIONS[algo_name]
     if kind != want:
-        fit = next(k for k, v in ENV_ACTIONS.items() if v == want)
-        raise ConfigError(f"env.id={env_cfg.id!r} has {kind} actions but algo={algo_name} needs {want}: use env.id={fit}")
+        hint = " (or experiment=reinforce, seed 002's whole setup)" if algo_name == "reinforce" else ""
+        raise ConfigError(f"env.id={env_cfg.id!r} has {kind} actions but algo={algo_name} needs {want}: "
+                          f"choose env={want}{hint}")
     if env_cfg.backend == Backend.envpool:
         if importlib.util.find_spec("envpool") is None:
             raise ConfigError("env.backend=envpool needs EnvPool: pip install -e '.[envpool]'")

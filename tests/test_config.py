@@ -16,10 +16,14 @@ def env_fits(algo, env_option):
     return ENV_ACTIONS[OmegaConf.load(CONF_DIR / "env" / f"{env_option}.yaml").id] == ALGO_ACTIONS[algo]
 
 
+FITTING_ENV = {"ppo": "continuous", "reinforce": "discrete"}
+
+
 @pytest.mark.parametrize("algo", options("algo"))
 @pytest.mark.parametrize("group,option", [(g, o) for g in GROUPS for o in options(g)])
 def test_every_option_of_every_group_composes_and_validates(algo, group, option):
-    overrides = [f"algo={algo}", f"{group}={option}"] if group != "algo" else [f"algo={option}"]
+    overrides = [f"algo={algo}", f"env={FITTING_ENV[algo]}", f"{group}={option}"] if group != "algo" else [
+        f"algo={option}", f"env={FITTING_ENV[option]}"]
     if group == "env" and not env_fits(algo, option):
         with pytest.raises(ConfigError, match=f"algo={algo} needs"):
             make_cfg(overrides)
@@ -28,14 +32,17 @@ def test_every_option_of_every_group_composes_and_validates(algo, group, option)
     assert cfg[group] is not None and cfg.algo.name == (option if group == "algo" else algo)
 
 
-def test_reinforce_picks_its_own_env_network_and_episode_budget():
-    cfg = make_cfg(["algo=reinforce"])
+def test_algo_files_choose_no_other_group_and_experiment_reinforce_is_seed_002s_setup():
+    with pytest.raises(ConfigError, match="algo=reinforce needs discrete: choose env=discrete .or experiment=reinforce"):
+        make_cfg(["algo=reinforce"])
+    assert make_cfg(["algo=reinforce", "env=discrete"]).network == make_cfg([]).network  # the default network
+    cfg = make_cfg(["experiment=reinforce"])
     assert (cfg.env.id, cfg.env.num_envs, cfg.env.max_episode_steps) == ("LunarLander-v3", 1, 1000)
     assert (cfg.network.actor_layers, cfg.network.critic_layers, cfg.network.hidden_dim) == (2, 2, 64)
     assert (cfg.train.max_episodes, cfg.train.max_epochs) == (10_000, None)
     assert cfg.algo.normalize_advantages is False
-    # the user's choice still wins over the algorithm's preset
-    assert make_cfg(["algo=reinforce", "network=seed"]).network.actor_layers == 8
+    # the user's choice still wins over the experiment's
+    assert make_cfg(["experiment=reinforce", "network=seed"]).network.actor_layers == 8
 
 
 def test_interface_keys_exist():

@@ -28,7 +28,7 @@ def _episode(seed=0, n=12):
 
 
 def test_baseline_is_detached_in_the_actor_loss():
-    algo = Reinforce(make_cfg(["algo=reinforce"]), 8, 4, torch.device("cpu"))
+    algo = Reinforce(make_cfg(["experiment=reinforce"]), 8, 4, torch.device("cpu"))
     m = algo.model
     obs, actions, returns = _episode()
     actor_loss, critic_loss, _ = reinforce_losses(m, obs, actions, returns, normalize_advantages=False)
@@ -56,7 +56,7 @@ def test_baseline_is_detached_in_the_actor_loss():
 def test_actor_gradient_ignores_critic_parameters_beyond_the_baseline_value():
     """Changing the critic's weights changes the actor's gradient only through the baseline's values:
     two critics that output the same values give the same actor gradient."""
-    cfg = make_cfg(["algo=reinforce"])
+    cfg = make_cfg(["experiment=reinforce"])
     a, b = Reinforce(cfg, 8, 4, torch.device("cpu")), Reinforce(cfg, 8, 4, torch.device("cpu"))
     b.model.actor.load_state_dict(a.model.actor.state_dict())
     obs, actions, returns = _episode(1)
@@ -132,7 +132,7 @@ def test_jump_detector_reports_no_jump_in_noise():
 
 
 def test_short_reinforce_run_logs_episode_axis_metrics(workdir):
-    proc = run_cli(["algo=reinforce", "train.max_episodes=12", "train.eval_every=6", "train.eval_episodes=2",
+    proc = run_cli(["experiment=reinforce", "train.max_episodes=12", "train.eval_every=6", "train.eval_episodes=2",
                     "train.eval_envs=2", "env.max_episode_steps=150", "train.progress=false", "seed=3"], cwd=workdir)
     assert proc.returncode == 0, proc.stderr[-3000:]
     (wandb_dir,) = list((workdir / "runs" / "wandb").glob("offline-run-*"))
@@ -160,7 +160,7 @@ def test_one_env_fast_path_plays_and_learns_like_the_vectorized_path():
     same episodes, draws the same noise and ends with the same weights as the general per-step path."""
     from lander_exp.envs.vec import VecEnv
 
-    cfg = make_cfg(["algo=reinforce", "env.max_episode_steps=70"])  # some episodes hit the time limit
+    cfg = make_cfg(["experiment=reinforce", "env.max_episode_steps=70"])  # some episodes hit the time limit
     runs = []
     for vectorized in (False, True):
         algo = Reinforce(cfg, 8, 4, torch.device("cpu"))

@@ -165,7 +165,7 @@ def test_a_second_process_cannot_train_in_a_folder_in_use(workdir, reference, ca
     assert "in use by another lander_exp process" in capsys.readouterr().err
 
 
-REINFORCE = ["algo=reinforce", "seed=5", "train.max_episodes=40", "train.eval_every=8", "train.eval_episodes=2",
+REINFORCE = ["experiment=reinforce", "seed=5", "train.max_episodes=40", "train.eval_every=8", "train.eval_episodes=2",
              "train.eval_envs=2", "env.max_episode_steps=100", "network.hidden_dim=16", "train.torch_threads=1",
              "train.video_every=0", "train.progress=false", "train.keep_checkpoints=10"]
 

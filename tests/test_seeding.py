@@ -28,7 +28,7 @@ def _streams(seed: int) -> dict[str, np.ndarray]:
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seeds.weights)
         out["weights"] = torch.rand(256, dtype=torch.float64).numpy()
-    out["gumbel"] = Reinforce(make_cfg(["algo=reinforce", f"seed={seed}"]), 8, 4, torch.device("cpu")).noise.rng.random(256)
+    out["gumbel"] = Reinforce(make_cfg(["experiment=reinforce", f"seed={seed}"]), 8, 4, torch.device("cpu")).noise.rng.random(256)
     return out
 
 
