@@ -1,6 +1,9 @@
 """The loop's own rules: evaluations and checkpoints change nothing that training learns or logs, and a
 run stops at the first evaluation that reaches its target."""
 
+import math
+
+import numpy as np
 import pytest
 
 from lander_exp.run.train import target_reached
@@ -55,3 +58,28 @@ def test_a_run_stops_at_the_first_evaluation_that_reaches_its_target(tmp_path):
     summary = leet_summary(wandb_runs(second)[0])["summary"]
     assert summary["stop_reason"] == "target_return" and summary["epochs"] == 2
     assert summary["final_eval_return"] == target
+
+
+def test_every_logged_metric_lies_within_its_meaning(tmp_path):
+    proc = run_cli([*LOOP, "train.max_epochs=3", "lr.actor=0.002", "lr.critic=0.004"], cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    rows = history(leet_records(wandb_runs(tmp_path)[0]))
+    assert len(rows) == 3
+    for r in rows:
+        assert 0 <= r["train/clip_frac"] <= 1 and r["train/approx_kl"] >= 0
+        assert r["train/explained_variance"] <= 1
+        assert r["train/grad_norm/actor"] >= 0 and r["train/grad_norm/critic"] >= 0 and r["train/critic_loss"] >= 0
+        assert (r["train/lr/actor"], r["train/lr/critic"]) == (0.002, 0.004)
+        # the entropy of the Gaussian with the logged log_std (at the update's start, so within a few steps)
+        entropy = sum(0.5 + 0.5 * math.log(2 * math.pi) + r[f"train/log_std/{i}"] for i in range(2))
+        assert r["train/entropy"] == pytest.approx(entropy, abs=0.05)
+        assert r["train/loss"] == pytest.approx(r["train/actor_loss"] + 0.5 * r["train/critic_loss"]
+                                                - 0.01 * r["train/entropy"], rel=1e-5, abs=1e-6)
+        for prefix in ("episode", "eval"):
+            rates = [r[f"{prefix}/{k}"] for k in ("landed", "crashed", "out_of_bounds", "timeout")]  # exhaustive
+            assert all(0 <= x <= 1 for x in rates) and sum(rates) == pytest.approx(1.0)
+        assert r["episode/count"] >= 1 and 1 <= r["episode/length"] <= 100
+        assert r["perf/env_steps_per_s"] > 0 and r["perf/rollout_s"] > 0 and r["perf/update_s"] > 0
+    assert [r["global_step"] for r in rows] == [512, 1024, 1536] and [r["epoch"] for r in rows] == [1, 2, 3]
+    evals = [r["eval/return_mean"] for r in rows]
+    assert [r["eval/return_ma"] for r in rows] == pytest.approx([np.mean(evals[max(0, i - 2):i + 1]) for i in range(3)])

@@ -25,6 +25,20 @@ from lander_exp.core.seeding import RunSeeds
 from lander_exp.envs.vec import Steps, VecEnv
 
 
+def clipped_surrogate(logp: torch.Tensor, old_logp: torch.Tensor, adv: torch.Tensor,
+                      clip: float) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """PPO's actor loss -mean(min(r A, clip(r, 1-eps, 1+eps) A)) with r = exp(logp - old_logp), and
+    two diagnostics without gradient: approx_kl = mean((r - 1) - log r) >= 0 (Schulman's k3
+    estimator) and clip_frac, the fraction of samples with |r - 1| > eps."""
+    log_ratio = logp - old_logp
+    ratio = log_ratio.exp()
+    loss = -torch.min(ratio * adv, ratio.clamp(1 - clip, 1 + clip) * adv).mean()
+    with torch.no_grad():
+        approx_kl = ((ratio - 1) - log_ratio).mean()
+        clip_frac = ((ratio - 1).abs() > clip).float().mean()
+    return loss, approx_kl, clip_frac
+
+
 @dataclass
 class Rollout(Steps):
     """The envs' steps and the pre-tanh actions sampled for them."""
@@ -185,18 +199,12 @@ class PPO:
         clip, ent_coef, max_norm = float(c.eps_clip), float(c.entropy_coef), float(c.max_grad_norm)
         stats = []
         for ob, ra, old, a in self._minibatches(perms, samples):
-            logp = m.dist(ob).log_prob(ra).sum(-1)
-            log_ratio = logp - old
-            ratio = log_ratio.exp()
-            actor_loss = -torch.min(ratio * a, ratio.clamp(1 - clip, 1 + clip) * a).mean()
+            actor_loss, approx_kl, clip_frac = clipped_surrogate(m.dist(ob).log_prob(ra).sum(-1), old, a, clip)
             entropy = m.entropy()
             self.pi_opt.zero_grad(set_to_none=True)
             (actor_loss - ent_coef * entropy).backward()
             grad_norm = torch.nn.utils.clip_grad_norm_(params, max_norm)
             self.pi_opt.step()
-            with torch.no_grad():
-                approx_kl = ((ratio - 1) - log_ratio).mean()
-                clip_frac = ((ratio - 1).abs() > clip).float().mean()
             stats.append(torch.stack([actor_loss.detach(), entropy.detach(), approx_kl, clip_frac, grad_norm]))
         s = torch.stack(stats).mean(0).tolist()
         out = {"train/actor_loss": s[0], "train/entropy": s[1], "train/approx_kl": s[2], "train/clip_frac": s[3],
