@@ -7,30 +7,21 @@
 from __future__ import annotations
 
 import csv
-import json
-import subprocess
 import sys
 from pathlib import Path
 
-OUTCOMES = ("landed", "crashed", "out_of_bounds", "timeout")
-
-
-def history(wandb_dir: Path) -> list[dict]:
-    wandb_bin = Path(sys.executable).parent / "wandb"
-    out = subprocess.run([str(wandb_bin), "leet", "inspect", "--json", str(wandb_dir)], capture_output=True,
-                         text=True, check=True)
-    records = [json.loads(line) for line in out.stdout.splitlines() if line.strip()]
-    return [r["history"]["item"] for r in records if r["type"] == "history"]
+from lander_exp.envs.outcomes import OUTCOMES
+from lander_exp.run.records import find_run_dirs, leet_records, wandb_dir_of
 
 
 def main(sweep_dir: str) -> None:
     writer = csv.writer(sys.stdout)
     writer.writerow(["run", "epoch", "global_step", "eval_return", *OUTCOMES])
-    for info in sorted(Path(sweep_dir).glob("*/wandb_run.json")):
-        folder = Path(json.loads(info.read_text())["dir"])
-        for row in history(folder):
+    for run_dir in find_run_dirs([Path(sweep_dir)]):
+        rows = [r["history"]["item"] for r in leet_records(wandb_dir_of(run_dir)) if r["type"] == "history"]
+        for row in rows:
             if "eval/return_mean" in row:
-                writer.writerow([info.parent.name, row["epoch"], row["global_step"], f"{row['eval/return_mean']:.1f}",
+                writer.writerow([run_dir.name, row["epoch"], row["global_step"], f"{row['eval/return_mean']:.1f}",
                                  *(f"{row[f'eval/{k}']:.4g}" for k in OUTCOMES)])
 
 

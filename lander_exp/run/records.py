@@ -18,7 +18,7 @@ from lander_exp.config import ConfigError
 # change what is learned. Runs differing only in these share a W&B group and a report group.
 NOT_SETTING = ("seed", "run_dir", "tracker", "preset", "device", "train.progress", "train.torch_threads",
                "train.keep_checkpoints", "train.video_every", "analysis_of", "analysis")
-RUN_MARKER = "wandb_run.json"  # written by tracking.Tracker into every tracked run folder
+RUN_FILE = "wandb_run.json"  # in every run folder, by tracking.Tracker: which W&B run it writes to, and where
 AXES = ("global_step", "episode")
 ALGO_AXIS = {"ppo": "global_step", "reinforce": "episode"}  # fallback when a record declares no step metric
 
@@ -81,7 +81,7 @@ def leet_records(wandb_run_dir: Path) -> list[dict]:
 
 def tracked(run_dir: Path) -> bool:
     """Whether the run wrote a W&B record (tracker=off runs have a wandb_run.json but no record)."""
-    info = json.loads((run_dir / RUN_MARKER).read_text())
+    info = json.loads((run_dir / RUN_FILE).read_text())
     return info.get("mode") != "disabled" and bool(info.get("dir"))
 
 
@@ -93,16 +93,16 @@ def find_run_dirs(paths: list[Path], skipped: list[Path] | None = None) -> list[
     for path in paths:
         if not path.exists():
             raise ConfigError(f"{path} does not exist: pass run folders or folders that contain them")
-        if (path / RUN_MARKER).is_file():
+        if (path / RUN_FILE).is_file():
             found.append(path)
             continue
-        inside = sorted(p.parent for p in path.rglob(RUN_MARKER))
+        inside = sorted(p.parent for p in path.rglob(RUN_FILE))
         untracked = [p for p in inside if not tracked(p)]
         inside = [p for p in inside if tracked(p)]
         if skipped is not None:
             skipped.extend(untracked)
         if not inside:
-            raise ConfigError(f"{path} holds no tracked run folder (no {RUN_MARKER} of a W&B-tracked run below it): "
+            raise ConfigError(f"{path} holds no tracked run folder (no {RUN_FILE} of a W&B-tracked run below it): "
                               "pass folders made by python -m lander_exp with W&B tracking on")
         found.extend(inside)
     unique = list(dict.fromkeys(p.resolve() for p in found))
@@ -112,7 +112,7 @@ def find_run_dirs(paths: list[Path], skipped: list[Path] | None = None) -> list[
 def wandb_dir_of(run_dir: Path) -> Path:
     """The offline W&B run folder of a run folder. wandb_run.json names it relative to the folder
     training ran from, so it is looked for from the current folder and from each parent of the run."""
-    info = json.loads((run_dir / RUN_MARKER).read_text())
+    info = json.loads((run_dir / RUN_FILE).read_text())
     if not tracked(run_dir):
         raise ConfigError(f"{run_dir} was run with tracking off (tracker=off): it has no W&B record to read")
     named = Path(info["dir"])

@@ -17,17 +17,8 @@ from omegaconf.errors import OmegaConfBaseException
 
 from lander_exp.config import Config, ConfigError, omegaconf_line, register, validate
 from lander_exp.run import checkpoint
+from lander_exp.run.records import RUN_FILE, flatten
 from lander_exp.run.stopping import RunStopped
-from lander_exp.run.tracking import RUN_FILE
-
-
-def _flat(node, prefix: str = "") -> dict:
-    if isinstance(node, dict):
-        out = {}
-        for k, v in node.items():
-            out.update(_flat(v, f"{prefix}{k}."))
-        return out
-    return {prefix[:-1]: node}
 
 
 def load_resumable(run_dir: Path):
@@ -48,7 +39,7 @@ def load_resumable(run_dir: Path):
     if lacking:
         raise ConfigError(f"checkpoint {path} cannot be resumed: it lacks {', '.join(lacking)} (written by a version "
                           "of lander_exp without resume); evaluate it, or start a new run")
-    saved, now = _flat(state["config"]), _flat(OmegaConf.to_container(cfg, enum_to_str=True))
+    saved, now = flatten(state["config"]), flatten(OmegaConf.to_container(cfg, enum_to_str=True))
     for key in sorted(set(saved) | set(now)):
         if saved.get(key, "<absent>") != now.get(key, "<absent>"):
             raise ConfigError(f"incompatible config: the checkpoint was written with {key}={saved.get(key, '<absent>')!r} "

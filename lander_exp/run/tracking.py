@@ -22,8 +22,10 @@ from pathlib import Path
 import wandb
 from omegaconf import DictConfig, OmegaConf
 
+from lander_exp.config import ConfigError
+from lander_exp.run.records import RUN_FILE, flatten, not_setting, wandb_dir_of
+
 NAMESPACES = ("train", "episode", "eval", "perf")
-RUN_FILE = "wandb_run.json"  # in the run folder: which W&B run it writes to, and where
 
 
 def _fmt(x: float) -> str:
@@ -40,8 +42,6 @@ def setting_hash(cfg: DictConfig) -> str:
     """6 hex digits that differ whenever any value that defines the experiment differs (every key
     but the seed and the bookkeeping ones in records.NOT_SETTING), so that two runs share a group
     exactly when they differ only by seed, whichever keys a sweep varies."""
-    from lander_exp.run.records import flatten, not_setting
-
     flat = flatten(OmegaConf.to_container(cfg, resolve=True, enum_to_str=True))
     setting = {k: v for k, v in flat.items() if not not_setting(k)}
     return hashlib.sha1(json.dumps(setting, sort_keys=True, default=str).encode()).hexdigest()[:6]
@@ -80,9 +80,6 @@ class Tracker:
         mode = cfg.tracker.mode.value
         wandb_root = Path(cfg.tracker.dir)
         if resume:  # the W&B files live where the first process put them, whatever the current folder
-            from lander_exp.config import ConfigError
-            from lander_exp.run.records import wandb_dir_of
-
             try:
                 wandb_root = wandb_dir_of(run_dir).parent.parent
             except ConfigError:  # tracking was off, or its folder is gone: start one where the config says
@@ -169,9 +166,7 @@ def log_analysis(run_dir: Path, images: dict[str, Path], extra_config: dict) -> 
     (job_type=analysis, config = the run's config + `analysis_of`: its id). A new run rather than a
     resumed one: resuming an offline run writes a second record under the same id, which the report
     and `wandb sync` would then have to reconcile. Returns the new run's folder (None: tracking off)."""
-    from lander_exp.run.records import wandb_dir_of
-
-    info = json.loads((run_dir / "wandb_run.json").read_text())
+    info = json.loads((run_dir / RUN_FILE).read_text())
     if info.get("mode") == "disabled":
         return None
     cfg = OmegaConf.load(run_dir / "config.yaml")

@@ -24,6 +24,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
+from lander_exp.run.records import RUN_FILE
 from lander_exp.tools.sweep_spec import ARGS_MACRO, Point, Spec, SweepError, load
 
 DONE_MARKER = "sweep_done.json"  # written into a point's run folder once its process exited 0
@@ -94,8 +95,8 @@ def is_done(job: Job) -> bool:
 
 
 def wandb_dir(run_dir: Path) -> Path | None:
-    """The W&B offline run folder of a run folder, from the wandb_run.json the tracker wrote."""
-    info = run_dir / "wandb_run.json"
+    """The W&B offline run folder of a run folder, from the run file the tracker wrote."""
+    info = run_dir / RUN_FILE
     if not info.is_file():
         return None
     folder = json.loads(info.read_text()).get("dir")
