@@ -1,10 +1,15 @@
-"""`python -m lander_exp.report RUN_OR_SWEEP_FOLDER... [--out report.html]`: one self-contained HTML page
-(Plotly's JS inlined, no network needed) that compares runs.
+"""`python -m lander_exp.report RUN_OR_SWEEP_FOLDER... [--out report.html] [--threshold 200] [--export DIR]`:
+one self-contained HTML page (Plotly's JS inlined, no network needed) that compares runs.
 
 Runs are grouped by the config keys whose values differ between them (the seed and the bookkeeping
-keys of records.NOT_SETTING never split a group); each group is drawn as the mean over its seeds with a
-±1 std band, against the runs' own x-axis (PPO: global_step, REINFORCE: episode). A table gives final metrics per group, and every
-run's config sits one click away. The same page can be built from an online W&B project or sweep."""
+keys of records.NOT_SETTING never split a group). The page opens with the statistics a reviewer can
+trust with a handful of seeds (lander_exp/tools/stats.py, after rliable): per group the IQM, mean and
+median of the final evaluation return with bootstrap 95% intervals, the probability that one group's
+run beats another's, performance profiles, and the time to a score (env steps and seconds, runs that
+never got there counted as censored). Then each group's curves against the runs' own x-axis (PPO:
+global_step, REINFORCE: episode): the mean over its seeds with a bootstrap 95% band. Every run's config
+sits one click away. The same page can be built from an online W&B project or sweep; --export also
+writes the runs in formats other tools read (lander_exp/tools/export.py)."""
 
 from __future__ import annotations
 
@@ -12,6 +17,7 @@ import argparse
 import datetime as dt
 import html
 import json
+import math
 import sys
 from collections import Counter
 from dataclasses import dataclass
@@ -21,28 +27,33 @@ import numpy as np
 import yaml
 
 from lander_exp.config import ConfigError
+from lander_exp.envs.outcomes import OUTCOMES
 from lander_exp.run.records import NOT_SETTING, RunRecord, find_run_dirs, flatten, load_local, load_wandb, not_setting
+from lander_exp.tools import stats
 
 JUMP_KEY = "jump/episode"  # written into the W&B summary by the REINFORCE jump detector
 MAX_POINTS = 1500  # per curve: longer histories are averaged into this many bins
+LABEL_MAX = 40  # characters of a group's name in legends and hovers; the table and tooltips give all of it
+MARKERS_UP_TO = 60  # curves with at most this many points also get markers: a lone evaluation stays visible
+MA_EPISODES = 100  # training outcome rates are drawn over the last 100 episodes, like episode/return_ma100
+THRESHOLD = 200.0  # the score whose time to reach the report tabulates (LunarLander's "solved")
+BAND_ALPHA = 0.12
 
 RETURN_KEYS = ("eval/return_mean", "episode/return", "episode/return_ma100")
-OUTCOMES = ("landed", "crashed", "out_of_bounds", "timeout")
-# (title, metric keys; a trailing * matches every key under that prefix, e.g. one per action dimension)
-PANELS: list[tuple[str, list[str]]] = [
-    ("Evaluation return (deterministic policy)", ["eval/return_mean"]),
-    ("Evaluation return, moving average (the stopping rule)", ["eval/return_ma"]),
-    ("Training episode return", ["episode/return"]),
-    ("Training episode return, 100-episode moving average", ["episode/return_ma100"]),
-    ("Policy entropy", ["train/entropy"]),
-    ("log std per action dimension", ["train/log_std/*"]),
-    ("Actor loss", ["train/actor_loss"]),
-    ("Critic loss", ["train/critic_loss"]),
-    ("Total loss", ["train/loss"]),
-    *[(f"Evaluation outcome rate: {o}", [f"eval/{o}"]) for o in OUTCOMES],
-    *[(f"Training outcome rate: {o}", [f"episode/{o}"]) for o in OUTCOMES],
+# (title, metric key, episodes to average over or None); a trailing * gives one panel per key under it
+PANELS: list[tuple[str, str, int | None]] = [
+    ("Evaluation return (deterministic policy)", "eval/return_mean", None),
+    ("Evaluation return, moving average (the stopping rule)", "eval/return_ma", None),
+    ("Training episode return", "episode/return", None),
+    ("Training episode return, 100-episode moving average", "episode/return_ma100", None),
+    ("Policy entropy", "train/entropy", None),
+    ("log std", "train/log_std/*", None),
+    ("Actor loss", "train/actor_loss", None),
+    ("Critic loss", "train/critic_loss", None),
+    ("Total loss", "train/loss", None),
+    *[(f"Evaluation outcome rate: {o}", f"eval/{o}", None) for o in OUTCOMES],
+    *[(f"Training outcome rate over the last {MA_EPISODES} episodes: {o}", f"episode/{o}", MA_EPISODES) for o in OUTCOMES],
 ]
-DASHES = ("solid", "dash", "dot", "dashdot", "longdash", "longdashdot")
 
 
 @dataclass
@@ -51,10 +62,18 @@ class Group:
     values: dict[str, object]  # every differing key's value in this group
     runs: list[RunRecord]
     color: str
+    id: str = ""  # "g0", "g1", ...: ties the group's traces in every chart to its legend entry
 
     @property
     def x_axis(self) -> str:
         return self.runs[0].x_axis
+
+    @property
+    def name(self) -> str:
+        """The label, cut to LABEL_MAX characters (numbered, so that cut labels stay distinct)."""
+        if len(self.label) <= LABEL_MAX:
+            return self.label
+        return f"{int(self.id[1:]) + 1}. {self.label[:LABEL_MAX - 5].rstrip(', ')}…"
 
 
 # ---- grouping ----------------------------------------------------------------------------------
@@ -71,21 +90,40 @@ def differing_keys(runs: list[RunRecord]) -> list[str]:
 
 
 def _label_keys(keys: list[str], flat: list[dict]) -> list[str]:
-    """The fewest differing keys that still tell every group apart, for short legend labels: preset
-    choices first (network=wide says more than three network.* values), then names, then the rest;
-    a key is shown only if it splits groups the keys before it could not."""
+    """The keys that name the groups in legends: the preset choices that split them (network=wide says
+    more than three network.* values), then, while groups remain that these cannot tell apart, the key
+    that splits the most of them (the fewest keys, so the shortest labels)."""
     def tuples(chosen: list[str]) -> int:
         return len({json.dumps([f.get(k) for k in chosen], default=str) for f in flat})
 
     wanted = tuples(keys)
-    order = sorted(keys, key=lambda k: (not k.startswith("preset."), not k.endswith(".name"), k))
     shown: list[str] = []
-    for key in order:
-        if tuples(shown) == wanted:
-            break
+    for key in sorted(k for k in keys if k.startswith("preset.")):
         if tuples([*shown, key]) > tuples(shown):
             shown.append(key)
+    rest = sorted((k for k in keys if k not in shown), key=lambda k: (not k.endswith(".name"), len(k), k))
+    while tuples(shown) < wanted:
+        best = max(rest, key=lambda k: tuples([*shown, k]))  # max keeps the first of equals: names, short keys
+        shown.append(best)
+        rest.remove(best)
     return shown
+
+
+def _display_names(keys: list[str]) -> dict[str, str]:
+    """How a key is written in a label: preset choices by their group (lr=fast); a long key by its last
+    part where no other differing key ends the same (hidden_dim=16, not network.hidden_dim=16)."""
+    tails = Counter(k.rsplit(".", 1)[-1] for k in keys)
+    presets = {k.removeprefix("preset.") for k in keys if k.startswith("preset.")}
+    out = {}
+    for k in keys:
+        tail = k.rsplit(".", 1)[-1]
+        if k.startswith("preset."):
+            out[k] = k.removeprefix("preset.")
+        elif len(k) > 12 and tails[tail] == 1 and tail not in presets:
+            out[k] = tail
+        else:
+            out[k] = k
+    return out
 
 
 def group_runs(runs: list[RunRecord]) -> tuple[list[Group], list[str]]:
@@ -96,16 +134,20 @@ def group_runs(runs: list[RunRecord]) -> tuple[list[Group], list[str]]:
     keys = differing_keys(runs)
     flat = [flatten(r.config) for r in runs]
     shown = _label_keys(keys, flat)
+    names = _display_names(keys)
     buckets: dict[str, list[int]] = {}
     for i, f in enumerate(flat):
         buckets.setdefault(json.dumps([f.get(k) for k in keys] + [runs[i].x_axis], default=str), []).append(i)
     groups = []
     for n, members in enumerate(buckets.values()):
         f = flat[members[0]]
-        label = ", ".join(f"{k.removeprefix('preset.')}={_short(f.get(k))}" for k in shown)
+        # a key the group does not have (None: e.g. PPO's clip range in a REINFORCE run) is left out of its label;
+        # labels stay distinct, since groups with the same values and the same missing keys are one group
+        label = ", ".join(f"{names[k]}={_short(f.get(k))}" for k in shown if f.get(k) is not None)
         if not label:
             label = runs[members[0]].group or "all runs"
-        groups.append(Group(label, {k: f.get(k) for k in keys}, [runs[i] for i in members], palette[n % len(palette)]))
+        groups.append(Group(label, {k: f.get(k) for k in keys}, [runs[i] for i in members], palette[n % len(palette)],
+                            id=f"g{n}"))
     return groups, keys
 
 
@@ -115,16 +157,38 @@ def _short(value: object) -> str:
 
 # ---- curves ------------------------------------------------------------------------------------
 
-def mean_band(runs: list[RunRecord], key: str) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray] | None:
-    """(x, mean, std, seeds counted) of `key` over runs. Runs logged at the same x values are
-    averaged point by point; otherwise each run is interpolated onto the union of x values, only
-    inside its own range. Histories longer than MAX_POINTS are averaged into bins first."""
-    series = []
-    for run in runs:
-        xs, ys = run.series(key)
-        if xs:
-            order = np.argsort(xs, kind="stable")
-            series.append((np.asarray(xs)[order], np.asarray(ys)[order]))
+@dataclass
+class Curve:
+    x: np.ndarray
+    mean: np.ndarray  # over the runs holding each point
+    low: np.ndarray  # bootstrap 95% interval of that mean (== mean where one run holds the point)
+    high: np.ndarray
+    counted: np.ndarray  # runs holding each point
+
+
+def run_series(run: RunRecord, key: str, window: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """(x, y) of `key`, sorted by x. With `window`, each row's value becomes the rate over the last
+    `window` episodes (rows weighted by episode/count, 1 if absent): a REINFORCE row holds one episode,
+    so its outcome "rate" is 0 or 1, while a PPO row already averages hundreds."""
+    rows = [row for row in run.history if isinstance(row.get(key), int | float) and run.x_axis in row]
+    xs = np.array([float(row[run.x_axis]) for row in rows])
+    ys = np.array([float(row[key]) for row in rows])
+    if window and len(rows):
+        n = np.array([float(row.get("episode/count", 1)) for row in rows])
+        hits = np.cumsum(ys * n)
+        seen = np.cumsum(n)
+        before = seen - n  # episodes before each row
+        start = np.maximum(np.searchsorted(before, seen - window, side="right") - 1, 0)  # first row of the window
+        ys = (hits - (hits[start] - ys[start] * n[start])) / (seen - before[start])
+    order = np.argsort(xs, kind="stable")
+    return xs[order], ys[order]
+
+
+def group_curve(runs: list[RunRecord], key: str, window: int | None = None, reps: int = stats.REPS) -> Curve | None:
+    """The mean of `key` over runs with its bootstrap band (stats.curve_band). Runs logged at the same
+    x values are averaged point by point; otherwise each run is interpolated onto the union of x
+    values, only inside its own range. Histories longer than MAX_POINTS are averaged into bins first."""
+    series = [s for run in runs if len((s := run_series(run, key, window))[0])]
     if not series:
         return None
     lo = min(s[0][0] for s in series)
@@ -143,18 +207,15 @@ def mean_band(runs: list[RunRecord], key: str) -> tuple[np.ndarray, np.ndarray, 
         grid = union
         rows = [np.where((grid >= xs[0]) & (grid <= xs[-1]), np.interp(grid, xs, ys), np.nan) for xs, ys in series]
     stack = np.vstack(rows)
-    counted = np.sum(~np.isnan(stack), axis=0)
-    keep = counted > 0
-    with np.errstate(invalid="ignore"):
-        mean = np.nanmean(stack[:, keep], axis=0)
-        std = np.nanstd(stack[:, keep], axis=0)
-    return grid[keep], mean, std, counted[keep]
+    keep = np.any(~np.isnan(stack), axis=0)
+    mean, low, high, counted = stats.curve_band(stack[:, keep], reps=reps)
+    return Curve(grid[keep], mean, low, high, counted)
 
 
-def _expand(pattern: str, runs: list[RunRecord]) -> list[str]:
-    if not pattern.endswith("*"):
-        return [pattern]
-    prefix = pattern[:-1]
+def _expand(key: str, runs: list[RunRecord]) -> list[str]:
+    if not key.endswith("*"):
+        return [key]
+    prefix = key[:-1]
     return sorted({k for r in runs for k in r.keys() if k.startswith(prefix)})
 
 
@@ -176,46 +237,46 @@ def _rgba(hex_color: str, alpha: float) -> str:
     return f"rgba({int(h[0:2], 16)},{int(h[2:4], 16)},{int(h[4:6], 16)},{alpha})"
 
 
-def panel_figure(title: str, patterns: list[str], groups: list[Group], x_axis: str):
-    """One Plotly figure: each group's mean line and ±1 std band per metric key; jump markers on
-    return curves. None when no group logged any of the keys."""
+def _layout(fig, title: str, x_title: str, height: int = 340) -> None:
+    """No Plotly legend: one legend per section (the page's own) names the groups of every chart."""
+    fig.update_layout(title={"text": title, "font": {"size": 14}}, height=height, margin={"l": 60, "r": 10, "t": 40, "b": 45},
+                      hovermode="closest", template="plotly_white", showlegend=False)
+    fig.update_xaxes(title_text=x_title)
+
+
+def panel_figure(title: str, key: str, groups: list[Group], x_axis: str, window: int | None = None,
+                 reps: int = stats.REPS):
+    """One Plotly figure of one metric: each group's mean line over its seeds and bootstrap 95% band;
+    every band is drawn before every line, so no band covers another group's line. Jump markers on
+    return curves. None when no group logged the key."""
     import plotly.graph_objects as go
 
-    fig = go.Figure()
-    all_runs = [r for g in groups for r in g.runs]
-    keys = [k for p in patterns for k in _expand(p, all_runs)]
-    for group in groups:
-        for n, key in enumerate(keys):
-            band = mean_band(group.runs, key)
-            if band is None:
-                continue
-            x, mean, std, counted = band
-            name = group.label if len(keys) == 1 else f"{group.label} · {key.split('/')[-1]}"
-            legend = f"{group.label}|{key}"
-            if counted.max() > 1:
-                fig.add_trace(go.Scatter(x=x, y=mean + std, mode="lines", line={"width": 0}, hoverinfo="skip",
-                                         showlegend=False, legendgroup=legend, name=f"{name} +1 std"))
-                fig.add_trace(go.Scatter(x=x, y=mean - std, mode="lines", line={"width": 0}, fill="tonexty",
-                                         fillcolor=_rgba(group.color, 0.18), hoverinfo="skip", showlegend=False,
-                                         legendgroup=legend, name=f"{name} -1 std"))
-            fig.add_trace(go.Scatter(
-                x=x, y=mean, mode="lines", name=name, legendgroup=legend,
-                line={"color": group.color, "width": 2, "dash": DASHES[n % len(DASHES)]},
-                customdata=np.stack([std, counted], axis=-1),
-                hovertemplate=(f"<b>{html.escape(name)}</b><br>{x_axis} %{{x:,.0f}}<br>mean %{{y:.4g}}"
-                               " ± %{customdata[0]:.3g}<br>seeds %{customdata[1]}<extra></extra>")))
-            if key in RETURN_KEYS:
-                _add_jumps(fig, group, key, x, mean)
-    if not fig.data:
+    curves = [(g, c) for g in groups if (c := group_curve(g.runs, key, window, reps)) is not None]
+    if not curves:
         return None
-    fig.update_layout(title={"text": title, "font": {"size": 14}}, height=340, margin={"l": 60, "r": 10, "t": 40, "b": 40},
-                      hovermode="closest", template="plotly_white",
-                      legend={"orientation": "h", "yanchor": "top", "y": -0.18, "font": {"size": 10}})
-    fig.update_xaxes(title_text=x_axis)
+    fig = go.Figure()
+    for group, c in curves:
+        if np.any(c.high > c.low):
+            fig.add_trace(go.Scatter(x=c.x, y=c.high, mode="lines", line={"width": 0}, hoverinfo="skip",
+                                     showlegend=False, legendgroup=group.id, name=f"{group.name} 95% high"))
+            fig.add_trace(go.Scatter(x=c.x, y=c.low, mode="lines", line={"width": 0}, fill="tonexty",
+                                     fillcolor=_rgba(group.color, BAND_ALPHA), hoverinfo="skip", showlegend=False,
+                                     legendgroup=group.id, name=f"{group.name} 95% low"))
+    for group, c in curves:
+        fig.add_trace(go.Scatter(
+            x=c.x, y=c.mean, mode="lines+markers" if len(c.x) <= MARKERS_UP_TO else "lines", name=group.name,
+            legendgroup=group.id, line={"color": group.color, "width": 2}, marker={"size": 6, "color": group.color},
+            customdata=np.stack([c.low, c.high, c.counted], axis=-1),
+            hovertemplate=(f"<b>{html.escape(group.name)}</b><br>{x_axis} %{{x:,.0f}}<br>mean %{{y:.4g}}"
+                           " [%{customdata[0]:.4g}, %{customdata[1]:.4g}]<br>seeds %{customdata[2]}<extra></extra>")))
+    if key in RETURN_KEYS:
+        for group, c in curves:
+            _add_jumps(fig, group, c)
+    _layout(fig, title, x_axis)
     return fig
 
 
-def _add_jumps(fig, group: Group, key: str, x: np.ndarray, mean: np.ndarray) -> None:
+def _add_jumps(fig, group: Group, c: Curve) -> None:
     import plotly.graph_objects as go
 
     jumps = [(run, jx) for run in group.runs if (jx := jump_x(run)) is not None]
@@ -223,10 +284,136 @@ def _add_jumps(fig, group: Group, key: str, x: np.ndarray, mean: np.ndarray) -> 
         return
     xs = [jx for _, jx in jumps]
     fig.add_trace(go.Scatter(
-        x=xs, y=np.interp(xs, x, mean), mode="markers", name=f"{group.label} · jump",
+        x=xs, y=np.interp(xs, c.x, c.mean), mode="markers", name=f"{group.name} · jump",
         marker={"symbol": "star", "size": 13, "color": group.color, "line": {"color": "black", "width": 1}},
         text=[f"{run.name}: jump at episode {run.summary[JUMP_KEY]:g}" for run, _ in jumps],
-        hovertemplate="%{text}<extra></extra>", legendgroup=f"{group.label}|{key}", showlegend=False))
+        hovertemplate="%{text}<extra></extra>", legendgroup=group.id, showlegend=False))
+
+
+# ---- statistics --------------------------------------------------------------------------------
+
+def _few(n: int) -> str:
+    """A note beside numbers that rest on fewer than stats.FEW_SEEDS runs."""
+    if n >= stats.FEW_SEEDS:
+        return ""
+    text, why = (("one run", "one run: no interval") if n == 1 else
+                 (f"only {n} runs", f"fewer than {stats.FEW_SEEDS} runs: the interval is rough, and may miss the truth"))
+    return f' <span class="few" title="{html.escape(why)}">⚠ {text}</span>'
+
+
+def _iv(iv: stats.Interval, fmt: str = ".1f") -> str:
+    def f(v: float) -> str:
+        return "∞" if v == math.inf else format(v, fmt)
+
+    if iv.low == iv.high == iv.value:
+        return f(iv.value)
+    return f'{f(iv.value)} <span class="ci">[{f(iv.low)}, {f(iv.high)}]</span>'
+
+
+def _swatch(g: Group) -> str:
+    return f'<span class="swatch" style="background:{g.color}"></span>{html.escape(g.name)}'
+
+
+@dataclass
+class Statistics:
+    """Everything the page's statistics section shows, computed once."""
+    scores: dict[str, np.ndarray]  # group id -> final evaluation returns of its runs
+    aggregates: dict[str, dict[str, stats.Interval]]
+    improvements: list[tuple[Group, Group, stats.Interval]]  # P(first's run > second's run)
+    reaches: dict[str, stats.Reach | None]  # run id -> when its evaluation first reached the threshold
+    to_score: dict[str, tuple[stats.TimeToScore, stats.TimeToScore]]  # group id -> (env steps, seconds)
+    threshold: float
+
+
+def compute_statistics(groups: list[Group], threshold: float = THRESHOLD, reps: int = stats.REPS) -> Statistics:
+    scores = {g.id: stats.final_scores(g.runs) for g in groups}
+    scored = [g for g in groups if len(scores[g.id])]
+    agg = stats.aggregates({g.id: scores[g.id] for g in scored}, reps=reps)
+    # every pair while there are few groups; past that, each group against the one with the highest IQM
+    ranked = sorted(scored, key=lambda g: -agg[g.id]["iqm"].value)
+    pairs = ([(a, b) for i, a in enumerate(ranked) for b in ranked[i + 1:]] if len(ranked) <= 4
+             else [(ranked[0], b) for b in ranked[1:]])
+    improvements = [(a, b, stats.probability_of_improvement(scores[a.id], scores[b.id], reps=reps)) for a, b in pairs]
+    reaches = {r.id: stats.first_reach(r, threshold) for g in groups for r in g.runs}
+    to_score = {}
+    for g in groups:
+        got = [reaches[r.id] for r in g.runs if reaches[r.id] is not None]
+        if got:
+            to_score[g.id] = (stats.time_to_score([x.steps for x in got], [x.reached for x in got]),
+                              stats.time_to_score([x.wall_s for x in got], [x.reached for x in got]))
+    return Statistics(scores, agg, improvements, reaches, to_score, threshold)
+
+
+def _median_time(t: stats.TimeToScore, fmt: str) -> str:
+    if t.median.value == math.inf:
+        return f"not reached by half (runs ended by {format(t.censored_at, fmt)})"
+    return _iv(t.median, fmt)
+
+
+def statistics_tables(groups: list[Group], st: Statistics) -> str:
+    head = ["group", "runs", f"IQM final eval return {_ci_head()}", "mean", "median"]
+    rows = []
+    for g in groups:
+        if g.id not in st.aggregates:
+            continue
+        a, n = st.aggregates[g.id], len(st.scores[g.id])
+        rows.append(_row([_swatch(g), f"{n}{_few(n)}", _iv(a["iqm"]), _iv(a["mean"]), _iv(a["median"])], g))
+    final = _table(head, rows, "final-stats")
+    pairs = [_row([f"{_swatch(a)} over {_swatch(b)}", _iv(p, ".2f"),
+                   f"{len(st.scores[a.id])} vs {len(st.scores[b.id])}{_few(min(len(st.scores[a.id]), len(st.scores[b.id])))}"])
+             for a, b, p in st.improvements]
+    poi = _table(["groups", f"P(a run of the first scores above a run of the second) {_ci_head()}", "runs"], pairs,
+                 "improvement") if pairs else "<p>One group: nothing to compare.</p>"
+    t = f"{st.threshold:g}"
+    rows = []
+    for g in groups:
+        if g.id not in st.to_score:
+            continue
+        steps, secs = st.to_score[g.id]
+        rows.append(_row([_swatch(g), f"{steps.reached} of {steps.runs}{_few(steps.runs)}",
+                          _median_time(steps, ",.0f"), _median_time(secs, ",.0f")], g))
+    reach = _table(["group", f"runs that reached {t}", f"median env steps to {t} {_ci_head()}",
+                    f"median seconds to {t} {_ci_head()}"], rows, "time-to-score")
+    return (f"<h3>Final evaluation return</h3>{final}"
+            f"<h3>Probability of improvement</h3>{poi}"
+            f"<h3>Time to {t}</h3>{reach}")
+
+
+def _ci_head() -> str:
+    return f"[{stats.CONFIDENCE:.0%} CI]"
+
+
+def profile_figure(groups: list[Group], st: Statistics, reps: int = stats.REPS):
+    """Performance profiles of every group on one chart: the fraction of its runs whose final
+    evaluation return is above each score, with a bootstrap 95% band."""
+    import plotly.graph_objects as go
+
+    scored = [g for g in groups if len(st.scores.get(g.id, ()))]
+    if not scored:
+        return None
+    every = np.concatenate([st.scores[g.id] for g in scored])
+    pad = max(10.0, 0.05 * float(np.ptp(every)))
+    taus = np.linspace(float(every.min()) - pad, float(every.max()) + pad, 201)
+    profiles = stats.performance_profiles({g.id: st.scores[g.id] for g in scored}, taus, reps=reps)
+    fig = go.Figure()
+    for g in scored:
+        _, low, high = profiles[g.id]
+        if np.any(high > low):
+            fig.add_trace(go.Scatter(x=taus, y=high, mode="lines", line={"width": 0, "shape": "hv"}, hoverinfo="skip",
+                                     legendgroup=g.id, name=f"{g.name} 95% high"))
+            fig.add_trace(go.Scatter(x=taus, y=low, mode="lines", line={"width": 0, "shape": "hv"}, fill="tonexty",
+                                     fillcolor=_rgba(g.color, BAND_ALPHA), hoverinfo="skip", legendgroup=g.id,
+                                     name=f"{g.name} 95% low"))
+    for g in scored:
+        fraction, low, high = profiles[g.id]
+        fig.add_trace(go.Scatter(x=taus, y=fraction, mode="lines", line={"color": g.color, "width": 2, "shape": "hv"},
+                                 name=g.name, legendgroup=g.id, customdata=np.stack([low, high], axis=-1),
+                                 hovertemplate=(f"<b>{html.escape(g.name)}</b><br>above %{{x:.0f}}: %{{y:.0%}}"
+                                                " [%{customdata[0]:.0%}, %{customdata[1]:.0%}]<extra></extra>")))
+    fig.add_vline(x=st.threshold, line={"color": "grey", "dash": "dot", "width": 1})
+    _layout(fig, "Performance profile", "final evaluation return (score)", height=360)
+    fig.update_yaxes(range=[-0.02, 1.02], tickformat=".0%", title_text="runs scoring above")
+    return fig
 
 
 # ---- tables ------------------------------------------------------------------------------------
@@ -241,13 +428,27 @@ def _best(run: RunRecord, key: str) -> float | None:
     return max(ys) if ys else None
 
 
-def _stat(values: list[float | None], fmt: str = ".1f") -> str:
+def last_x(run: RunRecord) -> float | None:
+    """How far the run went on its x-axis: its last logged row, not its last evaluation (a run
+    stopped between evaluations went further than its last evaluation)."""
+    xs = [float(row[run.x_axis]) for row in run.history if isinstance(row.get(run.x_axis), int | float)]
+    return max(xs) if xs else None
+
+
+def _spread(values: list[float | None], fmt: str = ".1f") -> str:
+    """The mean over runs, with the runs' range (not a ±std that a few seeds cannot estimate)."""
     vals = [v for v in values if v is not None]
     if not vals:
         return "–"
     if len(set(vals)) == 1:
         return format(vals[0], fmt)
-    return f"{format(float(np.mean(vals)), fmt)} ± {format(float(np.std(vals)), fmt)}"
+    return (f'{format(float(np.mean(vals)), fmt)} <span class="ci">({format(min(vals), fmt)} to '
+            f'{format(max(vals), fmt)})</span>')
+
+
+def _row(cells: list[str], g: Group | None = None) -> str:
+    title = f' title="{html.escape(g.label)}"' if g is not None else ""
+    return f"<tr{title}>" + "".join(f"<td>{c}</td>" for c in cells) + "</tr>"
 
 
 def group_table(groups: list[Group]) -> str:
@@ -255,39 +456,65 @@ def group_table(groups: list[Group]) -> str:
             "final landed rate (eval)", "final return MA100", "jump at episode", "stop reasons"]
     rows = []
     for g in groups:
-        last_x = [max(r.series("eval/return_mean")[0] or r.series("episode/return")[0] or [0]) for r in g.runs]
         jumps = [str(int(r.summary[JUMP_KEY])) for r in g.runs if isinstance(r.summary.get(JUMP_KEY), int | float)]
         stops = Counter(str(r.summary.get("stop_reason", "?")) for r in g.runs)
-        cells = [f'<span class="swatch" style="background:{g.color}"></span>{html.escape(g.label)}', str(len(g.runs)),
-                 g.x_axis, _stat(last_x, ",.0f"),
-                 _stat([_final(r, "eval/return_mean") for r in g.runs]), _stat([_best(r, "eval/return_mean") for r in g.runs]),
-                 _stat([_final(r, "eval/return_ma") for r in g.runs]), _stat([_final(r, "eval/landed") for r in g.runs], ".2f"),
-                 _stat([_final(r, "episode/return_ma100") for r in g.runs]), ", ".join(jumps) or "–",
-                 ", ".join(f"{k} ×{v}" for k, v in stops.items())]
-        every_key = "\n".join(f"{k}={_short(v)}" for k, v in g.values.items())  # the label shows the fewest keys
-        rows.append(f'<tr title="{html.escape(every_key)}">' + "".join(f"<td>{c}</td>" for c in cells) + "</tr>")
+        rows.append(_row([_swatch(g), str(len(g.runs)), g.x_axis, _spread([last_x(r) for r in g.runs], ",.0f"),
+                          _spread([_final(r, "eval/return_mean") for r in g.runs]),
+                          _spread([_best(r, "eval/return_mean") for r in g.runs]),
+                          _spread([_final(r, "eval/return_ma") for r in g.runs]),
+                          _spread([_final(r, "eval/landed") for r in g.runs], ".2f"),
+                          _spread([_final(r, "episode/return_ma100") for r in g.runs]), ", ".join(jumps) or "–",
+                          ", ".join(f"{k} ×{v}" for k, v in stops.items())], g))
     return _table(head, rows, "groups")
 
 
-def run_table(groups: list[Group]) -> str:
-    head = ["run", "group", "seed", "final eval return", "stop reason", "jump at episode", "source", "config"]
+def _reach_cells(reach: stats.Reach | None) -> list[str]:
+    if reach is None:
+        return ["–", "–"]
+    if reach.reached:
+        return [f"{reach.steps:,.0f}", f"{reach.wall_s:,.0f}"]
+    return [f"not by {reach.steps:,.0f}", f"not by {reach.wall_s:,.0f}"]
+
+
+def run_table(groups: list[Group], st: Statistics) -> str:
+    t = f"{st.threshold:g}"
+    head = ["run", "group", "seed", "final eval return", f"env steps to {t}", f"seconds to {t}", "last x",
+            "stop reason", "jump at episode", "source", "config"]
     rows = []
     for g in groups:
         for r in g.runs:
             cfg_text = yaml.safe_dump(r.config, sort_keys=True, default_flow_style=False)
             jump = r.summary.get(JUMP_KEY)
-            cells = [html.escape(r.name), f'<span class="swatch" style="background:{g.color}"></span>{html.escape(g.label)}',
-                     html.escape(str(r.config.get("seed", "?"))), _stat([_final(r, "eval/return_mean")]),
-                     html.escape(str(r.summary.get("stop_reason", "?"))),
-                     f"{jump:g}" if isinstance(jump, int | float) else "–", f"<code>{html.escape(r.source)}</code>",
-                     f'<details><summary>config</summary><pre class="config">{html.escape(cfg_text)}</pre></details>']
-            rows.append("<tr>" + "".join(f"<td>{c}</td>" for c in cells) + "</tr>")
+            final = _final(r, "eval/return_mean")
+            end = last_x(r)
+            rows.append(_row([html.escape(r.name), _swatch(g), html.escape(str(r.config.get("seed", "?"))),
+                              "–" if final is None else f"{final:.1f}", *_reach_cells(st.reaches.get(r.id)),
+                              "–" if end is None else f"{end:,.0f}", html.escape(str(r.summary.get("stop_reason", "?"))),
+                              f"{jump:g}" if isinstance(jump, int | float) else "–", f"<code>{html.escape(r.source)}</code>",
+                              f'<details><summary>config</summary><pre class="config">{html.escape(cfg_text)}</pre></details>']))
     return _table(head, rows, "runs")
 
 
 def _table(head: list[str], rows: list[str], css_id: str) -> str:
-    return (f'<table id="{css_id}"><thead><tr>' + "".join(f"<th>{html.escape(h)}</th>" for h in head)
+    return (f'<table id="{css_id}"><thead><tr>' + "".join(f"<th>{h}</th>" for h in head)
             + "</tr></thead><tbody>" + "".join(rows) + "</tbody></table>")
+
+
+def keys_table(groups: list[Group], keys: list[str]) -> str:
+    """Every differing key (rows) and each group's value (columns)."""
+    head = ["key", *(_swatch(g) for g in groups)]
+    rows = [_row([f"<code>{html.escape(k)}</code>", *(html.escape(_short(g.values.get(k))) for g in groups)]) for k in keys]
+    return _table(head, rows, "keys")
+
+
+def legend(groups: list[Group]) -> str:
+    """The page's legend for a set of charts: one entry per group (its full label on hover); a click
+    hides or shows the group in every chart of the page."""
+    items = "".join(f'<button type="button" class="legend-item" data-group="{g.id}" title="{html.escape(g.label)}">'
+                    f'<span class="swatch" style="background:{g.color}"></span>{html.escape(g.name)}'
+                    f' <span class="n">({len(g.runs)} run{"s" if len(g.runs) > 1 else ""})</span></button>'
+                    for g in groups)
+    return f'<div class="legend">{items}</div>'
 
 
 # ---- page --------------------------------------------------------------------------------------
@@ -295,65 +522,116 @@ def _table(head: list[str], rows: list[str], css_id: str) -> str:
 STYLE = """
 body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:20px;color:#222}
 h1{font-size:22px;margin-bottom:4px} h2{font-size:18px;margin-top:28px;border-bottom:1px solid #ddd}
+h3{font-size:15px;margin:16px 0 4px}
 .meta{color:#666;font-size:13px} .grid{display:grid;grid-template-columns:repeat(auto-fill,minmax(560px,1fr));gap:12px}
 table{border-collapse:collapse;font-size:13px;margin:8px 0}
-#groups td:first-child{min-width:160px} td,th{border:1px solid #ddd;padding:4px 8px;text-align:left;vertical-align:top}
-th{background:#f5f5f5}
+#groups td:first-child,#final-stats td:first-child{min-width:200px}
+td,th{border:1px solid #ddd;padding:4px 8px;text-align:left;vertical-align:top} th{background:#f5f5f5}
 .swatch{display:inline-block;vertical-align:middle;width:10px;height:10px;border-radius:2px;margin-right:6px}
+.ci{color:#666} .few{color:#a15c00;font-size:12px} .how{color:#444;font-size:13px;max-width:980px}
 pre.config{font-size:11px;max-height:400px;overflow:auto;background:#fafafa;padding:6px}
+.scroll{overflow:auto;max-width:100%}
+.legend{display:flex;flex-wrap:wrap;gap:6px;margin:8px 0;position:sticky;top:0;background:#fff;z-index:5;padding:4px 0}
+.legend-item{font:inherit;font-size:13px;border:1px solid #ddd;border-radius:4px;background:#fff;padding:3px 8px;cursor:pointer}
+.legend-item.off{opacity:.35;text-decoration:line-through} .legend-item .n{color:#888;font-size:11px}
 #script-errors{color:#b00;white-space:pre-wrap} #script-errors:empty{display:none} code{font-size:11px}
 """
 # Errors in any script below are shown on the page (and counted in body[data-errors]) so that a broken
 # chart is never silently missing; body[data-plots] counts the charts Plotly actually drew.
 ERROR_HOOK = "window.reportErrors=[];window.addEventListener('error',function(e){window.reportErrors.push(String(e.message));});"
 FINISH = """
+document.querySelectorAll('.legend-item').forEach(function (item) {
+  item.addEventListener('click', function () {
+    var off = item.classList.toggle('off'), id = item.dataset.group;
+    document.querySelectorAll('.legend-item[data-group="' + id + '"]').forEach(function (o) { o.classList.toggle('off', off); });
+    document.querySelectorAll('.js-plotly-plot').forEach(function (gd) {
+      var idx = [];
+      gd.data.forEach(function (t, i) { if (t.legendgroup === id) idx.push(i); });
+      if (idx.length) Plotly.restyle(gd, {visible: !off}, idx);
+    });
+  });
+});
 document.body.dataset.plots = Array.from(document.querySelectorAll('.js-plotly-plot'))
   .filter(function (d) { return d.querySelector('.main-svg'); }).length;
 document.body.dataset.errors = window.reportErrors.length;
 document.getElementById('script-errors').textContent = window.reportErrors.join('\\n');
 """
+HOW_TO_READ = f"""<p class="how">With a few seeds per group, a mean ± std says little: these numbers follow
+Agarwal et al. (NeurIPS 2021, <code>rliable</code>). <b>IQM</b>: the mean of the middle half of the runs' final
+evaluation returns, robust to one lucky or broken seed; each number has a bootstrap {stats.CONFIDENCE:.0%}
+confidence interval in brackets (runs resampled with replacement): intervals that overlap mean the
+data cannot order the groups. <b>Probability of improvement</b>: the chance that a run of the first group
+scores above a run of the second (0.5: no difference; an interval that holds 0.5: not shown to
+differ). <b>Performance profile</b>: for each score, the fraction of a group's runs whose final return
+is above it; a curve above another everywhere is better at every bar. <b>Time to a score</b>: env steps
+and seconds until a run's evaluation first reached it; runs that never did count as censored at their
+end (Kaplan-Meier), so the median is "not reached" when fewer than half got there. ⚠ marks numbers
+from fewer than {stats.FEW_SEEDS} runs.</p>"""
 
 
-def build_html(runs: list[RunRecord], title: str, sources: list[str]) -> str:
+def _plot(fig, n: int) -> str:
     import plotly.io as pio
+
+    return pio.to_html(fig, full_html=False, include_plotlyjs=False, div_id=f"fig-{n}",
+                       config={"displaylogo": False, "responsive": True})
+
+
+def build_html(runs: list[RunRecord], title: str, sources: list[str], threshold: float = THRESHOLD,
+               reps: int = stats.REPS, groups: list[Group] | None = None) -> str:
     from plotly.offline import get_plotlyjs
 
-    groups, keys = group_runs(runs)
-    common = {k: v for k, v in flatten(runs[0].config).items()
-              if k not in keys and not _ignored(k)}
+    if groups is None:
+        groups, keys = group_runs(runs)
+    else:
+        keys = differing_keys(runs)
+    common = {k: v for k, v in flatten(runs[0].config).items() if k not in keys and not _ignored(k)}
+    st = compute_statistics(groups, threshold, reps)
+    figs: list[str] = []
+    profile = profile_figure(groups, st, reps)
+    if profile is not None:
+        figs.append(_plot(profile, len(figs)))
+    stats_html = f"{legend(groups)}{statistics_tables(groups, st)}" + (f'<div class="grid">{figs[0]}</div>' if figs else "")
     sections = []
-    n_fig = 0
     for axis in dict.fromkeys(g.x_axis for g in groups):
         axis_groups = [g for g in groups if g.x_axis == axis]
-        figs = []
-        for panel_title, patterns in PANELS:
-            fig = panel_figure(panel_title, patterns, axis_groups, axis)
-            if fig is None:
-                continue
-            figs.append(pio.to_html(fig, full_html=False, include_plotlyjs=False, div_id=f"fig-{n_fig}",
-                                    config={"displaylogo": False, "responsive": True}))
-            n_fig += 1
+        charts = []
+        for panel_title, pattern, window in PANELS:
+            for key in _expand(pattern, [r for g in axis_groups for r in g.runs]):
+                name = panel_title if key == pattern else f"{panel_title}: {key.rsplit('/', 1)[-1]}"
+                fig = panel_figure(name, key, axis_groups, axis, window, reps)
+                if fig is not None:
+                    charts.append(_plot(fig, len(figs)))
+                    figs.append(charts[-1])
         heading = f"Curves against {axis}" + (f" ({len(axis_groups)} groups)" if len(axis_groups) > 1 else "")
-        sections.append(f"<h2>{heading}</h2><div class=\"grid\">{''.join(figs)}</div>")
-    grouped_by = ", ".join(f"<code>{html.escape(k)}</code>" for k in keys) or "nothing (all runs share one setting)"
-    common_text = yaml.safe_dump(common, sort_keys=True)
+        sections.append(f"<h2>{heading}</h2>{legend(axis_groups)}<div class=\"grid\">{''.join(charts)}</div>")
+    label_keys = sorted({k for g in groups for k in keys if f"{_display_names(keys)[k]}=" in g.label}, key=keys.index)
+    named_by = ", ".join(f"<code>{html.escape(k)}</code>" for k in label_keys) or "their W&B group"
     ignored = ", ".join(k for k in NOT_SETTING if k != "preset")
+    grouping = (f'<p>A group is the runs that share every <span title="ignored: {html.escape(ignored)}">setting</span> '
+                "but the seed. "
+                f"{len(keys)} config key{'s' if len(keys) != 1 else ''} differ between the runs; the groups are named by "
+                f"{named_by}. Lines are means over a group's seeds, bands their bootstrap {stats.CONFIDENCE:.0%} "
+                "interval; ★ marks a detected jump.</p>"
+                f"<details><summary>every key that differs, and each group's value</summary><div class=\"scroll\">"
+                f"{keys_table(groups, keys)}</div></details>") if keys else "<p>All runs share one setting.</p>"
+    common_text = yaml.safe_dump(common, sort_keys=True)
     return f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><title>{html.escape(title)}</title>
 <script>{ERROR_HOOK}</script>
 <script>{get_plotlyjs()}</script>
 <style>{STYLE}</style></head>
-<body data-expected-plots="{n_fig}">
+<body data-expected-plots="{len(figs)}">
 <h1>{html.escape(title)}</h1>
 <div class="meta">{len(runs)} runs in {len(groups)} groups · built {dt.datetime.now(dt.timezone.utc):%Y-%m-%d %H:%M} UTC
  from {html.escape(", ".join(sources))}</div>
 <pre id="script-errors"></pre>
-<p>Grouped by the config keys that differ between runs (ignoring {html.escape(ignored)}): {grouped_by}.
-Lines are means over a group's seeds, bands ±1 std; ★ marks a detected jump.</p>
+<div id="grouping">{grouping}</div>
 <details><summary>config shared by all runs</summary><pre class="config">{html.escape(common_text)}</pre></details>
-<h2>Final metrics per group</h2>{group_table(groups)}
+<h2>Comparison</h2>{HOW_TO_READ}{stats_html}
+<h2>Final metrics per group</h2>
+<p class="how">The mean over a group's runs, their range in brackets; "last x" is how far the runs went.</p>{group_table(groups)}
 {''.join(sections)}
-<h2>Runs</h2>{run_table(groups)}
+<h2>Runs</h2>{run_table(groups, st)}
 <script>{FINISH}</script>
 </body></html>
 """
@@ -365,6 +643,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("paths", nargs="*", type=Path, help="run folders, or folders holding run folders (e.g. runs/multirun/...)")
     p.add_argument("--out", type=Path, default=Path("report.html"), help="the HTML file to write (default: report.html)")
     p.add_argument("--title", default="lander_exp: run comparison")
+    p.add_argument("--threshold", type=float, default=THRESHOLD,
+                   help="the evaluation return whose time to reach is tabulated (default: %(default)g)")
+    p.add_argument("--bootstrap-reps", type=int, default=stats.REPS, metavar="N",
+                   help="bootstrap resamples per interval (default: %(default)s)")
+    p.add_argument("--export", type=Path, metavar="DIR",
+                   help="also write every run as rl-zoo3's evaluations.npz and one tidy CSV of every curve into DIR")
     p.add_argument("--wandb-project", metavar="ENTITY/PROJECT", help="read runs from an online W&B project instead")
     p.add_argument("--wandb-sweep", metavar="ENTITY/PROJECT/SWEEP_ID", help="read the runs of an online W&B sweep instead")
     args = p.parse_args(argv)
@@ -374,10 +658,17 @@ def main(argv: list[str] | None = None) -> int:
             raise ConfigError("nothing to compare: pass run folders or sweep folders, or --wandb-project / --wandb-sweep")
         if args.paths and (args.wandb_project or args.wandb_sweep):
             raise ConfigError("pass either folders or one of --wandb-project / --wandb-sweep, not both")
+        if args.bootstrap_reps < 100:
+            raise ConfigError(f"--bootstrap-reps={args.bootstrap_reps} is too few for a 95% interval: pass 100 or more")
+        if not math.isfinite(args.threshold):
+            raise ConfigError(f"--threshold={args.threshold} is not a finite number: pass a return such as 200")
+        if args.export is not None and args.export.exists() and any(args.export.iterdir()):
+            raise ConfigError(f"--export {args.export} is not empty: pass a new or empty folder")
         try:
             import plotly  # noqa: F401
-        except ImportError:
-            raise ConfigError("the report needs plotly: pip install -e '.[analysis]'") from None
+            import rliable  # noqa: F401
+        except ImportError as ex:
+            raise ConfigError(f"the report needs {ex.name}: pip install -e '.[analysis]'") from None
         if args.paths:
             skipped: list[Path] = []
             runs = load_local(find_run_dirs(args.paths, skipped))
@@ -387,14 +678,19 @@ def main(argv: list[str] | None = None) -> int:
             runs = load_wandb(project=args.wandb_project, sweep=args.wandb_sweep)
         if not runs:
             raise ConfigError(f"no runs found in {', '.join(sources)}")
-        page = build_html(runs, args.title, sources)
+        groups, _ = group_runs(runs)
+        page = build_html(runs, args.title, sources, args.threshold, args.bootstrap_reps, groups)
         args.out.parent.mkdir(parents=True, exist_ok=True)
         args.out.write_text(page, encoding="utf-8")
     except ConfigError as ex:
         print(f"lander_exp.report: error: {ex}", file=sys.stderr)
         return 2
-    groups, _ = group_runs(runs)
     print(f"{args.out}: {len(runs)} runs in {len(groups)} groups")
+    if args.export is not None:
+        from lander_exp.tools.export import write_export
+
+        files = write_export(args.export, [(g.label, g.runs) for g in groups])
+        print(f"{args.export}: {len(files)} files (evaluations.npz per run, curves.csv)")
     return 0
 
 
