@@ -4,7 +4,10 @@ For each of the 8 state variables, sweep it across its range with the others hel
 state, and plot the actor's action preferences (discrete: the probability of each of the 4 actions;
 continuous: the deterministic main and lateral throttle tanh(mean), with tanh(mean ± std) as a band)
 and the critic's value; plus the critic's value over an (x, y) grid. PNG files land in
-RUN_DIR/analysis/ and are logged to W&B as a run of job_type=analysis in the run's group."""
+RUN_DIR/analysis/ and are logged to W&B as a run of job_type=analysis in the run's group.
+
+`--html` writes instead one self-contained page with a slider per state variable, on which the
+networks run in the browser (lander_exp/tools/explorer.py)."""
 
 from __future__ import annotations
 
@@ -212,9 +215,18 @@ def main(argv: list[str] | None = None) -> int:
                    help="the state held fixed, 8 numbers x,y,vx,vy,angle,omega,left_leg,right_leg "
                         "(default: %(default)s)")
     p.add_argument("--no-wandb", action="store_true", help="write the PNG files only")
+    p.add_argument("--html", action="store_true",
+                   help="write the policy explorer instead: one self-contained page with a slider per state variable "
+                        "(RUN_DIR/analysis/policy_explorer.html)")
     args = p.parse_args(argv)
     try:
-        files, logged = analyze(args.run_dir, parse_reference(args.reference), log_to_wandb=not args.no_wandb)
+        reference = parse_reference(args.reference)
+        if args.html:
+            from lander_exp.tools.explorer import write_explorer
+
+            print(write_explorer(args.run_dir, reference))
+            return 0
+        files, logged = analyze(args.run_dir, reference, log_to_wandb=not args.no_wandb)
     except ConfigError as ex:
         print(f"lander_exp.analyze: error: {ex}", file=sys.stderr)
         return 2
