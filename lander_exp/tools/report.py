@@ -604,8 +604,8 @@ def build_html(runs: list[RunRecord], title: str, sources: list[str], threshold:
                     figs.append(charts[-1])
         heading = f"Curves against {axis}" + (f" ({len(axis_groups)} groups)" if len(axis_groups) > 1 else "")
         sections.append(f"<h2>{heading}</h2>{legend(axis_groups)}<div class=\"grid\">{''.join(charts)}</div>")
-    label_keys = sorted({k for g in groups for k in keys if f"{_display_names(keys)[k]}=" in g.label}, key=keys.index)
-    named_by = ", ".join(f"<code>{html.escape(k)}</code>" for k in label_keys) or "their W&B group"
+    named_by = ", ".join(f"<code>{html.escape(k)}</code>" for k in _label_keys(keys, [flatten(r.config) for r in runs]))
+    named_by = named_by or "their W&B group"
     ignored = ", ".join(k for k in NOT_SETTING if k != "preset")
     grouping = (f'<p>A group is the runs that share every <span title="ignored: {html.escape(ignored)}">setting</span> '
                 "but the seed. "
@@ -662,7 +662,7 @@ def main(argv: list[str] | None = None) -> int:
             raise ConfigError(f"--bootstrap-reps={args.bootstrap_reps} is too few for a 95% interval: pass 100 or more")
         if not math.isfinite(args.threshold):
             raise ConfigError(f"--threshold={args.threshold} is not a finite number: pass a return such as 200")
-        if args.export is not None and args.export.exists() and any(args.export.iterdir()):
+        if args.export is not None and args.export.exists() and (not args.export.is_dir() or any(args.export.iterdir())):
             raise ConfigError(f"--export {args.export} is not empty: pass a new or empty folder")
         try:
             import plotly  # noqa: F401

@@ -12,9 +12,10 @@ Usable from scripts: every function takes plain arrays or `RunRecord`s, e.g.
     runs = load_local(find_run_dirs([Path("runs/multirun")]))
     stats.aggregates({"all": stats.final_scores(runs)})["all"]["iqm"]   # Interval(value, low, high)
 
-Where rliable's method does not fit one task (its median is a median over tasks), or is too slow
-(its bootstrap loops in Python, once per resample: 1,500-point curves), the same method runs in
-NumPy/SciPy and the docstring says so. Bootstraps are seeded (`seed`), so a page is reproducible."""
+rliable's bootstrap (arch's, looping in Python once per resample) resamples every interval here but
+the curves'; where its pieces do not fit one task (its median is a median over tasks) or are too slow
+(1,500-point curves; SciPy's Mann-Whitney call inside its probability of improvement), the same method
+runs in NumPy/SciPy and the docstring says so. Bootstraps are seeded (`seed`), so a page is reproducible."""
 
 from __future__ import annotations
 
