@@ -21,7 +21,7 @@ VX, ANGLE, LEFT_LEG = 2, 4, 6
 def tiny_reinforce_run(tmp_path_factory):
     """A REINFORCE run (discrete actions) of 3 episodes whose network sees obs / OBS_SCALE."""
     workdir = tmp_path_factory.mktemp("explorer")
-    proc = run_cli(["algo=reinforce", "train.max_episodes=3", "train.eval_every=1", "train.eval_episodes=2",
+    proc = run_cli(["experiment=reinforce", "train.max_episodes=3", "train.eval_every=1", "train.eval_episodes=2",
                     "train.eval_envs=2", "train.progress=false", "train.video_every=0", "env.max_episode_steps=100",
                     "env.obs_scaling=divide"], cwd=workdir)
     assert proc.returncode == 0, proc.stderr[-3000:]
