@@ -22,10 +22,12 @@ def _heuristic_policy(continuous):
     return lambda obs: np.array([heuristic(flag, o) for o in obs], dtype=np.float32 if continuous else np.int64)
 
 
-@pytest.mark.parametrize("algo,continuous", [("ppo", True), ("reinforce", False)])
-def test_backends_agree_on_spaces_and_heuristic_returns(algo, continuous):
-    gym_env = VecEnv(make_cfg([f"algo={algo}"]).env, 8, seed=0)
-    pool_env = VecEnv(make_cfg([f"algo={algo}", "env.backend=envpool", "env.autoreset=next_step"]).env, 8, seed=0)
+@pytest.mark.parametrize("env,continuous", [("continuous", True), ("discrete", False)])
+def test_backends_agree_on_spaces_and_heuristic_returns(env, continuous):
+    algo = "ppo" if continuous else "reinforce"
+    gym_env = VecEnv(make_cfg([f"algo={algo}", f"env={env}"]).env, 8, seed=0)
+    pool_env = VecEnv(make_cfg([f"algo={algo}", f"env={env}", "env.backend=envpool", "env.autoreset=next_step"]).env, 8,
+                      seed=0)
     assert pool_env.single_action_space == gym_env.single_action_space
     assert pool_env.reset().shape == gym_env.reset().shape == (8, 8)
     policy = _heuristic_policy(continuous)

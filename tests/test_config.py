@@ -176,5 +176,5 @@ def test_unknown_experiment_names_the_options(workdir):
     proc = run_cli(["experiment=fsat"], cwd=workdir)
     assert proc.returncode == 2
     assert proc.stderr.strip().splitlines() == [
-        "lander_exp: error: experiment=fsat is not an option of group 'experiment': choose one of fast, seed_fast"]
+        "lander_exp: error: experiment=fsat is not an option of group 'experiment': choose one of fast, reinforce, seed_fast"]
     assert not (workdir / "runs").exists()
