@@ -10,14 +10,14 @@ SWEEP ?=
 SWEEP_ARGS ?=
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: install train test lint bench clean chromium sweep
+.PHONY: install train test test-slurm slurm-up slurm-down lint bench clean chromium sweep
 
 install: $(VENV)/.installed
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q $(TORCH)
-	$(PY) -m pip install -q -e ".[dev,analysis,launchers]"
+	$(PY) -m pip install -q -e ".[dev,analysis,launchers,search]"
 	touch $@
 
 train: install  ## the main job: PPO of seed 000 until it lands, tracked in W&B (offline)
@@ -27,8 +27,17 @@ sweep: install  ## a sweep file, offline here (WANDB_MODE=online: on W&B), e.g. 
 	@test -n "$(SWEEP)" || { echo 'usage: make sweep SWEEP=sweeps/X.yaml [SWEEP_ARGS="--workers 2"]'; exit 2; }
 	$(PY) -m lander_exp.sweep $(SWEEP) $(SWEEP_ARGS)
 
-test: install chromium
-	$(PY) -m pytest
+test: install chromium  ## every test but the SLURM ones (make test-slurm)
+	$(PY) -m pytest -m "not slurm"
+
+test-slurm: install slurm-up  ## the tests that submit to the one-node SLURM cluster (needs root: apt-get, /etc/slurm)
+	$(PY) -m pytest -m slurm
+
+slurm-up:  ## a one-node SLURM cluster on this machine, with accounting (idempotent)
+	$(SUDO) bash scripts/slurm_cluster.sh up
+
+slurm-down:
+	$(SUDO) bash scripts/slurm_cluster.sh down
 
 chromium:  ## Debian's chromium, which the report test opens headless; installed only when missing
 	@command -v chromium >/dev/null 2>&1 || { echo "installing chromium with apt-get"; \

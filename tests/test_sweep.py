@@ -106,8 +106,12 @@ BAD = [
      "point network.hidden_dim=abc: network.hidden_dim=abc"),
     (GOOD.replace("seed: {values: [1, 2]}", "lr.actor: {values: [3.0e-4, -1]}"), "point lr.actor=-1: lr.actor"),
     (GOOD.replace("parameters:", "parameters: [").replace("method: grid", "method: grid\n  x: {"), "not valid YAML at line"),
-    (GOOD.replace("method: grid", "method: bayes"), "method bayes needs the W&B server"),
-    (GOOD + "early_terminate: {type: hyperband, min_iter: 3}\n", "early_terminate needs the W&B server"),
+    (GOOD.replace("method: grid", "method: bayes"), "method bayes searches until told to stop: give --count N"),
+    (GOOD + "early_terminate: {type: envelope}\n", "early_terminate type 'envelope' is not supported"),
+    (GOOD.replace("method: grid", "method: bayes").replace("{values: [1, 2]}", "{distribution: normal, mu: 1}") +
+     "run_cap: 3\n", "parameter seed: distribution normal has no Optuna equivalent"),
+    (GOOD.replace("method: grid", "method: bayes").replace("seed: {values: [1, 2]}", "lr.actor: {min: 0.0, max: 0.1}")
+     + "run_cap: 3\n", "point lr.actor=0.0: lr.actor"),
     (GOOD.replace("method: grid", "method: random"), "give --count N"),
     (GOOD.replace("method: grid", "method: sobol"), "method must be one of grid, random, bayes"),
     (GOOD.replace("{values: [1, 2]}", "{distribution: int_uniform, min: 0, max: 9}"), "method grid needs value or values"),
@@ -185,6 +189,7 @@ def test_tiny_grid_runs_with_two_workers_as_offline_wandb_runs_and_a_rerun_start
         rows = list(csv.DictReader(f))
     assert sorted((r["run"], r["seed"]) for r in rows) == [("seed-1", "1"), ("seed-2", "2")]
     assert all(sum(float(r[k]) for k in ("landed", "crashed", "out_of_bounds", "timeout")) == 1.0 for r in rows)
+    assert all(r["eval/return_ma"] == f"{values[r['run']]:.4g}" and float(r["wall_s"]) > 0 for r in rows)
 
     again = run_cli(["tiny.yaml", "--workers", "2"], cwd=workdir, module="lander_exp.sweep")
     assert again.returncode == 0 and "2 already done, 0 to run" in again.stdout and " started " not in again.stdout

@@ -40,12 +40,13 @@ def main(cfg: DictConfig) -> float | None:
     except ConfigError:
         _remove_job_dir(run_dir)
         raise
-    from lander_exp.run import checkpoint, train
+    from lander_exp.run import checkpoint, train, trial
     from lander_exp.run.stopping import RunStopped
 
     try:
         with checkpoint.owned(run_dir):
-            summary = train.run(cfg, run_dir, choices={k: v for k, v in hc.runtime.choices.items() if not k.startswith("hydra")})
+            summary = train.run(cfg, run_dir, choices={k: v for k, v in hc.runtime.choices.items() if not k.startswith("hydra")},
+                                on_eval=trial.from_env())
     except RunStopped as ex:
         if hc.mode == RunMode.MULTIRUN:
             raise  # the launcher reports which job stopped; __main__ prints the line and exits

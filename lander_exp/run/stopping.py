@@ -35,10 +35,12 @@ class NonFiniteError(RunStopped):
 
 
 class StopSignals:
-    """Between `install()` and `uninstall()`, SIGINT and SIGTERM only set `signum`: the loop finishes
-    its epoch, checkpoints and ends the run cleanly. A second SIGINT exits at once (130)."""
+    """Between `install()` and `uninstall()`, SIGINT, SIGTERM and SIGUSR2 only set `signum`: the loop
+    finishes its epoch, checkpoints and ends the run cleanly. A second SIGINT exits at once (130).
+    SIGUSR2 is the warning SLURM sends before a job's time limit when submitit asks for it
+    (`--signal=USR2@signal_delay_s`); lander_exp.run.slurm then requeues the job to continue the run."""
 
-    SIGNALS = (signal.SIGINT, signal.SIGTERM)
+    SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGUSR2)
 
     def __init__(self):
         self.signum: int | None = None

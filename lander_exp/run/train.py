@@ -10,6 +10,7 @@ from __future__ import annotations
 import signal
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -204,10 +205,13 @@ class Run:
         self.eval_env.close()
 
 
-def run(cfg: DictConfig, run_dir: Path, choices: dict[str, str] | None = None, resume: dict | None = None) -> dict:
+def run(cfg: DictConfig, run_dir: Path, choices: dict[str, str] | None = None, resume: dict | None = None,
+        on_eval: Callable[[int, dict], str | None] | None = None) -> dict:
     """Train one run in `run_dir` (already validated config); returns the run's summary.
 
     `resume`: a checkpoint of this run (see `lander_exp.run.resume`); training continues after its epoch.
+    `on_eval(evaluations so far, metrics)`: called after each evaluation; a string it returns ends the
+    run there with that stop_reason (an Optuna trial's pruner: lander_exp.run.trial).
     Raises `stopping.Interrupted` after a clean stop on SIGINT/SIGTERM and `stopping.NonFiniteError`
     when a loss, gradient norm or parameter stops being finite."""
     if cfg.train.torch_threads:
@@ -216,6 +220,7 @@ def run(cfg: DictConfig, run_dir: Path, choices: dict[str, str] | None = None, r
     p, t = r.progress, cfg.train
     reason = stop_reason(cfg, p.epoch, p.episodes, p.eval_history)  # set on a resume of a run killed once done
     bar, stop, exit_code = r.progress_bar(), StopSignals(), 1  # signals held until the W&B run is closed
+    early: str | None = None  # on_eval's reason to stop
     try:
         stop.install()
         while reason is None:
@@ -224,6 +229,7 @@ def run(cfg: DictConfig, run_dir: Path, choices: dict[str, str] | None = None, r
             evaluated = p.epoch % t.eval_every == 0 or r.last_epoch()
             if evaluated:
                 metrics.update(r.evaluate())
+                early = on_eval(len(p.eval_history), metrics) if on_eval is not None else None
             metrics["perf/wall_s"] = time.perf_counter() - r.start
             r.tracker.log(metrics)
             if evaluated or stop.requested:  # logged first, so the checkpoint holds this epoch's row
@@ -235,7 +241,7 @@ def run(cfg: DictConfig, run_dir: Path, choices: dict[str, str] | None = None, r
                 exit_code = 128 + stop.signum
                 raise Interrupted(f"stopped by {signal.Signals(stop.signum).name} after epoch {p.epoch}, checkpoint "
                                   f"written; continue with: python -m lander_exp.resume {run_dir}", exit_code)
-            reason = stop_reason(cfg, p.epoch, p.episodes, p.eval_history)
+            reason = early or stop_reason(cfg, p.epoch, p.episodes, p.eval_history)
         summary = r.summary(reason)
         r.tracker.summarize(summary)
         exit_code = 0

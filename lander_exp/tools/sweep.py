@@ -1,7 +1,8 @@
 """`python -m lander_exp.sweep sweeps/X.yaml`: run a W&B sweep file with a W&B server or without one.
 
 Online, W&B's server picks the points and `wandb agent` runs them. Offline (the default unless
-WANDB_MODE=online), this module does the agent's job for grid and random methods: every point is
+WANDB_MODE=online), bayes and early_terminate (and grid or random with --optuna) run as an Optuna
+study (lander_exp.tools.study); for grid and random, this module does the agent's job: every point is
 composed and validated before anything starts, then run as a real `python -m lander_exp` subprocess
 (a W&B offline run grouped and tagged by the sweep) in `--workers` parallel processes, all under
 `<dir>/<sweep name>/`. A point whose run finished is recognised by its done-marker and not run
@@ -21,7 +22,7 @@ import sys
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from lander_exp.run.records import RUN_FILE
@@ -29,6 +30,7 @@ from lander_exp.tools.sweep_spec import ARGS_MACRO, Point, Spec, SweepError, loa
 
 DONE_MARKER = "sweep_done.json"  # written into a point's run folder once its process exited 0
 CSV_COLUMNS = ["run", "varied_settings", "seed", "eval_return", "landed", "crashed", "out_of_bounds", "timeout"]
+# then the sweep's metric (named as in the file) and the run's wall time (its process, start to exit)
 
 
 @dataclass
@@ -38,16 +40,11 @@ class Job:
     run_dir: Path
     overrides: list[str]  # everything after `-m lander_exp`, as the subprocess gets it
     record: dict | None = None  # its W&B config and summary, once read
+    env: dict[str, str] = field(default_factory=dict)  # added to the subprocess's environment (an Optuna trial)
 
 
 # ---- planning: which points, their command lines, checked before anything is made --------------------
 def plan(spec: Spec, sweep_dir: Path, count: int | None, seed: int) -> list[Job]:
-    if spec.method == "bayes":
-        raise SweepError(f"{spec.path}: method bayes needs the W&B server to choose points: run it online "
-                         "(--mode online, with a W&B account) or use method grid or random offline")
-    if "early_terminate" in spec.raw:
-        raise SweepError(f"{spec.path}: early_terminate needs the W&B server: run it online (--mode online) "
-                         "or remove early_terminate to run it offline")
     count = count if count is not None else spec.raw.get("run_cap")
     if spec.method == "grid":
         points = spec.grid()[:count] if count else spec.grid()
@@ -88,10 +85,25 @@ def preflight(spec: Spec, jobs: list[Job]) -> None:
             raise SweepError(f"{spec.path}: point {' '.join(job.point.args())}: {message}") from None
 
 
+def preflight_bounds(spec: Spec) -> None:
+    """For points drawn later (by W&B's server or Optuna): check every listed value and each
+    distribution's bounds now, one parameter at a time."""
+    preflight(spec, [Job(Point(((k, v),)), "", Path(), [*spec.fixed_args, f"{k}={v}"])
+                     for k, p in spec.parameters.items()
+                     for v in (p.get("values") or ([p["value"]] if "value" in p else
+                                                   [p[b] for b in ("min", "max") if b in p]))])
+
+
 # ---- state of a point on disk ------------------------------------------------------------------------
 def is_done(job: Job) -> bool:
     marker = job.run_dir / DONE_MARKER
     return marker.is_file() and sorted(json.loads(marker.read_text()).get("overrides", [])) == sorted(job.overrides)
+
+
+def wall_s(run_dir: Path) -> float | None:
+    """Seconds the run's process took, from its done-marker."""
+    marker = run_dir / DONE_MARKER
+    return json.loads(marker.read_text()).get("wall_s") if marker.is_file() else None
 
 
 def wandb_dir(run_dir: Path) -> Path | None:
@@ -161,7 +173,7 @@ class Runner:
         if self.stopping:
             return False
         job.run_dir.mkdir(parents=True, exist_ok=True)
-        env = {**os.environ, "WANDB_MODE": "offline", "HYDRA_FULL_ERROR": "1"}
+        env = {**os.environ, "WANDB_MODE": "offline", "HYDRA_FULL_ERROR": "1", **job.env}
         start = time.perf_counter()
         with open(job.run_dir / "sweep.log", "w") as log:
             proc = subprocess.Popen(self.command(job), stdout=log, stderr=subprocess.STDOUT, env=env,
@@ -221,7 +233,7 @@ def rows(spec: Spec, jobs: list[Job]) -> list[dict]:
         seed = dict(job.point.params).get("seed", record.get("config", {}).get("seed"))
         out.append({"run": job.key, "varied": " ".join(f"{k}={v}" for k, v in job.point.params
                                                       if k in job.point.varied and k != "seed"),
-                    "seed": seed, "done": is_done(job), "metric": s.get(spec.metric),
+                    "seed": seed, "done": is_done(job), "metric": s.get(spec.metric), "wall_s": wall_s(job.run_dir),
                     "eval_return": s.get("eval/return_mean"),
                     **{k: s.get(f"eval/{k}") for k in ("landed", "crashed", "out_of_bounds", "timeout")}})
     return out
@@ -236,20 +248,21 @@ def table(spec: Spec, results: list[dict]) -> str:
     ordered = sorted(results, key=lambda r: (r["metric"] is None, sign * (r["metric"] or 0)))
     head = ["run", spec.metric, "eval/return_mean", "landed", "timeout", "status"]
     body = [[r["run"], _fmt(r["metric"]), _fmt(r["eval_return"]), _fmt(r["landed"]), _fmt(r["timeout"]),
-             "done" if r["done"] else "not done"] for r in ordered]
+             r.get("status") or ("done" if r["done"] else "not done")] for r in ordered]
     widths = [max(len(str(c)) for c in col) for col in zip(head, *body, strict=True)]
     line = lambda cells: "  ".join(str(c).ljust(w) for c, w in zip(cells, widths, strict=True)).rstrip()
     return "\n".join([line(head), line(["-" * w for w in widths]), *map(line, body)])
 
 
-def write_csv(path: Path, results: list[dict]) -> None:
+def write_csv(path: Path, results: list[dict], metric: str) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     with open(path, "w", newline="") as f:
         w = csv.writer(f)
-        w.writerow(CSV_COLUMNS)
+        w.writerow([*CSV_COLUMNS, metric, "wall_s"])
         for r in results:
             if r["done"]:
-                w.writerow([r["run"], r["varied"], r["seed"], *(_fmt(r[k]) for k in CSV_COLUMNS[3:])])
+                w.writerow([r["run"], r["varied"], r["seed"], *(_fmt(r[k]) for k in CSV_COLUMNS[3:]), _fmt(r["metric"]),
+                            _fmt(r["wall_s"])])
 
 
 # ---- online: the W&B server and its agent ------------------------------------------------------------
@@ -260,11 +273,8 @@ def run_online(spec: Spec, args) -> int:
 
     if spec.method == "grid":
         preflight(spec, plan(spec, Path(args.dir) / spec.name, None, args.seed))
-    else:  # the server draws the points: check every listed value and each distribution's bounds
-        preflight(spec, [Job(Point(((k, v),)), "", Path(), [*spec.fixed_args, f"{k}={v}"])
-                         for k, p in spec.parameters.items()
-                         for v in (p.get("values") or ([p["value"]] if "value" in p else
-                                                       [p[b] for b in ("min", "max") if b in p]))])
+    else:  # the server draws the points
+        preflight_bounds(spec)
     os.environ["WANDB_MODE"] = "online"
     # the agent starts `python` from PATH: make that this interpreter
     os.environ["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"
@@ -281,6 +291,39 @@ def run_online(spec: Spec, args) -> int:
     return 0
 
 
+# ---- offline through Optuna: bayes, early_terminate, or --optuna -------------------------------------------
+def run_study(spec: Spec, sweep_dir: Path, args) -> int:
+    """The sweep as an Optuna study in `sweep_dir` (lander_exp.tools.study); SweepError before anything is made."""
+    from lander_exp.tools import study
+
+    study.check(spec)
+    count = study.budget(spec, args.count)
+    preflight_bounds(spec)
+    if args.dry_run:
+        print(f"sweep {spec.name}: Optuna study ({spec.method}), {count} trials, in {sweep_dir / study.JOURNAL}")
+        for key, dist in study.search_space(spec).items():
+            print(f"  {key}: {dist}")
+        if (sweep_dir / study.JOURNAL).is_file():
+            for r in study.results(spec, study.open_study(spec, sweep_dir)):
+                print(f"{r['status']}  {r['run']}  {r['varied']}")
+        return 0
+    signal.signal(signal.SIGTERM, _interrupt)
+    runner = study.StudyRunner(spec, sweep_dir, args.workers, count, args.seed)
+    try:
+        failed = runner.run()
+    except KeyboardInterrupt:
+        print(f"\ninterrupted: finished trials are kept; run the same command again to continue {spec.name}",
+              file=sys.stderr)
+        return 130
+    results = study.results(spec, runner.study)
+    print(f"\nsweep {spec.name} ({sweep_dir}): {spec.metric}, {spec.goal}\n{table(spec, results)}\n"
+          f"{study.best_line(spec, runner.study)}")
+    if args.csv:
+        write_csv(args.csv, results, spec.metric)
+        print(f"wrote {args.csv}")
+    return 1 if failed else 0
+
+
 # ---- command line ------------------------------------------------------------------------------------
 def parse_args(argv: list[str] | None):
     p = argparse.ArgumentParser(prog="python -m lander_exp.sweep", description=__doc__.split("\n\n")[0])
@@ -293,7 +336,14 @@ def parse_args(argv: list[str] | None):
     p.add_argument("--seed", type=int, default=0, help="offline random: seed of the point draws (default 0)")
     p.add_argument("--dir", default="runs/sweeps", help="offline: sweeps go to DIR/<sweep name>/ (default runs/sweeps)")
     p.add_argument("--csv", type=Path, help="offline: also write run,varied_settings,seed,eval_return,outcome rates here")
-    p.add_argument("--dry-run", action="store_true", help="offline: check every point and list them; run nothing")
+    p.add_argument("--dry-run", action="store_true", help="offline: check every point and list them (a study: its "
+                   "search space and trials so far); run nothing")
+    p.add_argument("--override", nargs="+", default=[], metavar="KEY=VALUE", help="offline: Hydra overrides added "
+                   "to every run after the file's, e.g. to shrink a sweep: --override experiment=fast train.max_epochs=5")
+    p.add_argument("--method", choices=("grid", "random", "bayes"), help="search the file's parameters with this "
+                   "method instead of the file's")
+    p.add_argument("--optuna", action="store_true", help="offline grid or random as an Optuna study (bayes and "
+                   "early_terminate always are): workers in other processes or SLURM jobs can join it")
     p.add_argument("--project", help="online: W&B project (default: the file's project, else lander_exp)")
     p.add_argument("--entity", help="online: W&B entity (default: the file's entity, else yours)")
     p.add_argument("--sweep-id", help="online: join this existing sweep instead of creating one")
@@ -310,10 +360,15 @@ def _interrupt(signum, frame):
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     try:
-        spec = load(args.file)
+        spec = load(args.file, method=args.method)
+        at = spec.command.index(ARGS_MACRO)  # before the swept values, as in each job's overrides
+        spec.command = [*spec.command[:at], *args.override, *spec.command[at:]]
+        spec.fixed_args = [*spec.fixed_args, *args.override]
         if args.mode == "online":
             return run_online(spec, args)
         sweep_dir = Path(args.dir) / spec.name
+        if args.optuna or spec.method == "bayes" or "early_terminate" in spec.raw:
+            return run_study(spec, sweep_dir, args)
         jobs = plan(spec, sweep_dir, args.count, args.seed)
         preflight(spec, jobs)
     except SweepError as ex:
@@ -341,7 +396,7 @@ def main(argv: list[str] | None = None) -> int:
     results = rows(spec, jobs)
     print(f"\nsweep {spec.name} ({sweep_dir}): {spec.metric}, {spec.goal}\n{table(spec, results)}")
     if args.csv:
-        write_csv(args.csv, results)
+        write_csv(args.csv, results, spec.metric)
         print(f"wrote {args.csv}")
     return 1 if failed else 0
 

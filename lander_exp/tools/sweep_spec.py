@@ -168,8 +168,9 @@ def _check_parameter(where: str, key: str, p: Any) -> None:
         raise SweepError(f"{where}: parameter {key}: {d} needs min > 0 (the values themselves), got {lo!r}")
 
 
-def load(path: str | Path) -> Spec:
-    """Read and check a sweep file's structure; raises SweepError with one line."""
+def load(path: str | Path, method: str | None = None) -> Spec:
+    """Read and check a sweep file's structure; raises SweepError with one line. `method`: search the
+    file's parameters with this method instead of its own."""
     path = Path(path)
     where = str(path)
     try:
@@ -188,6 +189,8 @@ def load(path: str | Path) -> Spec:
     unknown = sorted(set(raw) - TOP_KEYS)
     if unknown:
         raise SweepError(f"{where}: unknown top-level key {unknown[0]!r}: a W&B sweep file has {', '.join(sorted(TOP_KEYS))}")
+    if method:
+        raw = {**raw, "method": method}
     method = raw.get("method")
     if method not in METHODS:
         raise SweepError(f"{where}: method must be one of {', '.join(METHODS)}, got {method!r}")
