@@ -22,6 +22,7 @@ import yaml
 
 from lander_exp.config import ConfigError
 from lander_exp.run.records import NOT_SETTING, RunRecord, find_run_dirs, flatten, load_local, load_wandb, not_setting
+from lander_exp.shell import pip_install, python_command, shown, unwritable
 
 JUMP_KEY = "jump/episode"  # written into the W&B summary by the REINFORCE jump detector
 MAX_POINTS = 1500  # per curve: longer histories are averaged into this many bins
@@ -360,7 +361,7 @@ Lines are means over a group's seeds, bands ±1 std; ★ marks a detected jump.<
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m lander_exp.report", description=__doc__,
+    p = argparse.ArgumentParser(prog=python_command("lander_exp.report"), description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("paths", nargs="*", type=Path, help="run folders, or folders holding run folders (e.g. runs/multirun/...)")
     p.add_argument("--out", type=Path, default=Path("report.html"), help="the HTML file to write (default: report.html)")
@@ -374,22 +375,35 @@ def main(argv: list[str] | None = None) -> int:
             raise ConfigError("nothing to compare: pass run folders or sweep folders, or --wandb-project / --wandb-sweep")
         if args.paths and (args.wandb_project or args.wandb_sweep):
             raise ConfigError("pass either folders or one of --wandb-project / --wandb-sweep, not both")
+        why = f"{args.out} is a folder" if args.out.is_dir() else unwritable(args.out.parent)
+        if why:  # before minutes of reading runs
+            raise ConfigError(f"--out {args.out} cannot be written: {why}; pass --out with a file in a folder you can write to")
         try:
             import plotly  # noqa: F401
         except ImportError:
-            raise ConfigError("the report needs plotly: pip install -e '.[analysis]'") from None
+            raise ConfigError(f"the report needs plotly: {pip_install('analysis')}") from None
         if args.paths:
             skipped: list[Path] = []
-            runs = load_local(find_run_dirs(args.paths, skipped))
+            unreadable: list[tuple[Path, str]] = []
+            runs = load_local(find_run_dirs(args.paths, skipped), skipped=unreadable)
             for path in skipped:
                 print(f"lander_exp.report: note: {path} left out: it was run with tracking off", file=sys.stderr)
+            unreadable += [(Path(r.source), "its W&B record holds no logged epoch") for r in runs if not r.history]
+            runs = [r for r in runs if r.history]
+            for path, why in unreadable:
+                print(f"lander_exp.report: note: {shown(path)} left out: {why} (list runs that cannot be read or resumed with "
+                      f"{python_command('lander_exp.runs', 'list', *args.paths)})", file=sys.stderr)
         else:
             runs = load_wandb(project=args.wandb_project, sweep=args.wandb_sweep)
         if not runs:
-            raise ConfigError(f"no runs found in {', '.join(sources)}")
+            raise ConfigError(f"no readable runs found in {', '.join(sources)}")
         page = build_html(runs, args.title, sources)
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_text(page, encoding="utf-8")
+        try:
+            args.out.parent.mkdir(parents=True, exist_ok=True)
+            args.out.write_text(page, encoding="utf-8")
+        except OSError as ex:
+            raise ConfigError(f"--out {args.out} cannot be written ({ex.strerror or type(ex).__name__}): pass --out "
+                              "with a file in a folder you can write to") from None
     except ConfigError as ex:
         print(f"lander_exp.report: error: {ex}", file=sys.stderr)
         return 2
