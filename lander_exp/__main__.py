@@ -20,6 +20,12 @@ def cli() -> None:
     except RunStopped as ex:  # a stop on a signal or a non-finite number: the run is already closed
         print(f"lander_exp: {ex}", file=sys.stderr)
         sys.exit(ex.exit_code)
+    except KeyboardInterrupt:  # Ctrl-C while starting up, before the loop handles signals itself
+        from lander_exp.shell import python_command
+
+        print(f"\nlander_exp: interrupted before training started, nothing to resume; "
+              f"{python_command('lander_exp.runs', 'list')} shows such runs, clean deletes them", file=sys.stderr)
+        sys.exit(130)
     except Exception as ex:
         message = preflight.one_line(ex)
         if message is None:

@@ -4,7 +4,10 @@ defaults so that each hyperparameter has exactly one source of truth."""
 
 from __future__ import annotations
 
+import dataclasses
+import difflib
 import importlib.util
+import typing
 from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any
@@ -141,6 +144,49 @@ class Config:
 
 
 ALGO_SCHEMAS = {"ppo": PPOConfig, "reinforce": ReinforceConfig}
+# The policy's initial log std: the range SAC and Stable-Baselines3 clamp it to. Above it the std of
+# the pre-tanh Gaussian saturates every action (e^2 = 7.4); exp(89) overflows float32.
+INIT_LOG_STD = (-20.0, 2.0)
+
+
+def _keys(schema: type, prefix: str = "") -> list[str]:
+    out = []
+    for name, hint in typing.get_type_hints(schema).items():
+        out.append(f"{prefix}{name}")
+        if name == "algo" and not prefix:
+            out.extend(sorted({k for s in ALGO_SCHEMAS.values() for k in _keys(s, "algo.")}))
+        elif dataclasses.is_dataclass(hint):
+            out.extend(_keys(hint, f"{prefix}{name}."))
+    return out
+
+
+def schema_keys() -> list[str]:
+    """Every key the schema defines, dotted (`algo.*`: those of every algorithm)."""
+    return _keys(Config)
+
+
+def unknown_key(key: str, more_names: list[str] = ()) -> ConfigError:
+    """The one-line error for a key no code reads: `more_names` (e.g. config groups) are suggested too."""
+    from lander_exp.shell import python_command
+
+    parent = key.rpartition(".")[0]
+    siblings = [k for k in [*schema_keys(), *more_names] if k.rpartition(".")[0] == parent]
+    close = difflib.get_close_matches(key, siblings, n=1, cutoff=0.75)
+    hint = f"did you mean '{close[0]}'? " if close else "check its spelling: "
+    return ConfigError(f"unknown key '{key}': no code reads it; {hint}`{python_command('lander_exp', '--help')}` "
+                       "lists every key and config group")
+
+
+def _extra_keys(node: DictConfig, schema: type, prefix: str = "") -> list[str]:
+    """Keys of `node` that `schema` does not define (added with Hydra's `+key=value`)."""
+    hints = typing.get_type_hints(schema)
+    out = []
+    for key in node.keys():
+        if key not in hints:
+            out.append(f"{prefix}{key}")
+        elif dataclasses.is_dataclass(hints[key]) and isinstance(node.get(key), DictConfig):
+            out.extend(_extra_keys(node[key], hints[key], f"{prefix}{key}."))
+    return out
 
 
 def register() -> None:
@@ -148,6 +194,10 @@ def register() -> None:
     wrong types fail at composition. The algo node is typed later, by `validate`, against the
     schema its `name` selects (one schema per algorithm, one file per algorithm in conf/algo/)."""
     ConfigStore.instance().store(name="config_schema", node=Config)
+    from lander_exp.shell import executable
+
+    # `--help` shows commands with the interpreter that runs them (conf/config.yaml's hydra.help)
+    OmegaConf.register_new_resolver("lander_exp.python", lambda: executable("python"), replace=True)
 
 
 def omegaconf_line(ex: OmegaConfBaseException) -> str:
@@ -170,6 +220,9 @@ def validate(cfg: DictConfig) -> None:
         OmegaConf.resolve(cfg)
     except Exception as ex:  # an interpolation that cannot resolve (e.g. a bad ${oc.env:...})
         raise ConfigError(f"config does not resolve: {ex}".splitlines()[0]) from None
+    extra = _extra_keys(cfg, Config)
+    if extra:
+        raise unknown_key(extra[0])
     missing = sorted(OmegaConf.missing_keys(cfg))
     if missing:
         raise ConfigError(f"{missing[0]} has no value: set it on the command line, e.g. {missing[0]}=...")
@@ -196,6 +249,9 @@ def validate(cfg: DictConfig) -> None:
     schema = ALGO_SCHEMAS.get(cfg.algo.get("name"))
     if schema is None:
         raise ConfigError(f"algo.name={cfg.algo.get('name')!r} is unknown: use one of {', '.join(ALGO_SCHEMAS)}")
+    extra = [f"algo.{k}" for k in cfg.algo if k not in typing.get_type_hints(schema)]
+    if extra:
+        raise unknown_key(extra[0])
     try:
         with open_dict(cfg):
             cfg.algo = OmegaConf.merge(OmegaConf.structured(schema), cfg.algo)
@@ -215,6 +271,9 @@ def validate(cfg: DictConfig) -> None:
             _check(algo[key] > 0, f"algo.{key}", algo[key], "must be positive")
         for key in ("vf_coef", "entropy_coef"):
             _check(algo[key] >= 0, f"algo.{key}", algo[key], "must be non-negative")
+        low, high = INIT_LOG_STD
+        _check(low <= algo.init_log_std <= high, "algo.init_log_std", algo.init_log_std,
+               f"the policy's initial std is exp(algo.init_log_std): use a value in [{low:g}, {high:g}], e.g. 0")
     elif algo.name == "reinforce":
         _check(0 < algo.gamma <= 1, "algo.gamma", algo.gamma, "a discount must be in (0, 1]")
         _check(algo.entropy_coef >= 0, "algo.entropy_coef", algo.entropy_coef, "must be non-negative")
@@ -244,7 +303,9 @@ def _check_env(env_cfg, algo_name: str) -> None:
                           f"choose env={want}{hint}")
     if env_cfg.backend == Backend.envpool:
         if importlib.util.find_spec("envpool") is None:
-            raise ConfigError("env.backend=envpool needs EnvPool: pip install -e '.[envpool]'")
+            from lander_exp.shell import pip_install
+
+            raise ConfigError(f"env.backend=envpool needs EnvPool: {pip_install('envpool')}")
         if env_cfg.autoreset != Autoreset.next_step:
             raise ConfigError("env.backend=envpool resets an env on the step after its episode ends: "
                               "set env.autoreset=next_step")

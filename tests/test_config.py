@@ -1,3 +1,6 @@
+import re
+import subprocess
+
 import pytest
 from omegaconf import OmegaConf
 
@@ -178,3 +181,66 @@ def test_unknown_experiment_names_the_options(workdir):
     assert proc.stderr.strip().splitlines() == [
         "lander_exp: error: experiment=fsat is not an option of group 'experiment': choose one of fast, reinforce, seed_fast"]
     assert not (workdir / "runs").exists()
+
+
+# Mistakes that used to pass silently, end in a traceback, or name the wrong fix (issue 15): each is one
+# line and exit 2 before Hydra makes anything. `FILE` stands for a file where a folder is expected.
+MISTAKES = [
+    (["+foo=1"], "unknown key 'foo': no code reads it; check its spelling"),
+    (["+network.hiden_dim=32"], "unknown key 'network.hiden_dim': no code reads it; did you mean 'network.hidden_dim'?"),
+    (["+algo.foo=1"], "unknown key 'algo.foo': no code reads it"),
+    (["netwrk=shallow"], "unknown key 'netwrk': no code reads it; did you mean 'network'?"),
+    (["algo.init_log_std=1e9"], "algo.init_log_std=1000000000.0 is invalid: the policy's initial std is "
+                                "exp(algo.init_log_std): use a value in [-20, 2]"),
+    (["--seed", "3"], "--seed is not an option: settings are given as key=value, e.g. `"),
+    (["--seed=3"], "--seed=3 is not an option"),
+    (["train.max_epochs=1", "-m", "seed=1,2"], "seed=1,2 comes after the flag -m: put flags before every key=value"),
+    (["tracker.dir=FILE"], "tracker.dir=FILE cannot be used: {tmp}/FILE is a file, not a folder"),
+    (["tracker.dir=/proc/lander_exp"], "tracker.dir=/proc/lander_exp cannot be used: cannot write in /proc"),
+    (["hydra.run.dir=/proc/lander_exp"], "hydra.run.dir=/proc/lander_exp cannot be used: cannot write in /proc"),
+    (["-m", "seed=1,2", "hydra.sweep.dir=FILE/sweep"], "hydra.sweep.dir=FILE/sweep cannot be used: {tmp}/FILE is a file"),
+    (["tracker.project=a/b"], "tracker.project='a/b' is refused by W&B: Invalid project name 'a/b'"),
+]
+
+
+@pytest.mark.parametrize("args,says", MISTAKES, ids=[" ".join(a) for a, _ in MISTAKES])
+def test_mistakes_end_in_one_line_naming_the_fix_and_leave_nothing(tmp_path, monkeypatch, capsys, args, says):
+    from lander_exp.__main__ import cli
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "FILE").write_text("not a folder")
+    flags = [a for a in args if a == "-m"] if args[0] == "-m" else []
+    monkeypatch.setattr("sys.argv", ["lander_exp", *flags, *TINY, *(a for a in args if a not in flags)])
+    with pytest.raises(SystemExit) as ended:
+        cli()
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert ended.value.code == 2
+    assert len(lines) == 1 and lines[0].startswith("lander_exp: error: ") and says.format(tmp=tmp_path) in lines[0], lines
+    assert "+netwrk" not in lines[0] and "Traceback" not in lines[0]
+    assert [p.name for p in tmp_path.iterdir()] == ["FILE"]
+
+
+def test_the_command_an_error_prints_works_as_printed(tmp_path):
+    proc = run_cli(["network.hiden_dim=32"], cwd=tmp_path)
+    printed = re.search(r"`([^`]+--help)`", proc.stderr).group(1)
+    shell = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path)}  # a shell whose `python` is not lander_exp's
+    helped = subprocess.run(printed, shell=True, cwd=tmp_path, env=shell, capture_output=True, text=True, timeout=120)
+    assert helped.returncode == 0 and "hidden_dim: 64" in helped.stdout, helped.stderr[-2000:]
+    assert re.search(r"(\S+) -m lander_exp network=shallow", helped.stdout).group(1) == printed.split()[0]  # --help's examples
+
+
+def test_a_run_folder_in_use_is_refused_before_hydra_writes_into_it(tmp_path, monkeypatch, capsys):
+    from lander_exp.__main__ import cli
+    from lander_exp.run import checkpoint
+
+    run_dir = tmp_path / "run"
+    (run_dir / ".hydra").mkdir(parents=True)
+    (run_dir / ".hydra" / "config.yaml").write_text("the running run's config")
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr("sys.argv", ["lander_exp", *TINY, f"hydra.run.dir={run_dir}"])
+    with checkpoint.owned(run_dir), pytest.raises(SystemExit) as ended:
+        cli()
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert ended.value.code == 2 and len(lines) == 1 and "is in use by another lander_exp process" in lines[0], lines
+    assert (run_dir / ".hydra" / "config.yaml").read_text() == "the running run's config"
+    assert sorted(p.name for p in run_dir.rglob("*")) == [".hydra", ".lock", "config.yaml"]

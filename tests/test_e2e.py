@@ -2,6 +2,9 @@
 
 import json
 import math
+import re
+import sys
+from pathlib import Path
 
 from tests.conftest import TINY, history, leet_records, leet_summary, run_cli
 
@@ -15,13 +18,28 @@ METRICS = [
 
 
 def test_short_run_streams_every_metric_and_the_config_to_an_offline_wandb_run(workdir):
-    proc = run_cli([*TINY, "seed=7"], cwd=workdir)
+    proc = run_cli([*TINY, "seed=7", "train.progress=true"], cwd=workdir)
     assert proc.returncode == 0, proc.stderr[-3000:]
     (run_dir,) = list((workdir / "runs").glob("*/*_ppo_s7"))
     (wandb_dir,) = list((workdir / "runs" / "wandb").glob("offline-run-*"))
     assert json.loads((run_dir / "wandb_run.json").read_text())["id"] in wandb_dir.name
 
     rows = history(leet_records(wandb_dir))
+    # the run ends saying where it went and how it ended, with commands that work as printed here
+    folder, wandb_folder = run_dir.relative_to(workdir), wandb_dir.relative_to(workdir)
+    episodes = int(rows[-1]["episode"])
+    lines = proc.stdout.strip().splitlines()
+    assert lines[0] == f"lander_exp: run folder {folder}, W&B run {wandb_folder} (offline)"
+    assert re.fullmatch(rf"lander_exp: run ended \(max_epochs\) after 2 epochs, 1,024 env steps, {episodes} episodes, \d+ s",
+                        lines[1]), lines
+    assert lines[2:4] == [f"  run folder: {folder}", f"  final evaluation: return {rows[-1]['eval/return_mean']:.1f} "
+                                                     f"(moving average {rows[-1]['eval/return_ma']:.1f})"]
+    wandb_exe = re.fullmatch(rf"  W&B run: {wandb_folder} \(offline; upload it with: (\S+) sync {wandb_folder}\)",
+                                   lines[4]).group(1)
+    assert (workdir / wandb_exe).samefile(Path(sys.executable).parent / "wandb") and len(lines) == 5
+    # the bar counts epochs against the cap without an ETA to it: the run stops at its target return
+    assert "epoch 2 of at most 2 (stops at an eval mean of 250, evaluates every 1 epochs)" in proc.stderr
+    assert not re.search(r"<\d\d:\d\d", proc.stderr), proc.stderr[-2000:]
     assert len(rows) == 2  # one row per epoch
     assert [r["global_step"] for r in rows] == [512, 1024]
     for key in METRICS:
@@ -46,8 +64,10 @@ def test_short_run_streams_every_metric_and_the_config_to_an_offline_wandb_run(w
 
 
 def test_multirun_gives_one_wandb_run_per_job_in_one_wandb_folder(workdir):
-    proc = run_cli(["-m", *TINY, "train.max_epochs=1", "seed=1,2"], cwd=workdir)
+    proc = run_cli(["-m", *TINY, "train.max_epochs=1", "seed=1,2", "train.target_return=null", "train.progress=true"],
+                   cwd=workdir)
     assert proc.returncode == 0, proc.stderr[-3000:]
+    assert proc.stderr.count("100%|") >= 2 and proc.stdout.count("run ended (max_epochs) after 1 epochs") == 2
     wandb_dirs = sorted((workdir / "runs" / "wandb").glob("offline-run-*"))
     assert len(wandb_dirs) == 2
     names = sorted(leet_summary(d)["name"] for d in wandb_dirs)

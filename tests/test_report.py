@@ -3,6 +3,7 @@ runs opened in headless Chromium (Debian's package; `make test` installs it when
 
 import json
 import re
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -173,6 +174,17 @@ def test_report_rejects_bad_input_in_one_line_and_writes_nothing(workdir, args, 
     assert proc.returncode == 2 and message in proc.stderr
     assert len(proc.stderr.strip().splitlines()) == 1
     assert not (workdir / "r.html").exists()
+
+
+def test_an_out_file_that_cannot_be_written_fails_in_one_line_before_any_run_is_read(tmp_path, capsys):
+    (tmp_path / "afile").write_text("not a folder")
+    for out, why in ((Path("/proc/lander_exp/r.html"), "cannot write in /proc"),
+                     (tmp_path / "afile" / "r.html", f"{tmp_path / 'afile'} is a file, not a folder"),
+                     (tmp_path, f"{tmp_path} is a folder")):
+        assert report.main([str(tmp_path), "--out", str(out)]) == 2
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and err[0].startswith(f"lander_exp.report: error: --out {out} cannot be written: {why}"), err
+    assert [p.name for p in tmp_path.iterdir()] == ["afile"]
 
 
 def test_a_sweep_folder_search_leaves_out_runs_made_with_tracking_off(tmp_path):

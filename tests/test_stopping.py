@@ -1,8 +1,10 @@
 """Stopping on purpose (SIGTERM, SIGINT twice) and failing loudly (a run that really diverges)."""
 
+import json
 import math
 import re
 import signal
+import subprocess
 import time
 
 import torch
@@ -11,32 +13,52 @@ from lander_exp.run.stopping import first_nonfinite
 from tests.conftest import TINY, leet_summary, run_cli
 from tests.processes import RUN, exit_code, load, metric_rows, newest_epoch, run_folder, spawn, wait_for, wandb_runs
 
+# A learning rate that diverges within the first epoch (the largest initial log std validation allows)
+DIVERGES = ["lr.actor=0.9", "algo.entropy_coef=10", "algo.batch_size=16", "algo.update_epochs=4", "algo.init_log_std=2"]
+
 
 def test_sigterm_finishes_the_epoch_checkpoints_closes_wandb_and_exits_143_then_resumes(workdir):
     proc = spawn([*RUN, "seed=4"], cwd=workdir)
     assert wait_for(lambda: newest_epoch(workdir) >= 2, proc)
     proc.send_signal(signal.SIGTERM)
-    _, err = proc.communicate(timeout=120)
+    out, err = proc.communicate(timeout=120)
     assert proc.returncode == 143, err[-3000:]
-    stopped_at = int(re.search(r"stopped by SIGTERM after epoch (\d+), checkpoint written; continue with: "
-                               r"python -m lander_exp.resume (\S+)", err).group(1))
+    m = re.search(r"stopped by SIGTERM after epoch (\d+), checkpoint written; continue with: (.+)", err)
+    stopped_at, printed = int(m.group(1)), m.group(2)
     assert stopped_at < 10 and newest_epoch(workdir) == stopped_at  # a checkpoint even off the eval schedule
     (first_wandb,) = wandb_runs(workdir)
     assert exit_code(first_wandb) == 143
     before = metric_rows(first_wandb)
     assert [r["epoch"] for r in before] == list(range(1, stopped_at + 1))
+    # the run says where it went and how it ended, on the terminal and in its W&B summary
+    run_dir = run_folder(workdir)
+    assert f"run ended (SIGTERM) after {stopped_at} epochs, {stopped_at * 512:,} env steps" in out
+    assert f"  run folder: {run_dir.relative_to(workdir)}\n" in out and f"W&B run: runs/wandb/{first_wandb.name}" in out
+    stopped = leet_summary(first_wandb)["summary"]
+    assert (stopped["stop_reason"], stopped["epochs"], stopped["global_step"]) == ("SIGTERM", stopped_at, stopped_at * 512)
 
-    resumed = run_cli([str(run_folder(workdir))], cwd=workdir, module="lander_exp.resume")
-    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    # the printed command works as printed, in a shell whose `python` is not the one that trained
+    shell = {"PATH": "/usr/bin:/bin", "HOME": str(workdir), "WANDB_SILENT": "true"}
+    resumed = subprocess.run(printed, shell=True, cwd=workdir, env=shell, capture_output=True, text=True, timeout=300)
+    assert resumed.returncode == 0, (printed, resumed.stderr[-3000:])
+    assert "run ended (max_epochs) after 10 epochs, 5,120 env steps" in resumed.stdout
     (wandb_dir,) = wandb_runs(workdir)
     after = metric_rows(wandb_dir)
     assert [r["_step"] for r in after] == list(range(10)) and after[:stopped_at] == before
     assert exit_code(wandb_dir) == 0 and leet_summary(wandb_dir)["summary"]["epochs"] == 10
 
 
+def wandb_started(run_dir) -> bool:
+    """Whether the run's W&B run has started (wandb_run.json names its folder once wandb.init returned)."""
+    try:
+        return bool(json.loads((run_dir / "wandb_run.json").read_text())["dir"])
+    except (TypeError, OSError, ValueError):  # no run folder yet, no file yet, or a file being written
+        return False
+
+
 def test_a_second_ctrl_c_exits_at_once(workdir):
     proc = spawn([*RUN, "algo.steps_per_epoch=40000"], cwd=workdir)  # epochs of several seconds
-    assert wait_for(lambda: run_folder(workdir) is not None and (run_folder(workdir) / "wandb_run.json").exists(), proc)
+    assert wait_for(lambda: wandb_started(run_folder(workdir)), proc)
     time.sleep(1.0)  # into the first epoch
     proc.send_signal(signal.SIGINT)
     time.sleep(0.5)  # two signals at the same instant reach Python's handler as one
@@ -48,10 +70,10 @@ def test_a_second_ctrl_c_exits_at_once(workdir):
 
 
 def test_a_diverging_run_stops_naming_the_metric_and_step_with_a_debug_checkpoint_and_a_failed_wandb_run(workdir):
-    # a real overflow, no test-only switch: exp(89) exceeds float32, so the policy's std is inf and the
-    # Gaussian log-density of the first minibatch is NaN. (A huge learning rate gets there too, e.g.
-    # lr.actor=0.9 algo.entropy_coef=10 algo.batch_size=64 at epoch 7, but slowly: see docs/readme/robust.md.)
-    proc = run_cli([*TINY, "train.max_epochs=3", "algo.init_log_std=89"], cwd=workdir)
+    # a real overflow, no test-only switch: Adam moves log_std by about lr.actor per step whatever the
+    # gradient's size, and the entropy bonus pushes it up: 0.9 x 128 steps in the first epoch takes it
+    # from 2 past 88, where exp() overflows float32, so the policy's std is inf and the log-density NaN.
+    proc = run_cli([*TINY, "train.max_epochs=3", *DIVERGES], cwd=workdir)
     assert proc.returncode == 1, proc.stderr[-3000:]
     m = re.search(r"lander_exp: non-finite (train/\S+)=(nan|inf|-inf) at global_step (\d+) \(epoch (\d+)\); the state "
                   r"after that epoch is in (\S+)\.", proc.stderr)
@@ -65,6 +87,7 @@ def test_a_diverging_run_stops_naming_the_metric_and_step_with_a_debug_checkpoin
     (wandb_dir,) = wandb_runs(workdir)
     assert exit_code(wandb_dir) == 1
     assert leet_summary(wandb_dir)["summary"]["stop_reason"] == "non_finite"
+    assert "run ended (non_finite)" in proc.stdout and f"run folder: {run_dir.relative_to(workdir)}" in proc.stdout
     last = metric_rows(wandb_dir)[-1]
     assert last["global_step"] == step and not math.isfinite(float(last[metric]))
 

@@ -135,6 +135,22 @@ def test_a_bad_sweep_file_stops_with_one_line_before_anything_exists(tmp_path, m
     assert [p.name for p in tmp_path.iterdir()] == ["tiny.yaml"]
 
 
+@pytest.mark.parametrize("flag,value,says", [
+    ("--dir", "afile", "--dir afile cannot be used: {tmp}/afile is a file, not a folder"),
+    ("--dir", "/proc/lander_exp", "--dir /proc/lander_exp cannot be used: cannot write in /proc"),
+    ("--csv", "afile/out.csv", "--csv afile/out.csv cannot be used: {tmp}/afile is a file, not a folder"),
+])
+def test_a_folder_that_cannot_be_written_stops_with_one_line_before_anything_exists(tmp_path, monkeypatch, capsys,
+                                                                                    flag, value, says):
+    path = write(tmp_path, GOOD)
+    (tmp_path / "afile").write_text("not a folder")
+    monkeypatch.chdir(tmp_path)
+    assert sweep.main([str(path), flag, value]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("lander_exp.sweep: error: ") and says.format(tmp=tmp_path) in err[0], err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["afile", "tiny.yaml"]
+
+
 def test_the_command_line_exits_2_on_a_bad_file(workdir):
     write(workdir, GOOD.replace("seed: {values: [1, 2]}", "network.hiden_dim: {values: [32]}"))
     proc = run_cli(["tiny.yaml"], cwd=workdir, module="lander_exp.sweep")

@@ -60,3 +60,24 @@ def test_video_every_rejects_a_negative_interval(workdir):
     proc = run_cli([*TINY, "train.video_every=-1"], cwd=workdir)
     assert proc.returncode == 2 and "train.video_every=-1 is invalid" in proc.stderr
     assert not (workdir / "runs").exists()
+
+
+def test_with_envpool_the_video_is_the_episode_evaluation_plays_in_envpool(tmp_path):
+    # EnvPool's LunarLander is not Gymnasium's: the same reset seed starts another episode there, so
+    # a video filmed in Gymnasium would show none of the evaluated episodes
+    cfg = make_cfg(["env.backend=envpool", "env.autoreset=next_step", "env.max_episode_steps=60"])
+    steer = lambda obs: np.clip(np.stack([obs[:, 3], -obs[:, 4]], axis=1) + 0.2, -1, 1).astype(np.float32)
+    video = record_episode(cfg.env, steer, tmp_path / "ep.mp4", seed=1_000_000)
+    vec = VecEnv(cfg.env, 4, seed=1_000_000, autoreset=Autoreset.same_step)  # as evaluation: env 0 gets the seed
+    evaluated = run_episodes(vec, steer, 4, seed=1_000_000)
+    first = VecEnv(cfg.env, 1, seed=1_000_000, autoreset=Autoreset.same_step)
+    env0 = run_episodes(first, steer, 1, seed=1_000_000)
+    vec.close()
+    first.close()
+    assert video.length == env0.lengths[0] and video.episode_return == pytest.approx(env0.returns[0], rel=1e-6)
+    assert any(video.episode_return == pytest.approx(r, rel=1e-6) for r in evaluated.returns)
+    frames = [np.asarray(f) for f in imageio.get_reader(tmp_path / "ep.mp4")]
+    assert len(frames) == video.length + 1 and frames[0].shape == (400, 600, 3)
+    gym_cfg = make_cfg(["env.max_episode_steps=60"])  # Gymnasium from the same seed: another episode
+    other = record_episode(gym_cfg.env, steer, tmp_path / "gym.mp4", seed=1_000_000)
+    assert other.episode_return != pytest.approx(video.episode_return, rel=1e-3)

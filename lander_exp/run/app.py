@@ -42,15 +42,18 @@ def main(cfg: DictConfig) -> float | None:
         raise
     from lander_exp.run import checkpoint, train, trial
     from lander_exp.run.stopping import RunStopped
+    from lander_exp.run.summary import print_summary
 
     try:
         with checkpoint.owned(run_dir):
             summary = train.run(cfg, run_dir, choices={k: v for k, v in hc.runtime.choices.items() if not k.startswith("hydra")},
                                 on_eval=trial.from_env())
     except RunStopped as ex:
+        print_summary({"stop_reason": ex.reason, **ex.summary}, run_dir)
         if hc.mode == RunMode.MULTIRUN:
             raise  # the launcher reports which job stopped; __main__ prints the line and exits
         # one run: exit here, before Hydra adds its "Error executing job" line to ours
         print(f"lander_exp: {ex}", file=sys.stderr)
         raise SystemExit(ex.exit_code) from None
+    print_summary(summary, run_dir)
     return summary.get("eval_return_ma")

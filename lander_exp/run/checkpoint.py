@@ -94,6 +94,21 @@ def load(path: Path) -> dict:
     return state
 
 
+def busy(run_dir: Path) -> bool:
+    """Whether a live process holds `run_dir`'s lock (see `owned`); creates nothing."""
+    try:
+        f = open(run_dir / LOCK)
+    except OSError:  # no lock file (or no folder): nobody has trained there
+        return False
+    with f:
+        try:
+            fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return True
+        fcntl.flock(f, fcntl.LOCK_UN)
+    return False
+
+
 @contextmanager
 def owned(run_dir: Path):
     """Hold the run folder's lock while training in it: a second process (say, a resume started while

@@ -1,47 +1,124 @@
 """Check every job a command line would start before Hydra makes any folder or run: compose each
-point of a `-m` sweep, validate it, and turn what is wrong into one line naming the fix."""
+point of a `-m` sweep, validate it, check that its folders can be written, that W&B takes its
+project name and that its run folder is not in use, and turn what is wrong into one line naming
+the fix."""
 
 from __future__ import annotations
 
 import itertools
 import re
+from pathlib import Path
 
 from hydra import compose, initialize_config_dir
+from hydra._internal.utils import get_args_parser
 from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.errors import HydraException
+from omegaconf import DictConfig
 from omegaconf.errors import OmegaConfBaseException
 
-from lander_exp.config import ConfigError, omegaconf_line, register, validate
+from lander_exp.config import ConfigError, omegaconf_line, register, unknown_key, validate
+from lander_exp.shell import python_command, unwritable
 
 # Flags after which Hydra only prints (help, config, info) and starts no job.
 INFO_FLAGS = {"--help", "-h", "--hydra-help", "--cfg", "-c", "--info", "-i", "--shell-completion", "-sc",
               "--resolve", "-p", "--package"}
 
 
+def _hydra_override(arg: str) -> bool:
+    return arg.startswith(("hydra.", "hydra/", "+hydra", "~hydra"))
+
+
+def parse_args(args: list[str]):
+    """Hydra's own reading of the command line; a flag Hydra does not know is an error that shows
+    the override the user probably meant (`--seed 3`: `seed=3`)."""
+    known, unknown = get_args_parser().parse_known_args(args)
+    if unknown and not unknown[0].startswith("-"):  # Hydra reads overrides only before its first flag
+        flags = [a for a in args if a.startswith("-")]
+        example = ""
+        if all(f in ("-m", "--multirun", "--resolve") for f in flags):
+            example = f": `{python_command('lander_exp', *flags, *(a for a in args if not a.startswith('-')))}`"
+        raise ConfigError(f"{unknown[0]} comes after the flag {flags[0]}: put flags before every key=value{example}")
+    if unknown:
+        flag = unknown[0]
+        name, _, value = flag.lstrip("-").partition("=")
+        after = args[args.index(flag) + 1] if args.index(flag) + 1 < len(args) else ""
+        value = value or (after if after and "=" not in after and not after.startswith("-") else "VALUE")
+        raise ConfigError(f"{flag} is not an option: settings are given as key=value, e.g. "
+                          f"`{python_command('lander_exp', f'{name}={value}')}` (`{python_command('lander_exp', '--help')}` "
+                          "lists every key)")
+    return known
+
+
 def job_overrides(args: list[str]) -> list[list[str]] | None:
     """The override lists of the jobs `args` asks for, or None if it starts no job."""
     if any(a in INFO_FLAGS or a.startswith("--cfg=") for a in args):
         return None
-    multirun = any(a in ("-m", "--multirun") for a in args)
-    plain = [a for a in args if not a.startswith("-") and not a.startswith(("hydra.", "hydra/", "+hydra", "~hydra"))]
+    known = parse_args(args)
+    plain = [a for a in known.overrides if not _hydra_override(a)]
     parsed = OverridesParser.create().parse_overrides(plain)
-    if not multirun:
+    if not known.multirun:
         return [plain]
     axes = [[f"{o.get_key_element()}={v}" for v in o.sweep_string_iterator()] if o.is_sweep_override()
             else [o.input_line] for o in parsed]
     return [list(p) for p in itertools.product(*axes)]
 
 
+def config_groups(config_dir: str | None = None) -> list[str]:
+    """The config groups of conf/ (algo, env, ...): names a mistyped key may have meant."""
+    if config_dir is None:
+        from lander_exp.run.app import CONF_DIR
+
+        config_dir = str(CONF_DIR)
+    return sorted(p.name for p in Path(config_dir).iterdir() if p.is_dir() and p.name != "hydra")
+
+
+def check_folder(key: str, value: str) -> None:
+    """ConfigError unless files can be made in the folder `key` names."""
+    why = unwritable(Path(value))
+    if why is not None:
+        raise ConfigError(f"{key}={value} cannot be used: {why}; set {key} to a folder you can write to")
+
+
+def check_run_dir(run_dir: Path) -> None:
+    """ConfigError if another process trains in `run_dir`: checked before Hydra writes .hydra/ there."""
+    from lander_exp.run.checkpoint import busy
+
+    if busy(run_dir):
+        raise ConfigError(f"{run_dir} is in use by another lander_exp process: wait for it to end, or choose "
+                          "another hydra.run.dir")
+
+
 def check(args: list[str], config_dir: str) -> int:
-    """Compose and validate every job; returns how many were checked."""
+    """Compose and validate every job, and check the folders and names it will use before any is
+    made; returns how many jobs were checked."""
     register()
     jobs = job_overrides(args)
     if jobs is None:
         return 0
+    multirun = parse_args(args).multirun
     with initialize_config_dir(config_dir=config_dir, version_base="1.3"):
         for overrides in jobs:
-            validate(compose("config", overrides=overrides))
+            cfg = compose("config", overrides=overrides)
+            validate(cfg)
+            check_tracker(cfg)
+        hydra_args = [a for a in parse_args(args).overrides if _hydra_override(a)]
+        hc = compose("config", overrides=[*jobs[0], *hydra_args], return_hydra_config=True).hydra
+    key = "hydra.sweep.dir" if multirun else "hydra.run.dir"
+    check_folder(key, hc.sweep.dir if multirun else hc.run.dir)
+    if not multirun:
+        check_run_dir(Path(hc.run.dir))
     return len(jobs)
+
+
+def check_tracker(cfg: DictConfig) -> None:
+    """The folder W&B and the run folders go to, and a project name W&B accepts."""
+    check_folder("tracker.dir", cfg.tracker.dir)
+    if cfg.tracker.mode.value != "disabled":
+        from lander_exp.run.tracking import project_problem
+
+        why = project_problem(cfg.tracker.project)
+        if why is not None:
+            raise ConfigError(f"tracker.project={cfg.tracker.project!r} is refused by W&B: {why}; choose another name")
 
 
 def compose_config(overrides: list[str] = ()):
@@ -67,8 +144,7 @@ def one_line(ex: BaseException) -> str | None:
     text = str(ex)
     lines = [ln.strip() for ln in text.splitlines() if ln.strip()]
     if m := re.match(r"Could not override '([^']+)'", text):
-        return (f"unknown key '{m.group(1)}': check its spelling (`python -m lander_exp --help` lists every key) "
-                f"or add a new key with +{m.group(1)}=...")
+        return str(unknown_key(m.group(1), config_groups()))
     if m := re.search(r"Could not find '([^']+)/([^/']+)'", text):
         options = [ln for ln in lines[2:] if re.fullmatch(r"[\w.-]+", ln)]
         return f"{m.group(1)}={m.group(2)} is not an option of group '{m.group(1)}': choose one of {', '.join(options)}"

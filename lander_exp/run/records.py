@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from lander_exp.config import ConfigError
+from lander_exp.shell import python_command
 
 # Keys that never make two runs different experiments: the seed, and bookkeeping that does not
 # change what is learned. Runs differing only in these share a W&B group and a report group.
@@ -103,7 +104,7 @@ def find_run_dirs(paths: list[Path], skipped: list[Path] | None = None) -> list[
             skipped.extend(untracked)
         if not inside:
             raise ConfigError(f"{path} holds no tracked run folder (no {RUN_FILE} of a W&B-tracked run below it): "
-                              "pass folders made by python -m lander_exp with W&B tracking on")
+                              f"pass folders made by {python_command('lander_exp')} with W&B tracking on")
         found.extend(inside)
     unique = list(dict.fromkeys(p.resolve() for p in found))
     return unique
@@ -115,6 +116,8 @@ def wandb_dir_of(run_dir: Path) -> Path:
     info = json.loads((run_dir / RUN_FILE).read_text())
     if not tracked(run_dir):
         raise ConfigError(f"{run_dir} was run with tracking off (tracker=off): it has no W&B record to read")
+    if not info.get("dir"):
+        raise ConfigError(f"{run_dir} has no W&B record: its process ended while W&B was starting")
     named = Path(info["dir"])
     candidates = [named] if named.is_absolute() else [Path.cwd() / named, *(p / named for p in run_dir.resolve().parents)]
     for cand in candidates:
@@ -155,12 +158,29 @@ def from_records(records: list[dict], source: str) -> RunRecord:
                      history=history, summary=summary, source=source)
 
 
-def load_local(run_dirs: list[Path], workers: int = 4) -> list[RunRecord]:
-    """Read run folders (in parallel: each `wandb leet` call mostly waits on process start-up)."""
-    wandb_dirs = [wandb_dir_of(d) for d in run_dirs]  # fail on a bad folder before any work
+def load_local(run_dirs: list[Path], workers: int = 4, skipped: list[tuple[Path, str]] | None = None) -> list[RunRecord]:
+    """Read run folders (in parallel: each `wandb leet` call mostly waits on process start-up).
+
+    A folder whose W&B record cannot be read (e.g. a run killed before W&B wrote its header) raises
+    ConfigError, or, when `skipped` is given, is left out and appended to it with the reason."""
+
+    def read(run_dir: Path) -> RunRecord | str:
+        try:
+            return from_records(leet_records(wandb_dir_of(run_dir)), str(run_dir))
+        except ConfigError as ex:
+            if skipped is None:
+                raise
+            return str(ex)
+
+    if skipped is None:
+        for d in run_dirs:
+            wandb_dir_of(d)  # fail on a bad folder before any work
     with ThreadPoolExecutor(max_workers=workers) as pool:
-        records = list(pool.map(leet_records, wandb_dirs))
-    return [from_records(recs, str(d)) for recs, d in zip(records, run_dirs, strict=True)]
+        results = list(pool.map(read, run_dirs))
+    for run_dir, result in zip(run_dirs, results, strict=True):
+        if isinstance(result, str):
+            skipped.append((run_dir, result))
+    return [r for r in results if isinstance(r, RunRecord)]
 
 
 def load_wandb(project: str | None = None, sweep: str | None = None) -> list[RunRecord]:

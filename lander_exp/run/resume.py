@@ -19,12 +19,15 @@ from lander_exp.config import Config, ConfigError, omegaconf_line, register, val
 from lander_exp.run import checkpoint
 from lander_exp.run.records import RUN_FILE, flatten
 from lander_exp.run.stopping import RunStopped
+from lander_exp.run.summary import print_summary
+from lander_exp.shell import python_command
 
 
 def load_resumable(run_dir: Path):
     """(config, checkpoint) of a run folder that can be resumed; ConfigError (one line) otherwise."""
     if not (run_dir / "config.yaml").is_file():
-        raise ConfigError(f"{run_dir} is not a run folder (no config.yaml): pass a folder made by python -m lander_exp")
+        raise ConfigError(f"{run_dir} is not a run folder (no config.yaml): pass a folder made by "
+                          f"{python_command('lander_exp')}")
     register()
     try:
         cfg = OmegaConf.merge(OmegaConf.structured(Config), OmegaConf.load(run_dir / "config.yaml"))
@@ -44,7 +47,7 @@ def load_resumable(run_dir: Path):
         if saved.get(key, "<absent>") != now.get(key, "<absent>"):
             raise ConfigError(f"incompatible config: the checkpoint was written with {key}={saved.get(key, '<absent>')!r} "
                               f"but {run_dir}/config.yaml has {now.get(key, '<absent>')!r}; restore config.yaml "
-                              "(a different config is a new run: python -m lander_exp ...)")
+                              f"(a different config is a new run: {python_command('lander_exp')} ...)")
     if not (run_dir / RUN_FILE).is_file():
         raise ConfigError(f"{run_dir} has no {RUN_FILE}: it does not say which W&B run to continue")
     return cfg, state
@@ -58,10 +61,13 @@ def finished(cfg, state: dict) -> str | None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m lander_exp.resume", description=__doc__)
+    p = argparse.ArgumentParser(prog=python_command("lander_exp.resume"), description=__doc__)
     p.add_argument("run_dir", type=Path, help="a run folder, e.g. runs/2026-11-22/17-03-12_ppo_s0")
     args = p.parse_args(argv)
     try:
+        if checkpoint.busy(args.run_dir):  # before anything is printed or read
+            raise ConfigError(f"{args.run_dir} is in use by another lander_exp process: wait for it to end, or stop "
+                              "it (Ctrl-C or kill) and resume")
         cfg, state = load_resumable(args.run_dir)
         done = finished(cfg, state)
         if done and json.loads((args.run_dir / RUN_FILE).read_text()).get("finished"):
@@ -74,13 +80,19 @@ def main(argv: list[str] | None = None) -> int:
         from lander_exp.run import train
 
         with checkpoint.owned(args.run_dir):
-            train.run(cfg, args.run_dir, resume=state)
+            summary = train.run(cfg, args.run_dir, resume=state)
     except ConfigError as ex:
         print(f"lander_exp.resume: error: {ex}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:  # Ctrl-C before the loop handles signals: the checkpoint is as it was
+        print(f"\nlander_exp.resume: interrupted before training went on; resume later with: "
+              f"{python_command('lander_exp.resume', args.run_dir)}", file=sys.stderr)
+        return 130
     except RunStopped as ex:
+        print_summary({"stop_reason": ex.reason, **ex.summary}, args.run_dir)
         print(f"lander_exp.resume: {ex}", file=sys.stderr)
         return ex.exit_code
+    print_summary(summary, args.run_dir)
     return 0
 
 

@@ -15,23 +15,32 @@ from torch import nn
 
 
 class RunStopped(Exception):
-    """A run that ended before its stop criterion; `exit_code` is what the process should return.
-    Both travel in `args`, so the exception survives pickling (joblib workers send it back)."""
+    """A run that ended before its stop criterion; `exit_code` is what the process should return,
+    `summary` what the run got to (as train.run's summary; {} where it was not gathered). All travel
+    in `args`, so the exception survives pickling (joblib workers send it back)."""
 
-    def __init__(self, message: str, exit_code: int = 1):
-        super().__init__(message, exit_code)
+    reason = "stopped"  # the summary's stop_reason when the raiser gave no summary
+
+    def __init__(self, message: str, exit_code: int = 1, summary: dict | None = None):
+        super().__init__(message, exit_code, summary or {})
         self.exit_code = exit_code
+        self.summary = summary or {}
 
     def __str__(self) -> str:
         return self.args[0]
 
 
 class Interrupted(RunStopped):
-    """Stopped on purpose by a signal; exit code 128 + signum (130 for SIGINT, 143 for SIGTERM)."""
+    """Stopped on purpose by a signal; exit code 128 + signum (130 for SIGINT, 143 for SIGTERM).
+    Its summary's stop_reason is the signal's name."""
+
+    reason = "signal"
 
 
 class NonFiniteError(RunStopped):
     """A loss, gradient norm or parameter stopped being finite; exit code 1."""
+
+    reason = "non_finite"
 
 
 class StopSignals:

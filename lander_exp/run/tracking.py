@@ -24,6 +24,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from lander_exp.config import ConfigError
 from lander_exp.run.records import RUN_FILE, flatten, not_setting, wandb_dir_of
+from lander_exp.shell import command, shown
 
 NAMESPACES = ("train", "episode", "eval", "perf")
 
@@ -58,6 +59,17 @@ def run_labels(cfg: DictConfig) -> tuple[str, str, list[str]]:
     return f"{group}-s{cfg.seed}", cfg.tracker.group or group, tags
 
 
+def project_problem(name: str) -> str | None:
+    """Why W&B refuses `name` as a project (characters, length), or None: W&B's own check, run
+    before any folder is made, instead of a traceback from wandb.init once the run has started."""
+    try:
+        wandb.Settings(project=name)
+    except (wandb.errors.UsageError, ValueError) as ex:
+        return next((line.strip() for line in str(ex).splitlines() if "project" in line.lower()),
+                    str(ex).strip().splitlines()[0] if str(ex).strip() else type(ex).__name__)
+    return None
+
+
 def _unreachable(ex: Exception) -> bool:
     """An online init that failed for want of a server or credentials, not because of a bug."""
     return isinstance(ex, wandb.errors.CommError) or (isinstance(ex, wandb.errors.UsageError) and "API key" in str(ex))
@@ -88,7 +100,14 @@ class Tracker:
         run_id = resume["id"] if resume else new_run_id()
         init = dict(project=cfg.tracker.project, entity=cfg.tracker.entity, dir=str(wandb_root), id=run_id,
                     name=name, group=group, tags=tags, job_type=cfg.algo.name, config=config,
-                    resume="allow" if resume else None)
+                    resume="allow" if resume else None,
+                    # W&B's header and footer name the shell's `wandb` and show ten metrics of the summary:
+                    # the run says where it went itself (here and in run/summary.py)
+                    settings=wandb.Settings(silent=True))
+        self.run_file = run_dir / RUN_FILE
+        if not resume:  # the id first: a process killed inside wandb.init leaves a W&B folder runs.py can find
+            self.run_file.write_text(json.dumps({"id": run_id, "name": name, "group": group, "mode": mode, "dir": None,
+                                                 "wandb_folder": str(wandb_root / "wandb")}))
         try:
             self.run = wandb.init(mode=mode, **init)
         except Exception as ex:
@@ -100,7 +119,8 @@ class Tracker:
                 shutil.rmtree(attempt, ignore_errors=True)  # the online attempt's empty folder
             self.run = wandb.init(mode=mode, **init)
             print(f"lander_exp: W&B is unreachable ({str(ex).splitlines()[0]}); this run logs offline, nothing is "
-                  f"lost. Upload it afterwards with: wandb sync {Path(self.run.dir).parent}", file=sys.stderr, flush=True)
+                  f"lost. Upload it afterwards with: {command('wandb', 'sync', Path(self.run.dir).parent)}",
+                  file=sys.stderr, flush=True)
         for axis in ("global_step", "episode"):
             self.run.define_metric(axis, hidden=axis != x_axis)
         for ns in NAMESPACES:
@@ -111,9 +131,12 @@ class Tracker:
             self._supersede(wandb_root / "wandb", run_id, wandb_dir and wandb_dir.resolve(), run_dir)
             for step, row in enumerate(self.rows):
                 self.run.log(self._loggable(row), step=step)
-        self.run_file = run_dir / RUN_FILE
-        self.run_file.write_text(json.dumps(
-            {"id": self.run.id, "name": name, "group": group, "mode": mode, "dir": wandb_dir and str(wandb_dir)}))
+        url = self.run.url if mode == "online" else None
+        self.run_file.write_text(json.dumps({"id": self.run.id, "name": name, "group": group, "mode": mode,
+                                             "dir": wandb_dir and str(wandb_dir), "url": url,
+                                             "wandb_folder": str(wandb_root / "wandb")}))
+        where = url or (f"{wandb_dir} ({mode})" if wandb_dir else "none (tracking off)")
+        print(f"lander_exp: run folder {shown(run_dir)}, W&B run {where}", flush=True)
 
     @staticmethod
     def _supersede(wandb_folder: Path, run_id: str, current: Path | None, run_dir: Path) -> None:

@@ -8,7 +8,6 @@ run that is never interrupted learns and logs the same whatever its schedule."""
 from __future__ import annotations
 
 import signal
-import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -17,7 +16,6 @@ from pathlib import Path
 import numpy as np
 import torch
 from omegaconf import DictConfig, OmegaConf
-from tqdm import tqdm
 
 from lander_exp.config import Autoreset, ConfigError, Device
 from lander_exp.core.algorithm import Algorithm, make_algo
@@ -26,9 +24,11 @@ from lander_exp.core.seeding import RunSeeds
 from lander_exp.envs.outcomes import Episodes
 from lander_exp.envs.vec import VecEnv, run_episodes
 from lander_exp.run import checkpoint
+from lander_exp.run.progress import loop_bar
 from lander_exp.run.stopping import Interrupted, NonFiniteError, StopSignals, first_nonfinite
 from lander_exp.run.tracking import Tracker
 from lander_exp.run.video import EvalVideos
+from lander_exp.shell import python_command, shown
 
 EVAL_SEED = 1_000_000  # every evaluation of every run starts from the same states: paired comparisons
 MA_EPISODES = 100  # episodes in the moving averages episode/return_ma100 and episode/length_ma100
@@ -193,12 +193,8 @@ class Run:
                    eval_return_ma=float(np.mean(history[-self.cfg.train.target_window:])) if history else None)
         return out
 
-    def progress_bar(self) -> tqdm:
-        t, p = self.cfg.train, self.progress
-        by_episode = t.max_episodes is not None
-        return tqdm(total=t.max_episodes if by_episode else t.max_epochs, initial=p.episodes if by_episode else p.epoch,
-                    disable=not t.progress, unit="episode" if by_episode else "epoch", dynamic_ncols=True,
-                    mininterval=0.5 if sys.stderr.isatty() else 30)
+    def progress_bar(self):
+        return loop_bar(self.cfg.train, self.progress.epoch, self.progress.episodes)
 
     def close(self) -> None:
         self.env.close()
@@ -239,8 +235,10 @@ def run(cfg: DictConfig, run_dir: Path, choices: dict[str, str] | None = None, r
                             sps=f"{metrics['perf/env_steps_per_s']:.0f}")
             if stop.requested:
                 exit_code = 128 + stop.signum
-                raise Interrupted(f"stopped by {signal.Signals(stop.signum).name} after epoch {p.epoch}, checkpoint "
-                                  f"written; continue with: python -m lander_exp.resume {run_dir}", exit_code)
+                stopped = r.summary(signal.Signals(stop.signum).name)  # stop_reason SIGINT or SIGTERM
+                r.tracker.summarize(stopped)
+                raise Interrupted(f"stopped by {signal.Signals(stop.signum).name} after epoch {p.epoch}, checkpoint written; "
+                                  f"continue with: {python_command('lander_exp.resume', shown(run_dir))}", exit_code, stopped)
             reason = early or stop_reason(cfg, p.epoch, p.episodes, p.eval_history)
         summary = r.summary(reason)
         r.tracker.summarize(summary)

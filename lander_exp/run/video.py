@@ -1,5 +1,7 @@
-"""Evaluation episodes rendered to MP4 in the run folder: the deterministic policy from the same start
-state as the first evaluation episode, so that successive videos of a run differ only by the policy."""
+"""Evaluation episodes rendered to MP4 in the run folder: the episode that evaluation's first env
+plays first (reset seed = the evaluation seed), in the run's own backend (EnvPool renders too; its
+physics is not Gymnasium's), so the video is one of the evaluated episodes and successive videos of a
+run differ only by the policy."""
 
 from __future__ import annotations
 
@@ -11,7 +13,7 @@ import gymnasium as gym
 import imageio.v2 as imageio
 import numpy as np
 
-from lander_exp.config import ObsScaling
+from lander_exp.config import Backend, ObsScaling
 from lander_exp.envs.outcomes import OUTCOMES, classify
 from lander_exp.envs.vec import _scaler
 
@@ -25,26 +27,71 @@ class EpisodeVideo:
     outcome: str
 
 
+class _GymnasiumEnv:
+    def __init__(self, env_cfg, seed: int):
+        self.env = gym.make(env_cfg.id, render_mode="rgb_array", max_episode_steps=env_cfg.max_episode_steps,
+                            disable_env_checker=True)
+        self.seed = seed
+        self.fps = self.env.metadata.get("render_fps", 50)
+
+    def reset(self) -> np.ndarray:
+        return self.env.reset(seed=self.seed)[0]
+
+    def step(self, action):
+        obs, reward, terminated, truncated, _ = self.env.step(action)
+        return obs, float(reward), bool(terminated), bool(truncated)
+
+    def render(self) -> np.ndarray:
+        return self.env.render()
+
+    def close(self) -> None:
+        self.env.close()
+
+
+class _EnvPoolEnv:
+    """One EnvPool env, seeded as env 0 of evaluation's pool (EnvPool seeds env i with seed + i)."""
+
+    def __init__(self, env_cfg, seed: int):
+        import envpool
+
+        self.pool = envpool.make(env_cfg.id, env_type="gymnasium", num_envs=1, seed=seed, render_mode="rgb_array",
+                                 max_episode_steps=env_cfg.max_episode_steps)
+        self.fps = 50  # LunarLander's FPS
+
+    def reset(self) -> np.ndarray:
+        return self.pool.reset()[0][0]
+
+    def step(self, action):
+        obs, reward, terminated, truncated, _ = self.pool.step(np.asarray(action)[None])
+        return obs[0], float(reward[0]), bool(terminated[0]), bool(truncated[0])
+
+    def render(self) -> np.ndarray:
+        return self.pool.render()[0]
+
+    def close(self) -> None:
+        self.pool.close()
+
+
 def record_episode(env_cfg, policy, path: Path, seed: int) -> EpisodeVideo:
     """Play one episode with `policy` (batch of observations -> batch of actions, as algo.policy()
-    gives) and write every frame to `path` (MP4, H.264, the env's own frame rate)."""
-    env = gym.make(env_cfg.id, render_mode="rgb_array", max_episode_steps=env_cfg.max_episode_steps,
-                   disable_env_checker=True)
+    gives) from reset seed `seed` in the config's backend, and write every frame to `path` (MP4,
+    H.264, the env's own frame rate)."""
+    env = _EnvPoolEnv(env_cfg, seed) if Backend(env_cfg.backend) == Backend.envpool else _GymnasiumEnv(env_cfg, seed)
     scale = _scaler(ObsScaling(env_cfg.obs_scaling))
     path.parent.mkdir(parents=True, exist_ok=True)
     partial = path.with_name(f"{path.stem}.partial{path.suffix}")  # a crash mid-write leaves no half video
-    fps = env.metadata.get("render_fps", 50)
     total, steps, frames = 0.0, 0, 0
     try:
-        obs, _ = env.reset(seed=seed)
+        obs = env.reset()
         # 600x400 frames: a macro block of 8 divides both, so ffmpeg does not resize them
-        with imageio.get_writer(partial, fps=fps, codec="libx264", macro_block_size=8, ffmpeg_log_level="error") as writer:
+        with imageio.get_writer(partial, fps=env.fps, codec="libx264", macro_block_size=8,
+                                ffmpeg_log_level="error") as writer:
             writer.append_data(env.render())
             frames = 1
             while True:
                 action = policy(scale(obs)[None])[0]
-                obs, reward, terminated, truncated, _ = env.step(action)
-                total += float(reward)
+                obs, reward, terminated, truncated = env.step(action)
+                total += reward
                 steps += 1
                 writer.append_data(env.render())
                 frames += 1

@@ -20,6 +20,7 @@ import numpy as np
 import torch
 
 from lander_exp.config import ConfigError, ObsScaling
+from lander_exp.shell import pip_install, python_command
 
 # (name, what it is, sweep range) in the env's observation units (LunarLander's own normalisation)
 STATE_VARS: list[tuple[str, str, tuple[float, float]]] = [
@@ -167,7 +168,7 @@ def analyze(run_dir: Path, reference=REFERENCE, log_to_wandb: bool = True) -> tu
     try:
         import matplotlib
     except ImportError:
-        raise ConfigError("the analysis needs matplotlib: pip install -e '.[analysis]'") from None
+        raise ConfigError(f"the analysis needs matplotlib: {pip_install('analysis')}") from None
     matplotlib.use("Agg")
     from lander_exp.tools.evaluate import load_run
 
@@ -208,7 +209,7 @@ def parse_reference(text: str) -> tuple[float, ...]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m lander_exp.analyze", description=__doc__,
+    p = argparse.ArgumentParser(prog=python_command("lander_exp.analyze"), description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("run_dir", type=Path)
     p.add_argument("--reference", default=",".join(f"{v:g}" for v in REFERENCE),

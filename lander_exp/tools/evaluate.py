@@ -1,5 +1,6 @@
 """`python -m lander_exp.evaluate RUN_DIR [--video]`: load a run folder's newest checkpoint (or --checkpoint)
-and report its deterministic evaluation returns and outcomes; --video also renders the first episode."""
+and report its deterministic evaluation returns and outcomes; --video also renders the
+episode its first env plays (one of those evaluated, in the run's backend)."""
 
 from __future__ import annotations
 
@@ -16,12 +17,14 @@ from lander_exp.core.algorithm import make_algo
 from lander_exp.envs.vec import VecEnv, run_episodes
 from lander_exp.run import checkpoint
 from lander_exp.run.train import EVAL_SEED
+from lander_exp.shell import python_command
 
 
 def load_run(run_dir: Path, ckpt: Path | None = None):
     """(config, algorithm with the checkpoint's weights, checkpoint dict) of a run folder."""
     if not (run_dir / "config.yaml").is_file():
-        raise ConfigError(f"{run_dir} is not a run folder (no config.yaml): pass a folder made by python -m lander_exp")
+        raise ConfigError(f"{run_dir} is not a run folder (no config.yaml): pass a folder made by "
+                          f"{python_command('lander_exp')}")
     register()
     cfg = OmegaConf.merge(OmegaConf.structured(Config), OmegaConf.load(run_dir / "config.yaml"))
     validate(cfg)
@@ -34,14 +37,15 @@ def load_run(run_dir: Path, ckpt: Path | None = None):
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m lander_exp.evaluate", description=__doc__)
+    p = argparse.ArgumentParser(prog=python_command("lander_exp.evaluate"), description=__doc__)
     p.add_argument("run_dir", type=Path)
     p.add_argument("--checkpoint", type=Path, default=None, help="a checkpoint file (default: the run's newest)")
     p.add_argument("--episodes", type=int, default=50)
     p.add_argument("--envs", type=int, default=16)
     p.add_argument("--seed", type=int, default=EVAL_SEED, help="first episode's reset seed (default: training's eval seed)")
     p.add_argument("--json", action="store_true", help="print one JSON object instead of text")
-    p.add_argument("--video", action="store_true", help="also render the first episode to RUN_DIR/videos/ (MP4)")
+    p.add_argument("--video", action="store_true",
+                   help="also render the episode the first env plays (one of those evaluated) to RUN_DIR/videos/ (MP4)")
     args = p.parse_args(argv)
     try:
         if args.episodes <= 0 or args.envs <= 0:

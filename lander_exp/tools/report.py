@@ -29,6 +29,7 @@ import yaml
 from lander_exp.config import ConfigError
 from lander_exp.envs.outcomes import OUTCOMES
 from lander_exp.run.records import NOT_SETTING, RunRecord, find_run_dirs, flatten, load_local, load_wandb, not_setting
+from lander_exp.shell import pip_install, python_command, shown, unwritable
 from lander_exp.tools import stats
 
 JUMP_KEY = "jump/episode"  # written into the W&B summary by the REINFORCE jump detector
@@ -638,7 +639,7 @@ def build_html(runs: list[RunRecord], title: str, sources: list[str], threshold:
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m lander_exp.report", description=__doc__,
+    p = argparse.ArgumentParser(prog=python_command("lander_exp.report"), description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("paths", nargs="*", type=Path, help="run folders, or folders holding run folders (e.g. runs/multirun/...)")
     p.add_argument("--out", type=Path, default=Path("report.html"), help="the HTML file to write (default: report.html)")
@@ -658,6 +659,9 @@ def main(argv: list[str] | None = None) -> int:
             raise ConfigError("nothing to compare: pass run folders or sweep folders, or --wandb-project / --wandb-sweep")
         if args.paths and (args.wandb_project or args.wandb_sweep):
             raise ConfigError("pass either folders or one of --wandb-project / --wandb-sweep, not both")
+        why = f"{args.out} is a folder" if args.out.is_dir() else unwritable(args.out.parent)
+        if why:  # before minutes of reading runs
+            raise ConfigError(f"--out {args.out} cannot be written: {why}; pass --out with a file in a folder you can write to")
         if args.bootstrap_reps < 100:
             raise ConfigError(f"--bootstrap-reps={args.bootstrap_reps} is too few for a 95% interval: pass 100 or more")
         if not math.isfinite(args.threshold):
@@ -668,20 +672,30 @@ def main(argv: list[str] | None = None) -> int:
             import plotly  # noqa: F401
             import rliable  # noqa: F401
         except ImportError as ex:
-            raise ConfigError(f"the report needs {ex.name}: pip install -e '.[analysis]'") from None
+            raise ConfigError(f"the report needs {ex.name}: {pip_install('analysis')}") from None
         if args.paths:
             skipped: list[Path] = []
-            runs = load_local(find_run_dirs(args.paths, skipped))
+            unreadable: list[tuple[Path, str]] = []
+            runs = load_local(find_run_dirs(args.paths, skipped), skipped=unreadable)
             for path in skipped:
                 print(f"lander_exp.report: note: {path} left out: it was run with tracking off", file=sys.stderr)
+            unreadable += [(Path(r.source), "its W&B record holds no logged epoch") for r in runs if not r.history]
+            runs = [r for r in runs if r.history]
+            for path, why in unreadable:
+                print(f"lander_exp.report: note: {shown(path)} left out: {why} (list runs that cannot be read or resumed with "
+                      f"{python_command('lander_exp.runs', 'list', *args.paths)})", file=sys.stderr)
         else:
             runs = load_wandb(project=args.wandb_project, sweep=args.wandb_sweep)
         if not runs:
-            raise ConfigError(f"no runs found in {', '.join(sources)}")
+            raise ConfigError(f"no readable runs found in {', '.join(sources)}")
         groups, _ = group_runs(runs)
         page = build_html(runs, args.title, sources, args.threshold, args.bootstrap_reps, groups)
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_text(page, encoding="utf-8")
+        try:
+            args.out.parent.mkdir(parents=True, exist_ok=True)
+            args.out.write_text(page, encoding="utf-8")
+        except OSError as ex:
+            raise ConfigError(f"--out {args.out} cannot be written ({ex.strerror or type(ex).__name__}): pass --out "
+                              "with a file in a folder you can write to") from None
     except ConfigError as ex:
         print(f"lander_exp.report: error: {ex}", file=sys.stderr)
         return 2

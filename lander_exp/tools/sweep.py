@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from lander_exp.run.records import RUN_FILE
+from lander_exp.shell import command, python_command, unwritable
 from lander_exp.tools.sweep_spec import ARGS_MACRO, Point, Spec, SweepError, load
 
 DONE_MARKER = "sweep_done.json"  # written into a point's run folder once its process exited 0
@@ -282,8 +283,9 @@ def run_online(spec: Spec, args) -> int:
     entity = args.entity or spec.raw.get("entity")
     try:
         sweep_id = args.sweep_id or wandb.sweep(spec.raw, entity=entity, project=project)
-        print(f"sweep {spec.name}: W&B sweep {sweep_id}; more agents: wandb agent "
-              f"{entity + '/' if entity else ''}{project}/{sweep_id}", flush=True)
+        print(f"sweep {spec.name}: W&B sweep {sweep_id}; more agents: "
+              f"{command('wandb', 'agent', f'{entity}/{project}/{sweep_id}' if entity else f'{project}/{sweep_id}')}",
+              flush=True)
         wandb.agent(sweep_id, entity=entity, project=project, count=args.count)
     except (wandb.errors.UsageError, wandb.errors.CommError) as ex:
         first = str(ex).strip().splitlines()[0] if str(ex).strip() else type(ex).__name__
@@ -326,7 +328,7 @@ def run_study(spec: Spec, sweep_dir: Path, args) -> int:
 
 # ---- command line ------------------------------------------------------------------------------------
 def parse_args(argv: list[str] | None):
-    p = argparse.ArgumentParser(prog="python -m lander_exp.sweep", description=__doc__.split("\n\n")[0])
+    p = argparse.ArgumentParser(prog=python_command("lander_exp.sweep"), description=__doc__.split("\n\n")[0])
     p.add_argument("file", help="a W&B sweep file, e.g. sweeps/env_count.yaml")
     p.add_argument("--mode", choices=("offline", "online"),
                    default="online" if os.environ.get("WANDB_MODE") == "online" else "offline",
@@ -366,6 +368,13 @@ def main(argv: list[str] | None = None) -> int:
         spec.fixed_args = [*spec.fixed_args, *args.override]
         if args.mode == "online":
             return run_online(spec, args)
+        for flag, folder in (("--dir", Path(args.dir)), ("--csv", args.csv and args.csv.parent)):
+            why = folder is not None and unwritable(folder)
+            if why:
+                raise SweepError(f"{flag} {getattr(args, flag[2:])} cannot be used: {why}; pass a path in a folder "
+                                 "you can write to")
+        if args.csv is not None and args.csv.is_dir():
+            raise SweepError(f"--csv {args.csv} is a folder: pass a file name, e.g. --csv {args.csv / 'sweep.csv'}")
         sweep_dir = Path(args.dir) / spec.name
         if args.optuna or spec.method == "bayes" or "early_terminate" in spec.raw:
             return run_study(spec, sweep_dir, args)

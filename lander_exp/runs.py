@@ -1,0 +1,6 @@
+"""`python -m lander_exp.runs`: the command; its code is lander_exp.tools.runs."""
+
+from lander_exp.tools.runs import main
+
+if __name__ == "__main__":
+    raise SystemExit(main())

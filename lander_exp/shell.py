@@ -1,0 +1,75 @@
+"""What the user's shell gets from us: commands spelled so that they work as printed, and a check
+that a folder a command line names can be written before anything is made in it.
+
+A printed `python -m lander_exp.resume RUN` fails when the shell's `python` is not the interpreter
+that ran lander_exp (e.g. `make train` runs `.venv/bin/python`), so every printed command names the
+interpreter actually running, as the shell can reach it from the current folder."""
+
+from __future__ import annotations
+
+import os
+import shlex
+import shutil
+import sys
+import tempfile
+from pathlib import Path
+
+
+def executable(name: str = "python") -> str:
+    """How to call `name` from this folder: the bare name when the shell's PATH finds exactly the
+    file next to this interpreter (an activated venv); else that file, relative to the current folder
+    when it lies below it (`.venv/bin/python`), else absolute. `python` is this interpreter itself."""
+    own = Path(sys.executable).absolute()
+    path = own if name == "python" else own.parent / name
+    if not path.exists():  # a tool not installed next to the interpreter: whatever the shell finds
+        return name
+    found = shutil.which(name)
+    if found and Path(found).absolute() == path:
+        return name
+    try:
+        rel = path.relative_to(Path.cwd())
+    except ValueError:
+        return shlex.quote(str(path))
+    return shlex.quote(str(rel) if len(rel.parts) > 1 else f"./{rel}")
+
+
+def shown(path: Path | str) -> str:
+    """A path as the user would type it here: relative to the current folder when below it."""
+    path = Path(path)
+    try:
+        return str(path.absolute().relative_to(Path.cwd()))
+    except ValueError:
+        return str(path)
+
+
+def python_command(module: str, *args: object) -> str:
+    """`python -m MODULE ARGS` with this interpreter, quoted for a POSIX shell."""
+    return " ".join([executable("python"), "-m", module, *(shlex.quote(str(a)) for a in args)])
+
+
+def command(name: str, *args: object) -> str:
+    """A console script of this environment (e.g. `wandb sync FOLDER`), quoted for a POSIX shell."""
+    return " ".join([executable(name), *(shlex.quote(str(a)) for a in args)])
+
+
+def pip_install(extra: str) -> str:
+    """The command that installs one of lander_exp's extras into this environment (from the repository root)."""
+    return f"{python_command('pip', 'install', '-e')} '.[{extra}]'"
+
+
+def unwritable(folder: Path) -> str | None:
+    """Why files cannot be made in `folder` (made if missing), or None. Probes the nearest existing
+    folder with a temporary file that it removes again: nothing stays behind."""
+    path = Path(os.path.abspath(folder))
+    existing = path
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    if not existing.is_dir():
+        return f"{existing} is a file, not a folder"
+    try:
+        fd, probe = tempfile.mkstemp(dir=existing, prefix=".lander_exp_probe_")
+    except OSError as ex:
+        return f"cannot write in {existing} ({ex.strerror or type(ex).__name__})"
+    os.close(fd)
+    os.unlink(probe)
+    return None
