@@ -43,9 +43,12 @@ def main(cfg: DictConfig) -> float | None:
     from lander_exp.run import checkpoint, train
     from lander_exp.run.stopping import RunStopped
 
+    choices = {k: v for k, v in hc.runtime.choices.items() if not k.startswith("hydra")}
     try:
+        if cfg.seeds:
+            return _batch(cfg, run_dir, choices)
         with checkpoint.owned(run_dir):
-            summary = train.run(cfg, run_dir, choices={k: v for k, v in hc.runtime.choices.items() if not k.startswith("hydra")})
+            summary = train.run(cfg, run_dir, choices=choices)
     except RunStopped as ex:
         if hc.mode == RunMode.MULTIRUN:
             raise  # the launcher reports which job stopped; __main__ prints the line and exits
@@ -53,3 +56,20 @@ def main(cfg: DictConfig) -> float | None:
         print(f"lander_exp: {ex}", file=sys.stderr)
         raise SystemExit(ex.exit_code) from None
     return summary.get("eval_return_ma")
+
+
+def _batch(cfg: DictConfig, batch_dir: Path, choices: dict[str, str]) -> float | None:
+    """`seeds=[...]`: every seed's run in BATCH_DIR/s<seed>, trained in this process (run/batch.py)."""
+    import time
+
+    from lander_exp.run import batch
+
+    members = batch.members_of(cfg, batch_dir, choices)
+    started = time.perf_counter()
+    outcomes = batch.run(members)
+    stopped = batch.report(members, outcomes, started)
+    if stopped is not None:
+        raise type(stopped)(f"{stopped}; continue every unfinished seed of the batch with: "
+                            f"python -m lander_exp.resume {batch_dir}", stopped.exit_code)
+    values = [o.get("eval_return_ma") for o in outcomes]
+    return None if None in values else sum(values) / len(values)
