@@ -6,6 +6,7 @@ resumes every seed, as if it had never been killed."""
 
 from __future__ import annotations
 
+import csv
 import json
 
 import numpy as np
@@ -162,3 +163,44 @@ def test_a_batch_killed_with_sigkill_resumes_every_seed_as_if_never_killed(tmp_p
         assert_same_state(load(ref / "checkpoints" / "epoch_000048.pt"), load(resumed / "checkpoints" / "epoch_000048.pt"))
         assert metric_rows(wandb_dir_of(resumed)) == metric_rows(wandb_dir_of(ref))
         assert exit_code(wandb_dir_of(resumed)) == 0
+
+
+def test_a_multirun_over_seeds_trains_them_in_one_process_with_the_batched_launcher(workdir):
+    proc = run_cli(["-m", "hydra/launcher=batched", "seed=4,7", "train.max_episodes=6",
+                    *[a for a in REINFORCE if not a.startswith("train.max_episodes")]], cwd=workdir)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert proc.stdout.count("[batched launcher]") == 1 and "seeds 4,7 in one process" in proc.stdout
+    jobs = sorted((workdir / "runs" / "multirun").glob("*/*/*_s*"))
+    assert [j.name for j in jobs] == ["0_reinforce_s4", "1_reinforce_s7"]
+    for job, seed in zip(jobs, (4, 7), strict=True):  # each an ordinary job: .hydra, config, W&B run
+        assert (job / ".hydra" / "overrides.yaml").is_file() and OmegaConf.load(job / "config.yaml").seed == seed
+        summary = leet_summary(wandb_dir_of(job))
+        assert summary["summary"]["episodes"] == 6 and exit_code(wandb_dir_of(job)) == 0
+
+
+def test_the_sweep_runner_trains_points_that_differ_only_in_seed_in_one_process(workdir):
+    from tests.test_sweep import COMMAND, write
+
+    path = write(workdir, f"""
+        program: lander_exp/__main__.py
+        command: {COMMAND}
+        method: grid
+        metric: {{name: episode/return_ma100, goal: maximize}}
+        parameters:
+          algo: {{value: reinforce}}
+          lr.actor: {{values: [0.001, 0.003]}}
+          seed: {{values: [1, 2]}}
+        """)
+    args = [a for a in REINFORCE if not a.startswith("algo=")]
+    text = path.read_text().replace('"${args_no_hyphens}"', ", ".join([*args, "train.max_episodes=4", '"${args_no_hyphens}"']))
+    path.write_text(text.replace("train.max_episodes=24, ", ""))
+    proc = run_cli([str(path), "--batch-seeds", "--dir", "out", "--csv", "out.csv"], cwd=workdir, module="lander_exp.sweep")
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
+    assert "4 to run in 2 processes" in proc.stdout
+    folders = sorted(p.parent.relative_to(workdir / "out" / "tiny") for p in (workdir / "out" / "tiny").rglob("sweep_done.json"))
+    assert [str(f) for f in folders] == ["actor-0.001/s1", "actor-0.001/s2", "actor-0.003/s1", "actor-0.003/s2"]
+    rows = list(csv.DictReader(open(workdir / "out.csv")))
+    assert sorted((r["varied_settings"], r["seed"]) for r in rows) == [
+        ("lr.actor=0.001", "1"), ("lr.actor=0.001", "2"), ("lr.actor=0.003", "1"), ("lr.actor=0.003", "2")]
+    rerun = run_cli([str(path), "--batch-seeds", "--dir", "out"], cwd=workdir, module="lander_exp.sweep")
+    assert rerun.returncode == 0 and "4 already done, 0 to run" in rerun.stdout

@@ -62,8 +62,9 @@ class BatchedLauncher(Launcher):
         for ret in returns:
             groups.setdefault(_seedless(ret.overrides), []).append(ret)
         for group in groups.values():
-            print(f"[batched launcher] {len(group)} seeds in one process: "
-                  f"{' '.join(filter_overrides(group[0].overrides))}", flush=True)
+            seeds = ",".join(str(ret.return_value.cfg.seed) for ret in group)
+            shared = " ".join(filter_overrides(_seedless(group[0].overrides)))
+            print(f"[batched launcher] seeds {seeds} in one process: {shared}", flush=True)
             members = [ret.return_value for ret in group]
             for ret, outcome in zip(group, batch.run(members), strict=True):
                 if isinstance(outcome, dict):
