@@ -2,10 +2,10 @@
 
     python benchmarks/many_seeds.py [--workloads reinforce_jump ppo_fast] [--episodes 10000] [--seeds 0 1 2 3 4]
 
-reinforce_jump: the configuration of sweeps/reinforce_jump.yaml (`algo=reinforce`, --episodes per
-seed). one_process_per_seed runs `python -m lander_exp algo=reinforce seed=S` processes, --workers at
+reinforce_jump: the configuration of sweeps/reinforce_jump.yaml (`experiment=reinforce`, --episodes per
+seed). one_process_per_seed runs `python -m lander_exp experiment=reinforce seed=S` processes, --workers at
 a time, as `python -m lander_exp.sweep sweeps/reinforce_jump.yaml --workers 2` does; batched runs
-`python -m lander_exp algo=reinforce seeds=[...]` with --batched-backend's envs (EnvPool by default:
+`python -m lander_exp experiment=reinforce seeds=[...]` with --batched-backend's envs (EnvPool by default:
 one pool of one env per seed; gymnasium: the same episodes as the seeds alone, on one core).
 ppo_fast: `experiment=fast` (EnvPool, each seed until its first evaluation of at least 200): one
 process per seed one after another, against `experiment=fast seeds=[...]`.
@@ -137,7 +137,7 @@ def main() -> int:
     print(f"load average at start: {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores; runs in {work}", flush=True)
     n = len(args.seeds)
     if "reinforce_jump" in args.workloads:
-        base = ["algo=reinforce", f"train.max_episodes={args.episodes}"]
+        base = ["experiment=reinforce", f"train.max_episodes={args.episodes}"]
         batched = base + (["env.backend=envpool", "env.autoreset=next_step"] if args.batched_backend == "envpool" else [])
         raw_solo = gym_raw("LunarLander-v3") * min(args.workers, os.cpu_count())
         raw_batch = pool_raw("LunarLander-v3", n) if args.batched_backend == "envpool" else gym_raw("LunarLander-v3")

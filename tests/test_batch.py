@@ -20,7 +20,7 @@ from tests.conftest import TINY, leet_summary, run_cli
 from tests.processes import assert_same_state, exit_code, load, metric_rows, spawn, wait_for
 
 PPO = [*TINY, "train.torch_threads=1", "train.video_every=0", "train.max_epochs=3"]
-REINFORCE = ["algo=reinforce", "train.max_episodes=24", "train.eval_every=8", "train.eval_episodes=2",
+REINFORCE = ["experiment=reinforce", "train.max_episodes=24", "train.eval_every=8", "train.eval_episodes=2",
              "train.eval_envs=2", "env.max_episode_steps=120", "network.hidden_dim=16", "train.torch_threads=1",
              "train.video_every=0", "train.progress=false", "train.keep_checkpoints=10"]
 SEEDS = [4, 7, 9]
@@ -187,11 +187,11 @@ def test_the_sweep_runner_trains_points_that_differ_only_in_seed_in_one_process(
         method: grid
         metric: {{name: episode/return_ma100, goal: maximize}}
         parameters:
-          algo: {{value: reinforce}}
+          experiment: {{value: reinforce}}
           lr.actor: {{values: [0.001, 0.003]}}
           seed: {{values: [1, 2]}}
         """)
-    args = [a for a in REINFORCE if not a.startswith("algo=")]
+    args = [a for a in REINFORCE if not a.startswith("experiment=")]
     text = path.read_text().replace('"${args_no_hyphens}"', ", ".join([*args, "train.max_episodes=4", '"${args_no_hyphens}"']))
     path.write_text(text.replace("train.max_episodes=24, ", ""))
     proc = run_cli([str(path), "--batch-seeds", "--dir", "out", "--csv", "out.csv"], cwd=workdir, module="lander_exp.sweep")
@@ -204,3 +204,12 @@ def test_the_sweep_runner_trains_points_that_differ_only_in_seed_in_one_process(
         ("lr.actor=0.001", "1"), ("lr.actor=0.001", "2"), ("lr.actor=0.003", "1"), ("lr.actor=0.003", "2")]
     rerun = run_cli([str(path), "--batch-seeds", "--dir", "out"], cwd=workdir, module="lander_exp.sweep")
     assert rerun.returncode == 0 and "4 already done, 0 to run" in rerun.stdout
+
+
+@pytest.mark.parametrize("value", ["[1,1]", "[]", "[-1,2]"])
+def test_bad_seeds_fail_in_one_line_naming_the_key(value):
+    from lander_exp.config import ConfigError
+    from tests.conftest import make_cfg
+
+    with pytest.raises(ConfigError, match=r"^seeds=.* is invalid: must be null .* e\.g\. seeds=\[0,1,2,3,4\]$"):
+        make_cfg([f"seeds={value}"])
