@@ -69,7 +69,8 @@ def _batch(cfg: DictConfig, batch_dir: Path, choices: dict[str, str]) -> float |
     outcomes = batch.run(members)
     stopped = batch.report(members, outcomes, started)
     if stopped is not None:
-        raise type(stopped)(f"{stopped}; continue every unfinished seed of the batch with: "
+        count = sum(not isinstance(o, dict) for o in outcomes)
+        raise type(stopped)(f"{count} of {len(members)} seeds stopped early (lines above); continue them with: "
                             f"python -m lander_exp.resume {batch_dir}", stopped.exit_code)
     values = [o.get("eval_return_ma") for o in outcomes]
     return None if None in values else sum(values) / len(values)
