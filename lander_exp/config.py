@@ -134,6 +134,9 @@ class TrackerConfig:
 @dataclass
 class Config:
     seed: int = MISSING
+    # several seeds of this config trained in one process (run/batch.py); None here too, so that run
+    # folders written before the key existed still load
+    seeds: list[int] | None = None
     device: Device = MISSING
     algo: Any = MISSING
     env: EnvConfig = MISSING
@@ -189,6 +192,16 @@ def _extra_keys(node: DictConfig, schema: type, prefix: str = "") -> list[str]:
     return out
 
 
+def seed_tag(seed: int, seeds: list[int] | None) -> str:
+    """The seed part of a run folder's name: `s3` for one run, `s0-4` (or `s0_2_7`) for a batch."""
+    if not seeds:
+        return f"s{seed}"
+    seeds = [int(s) for s in seeds]
+    if len(seeds) > 1 and seeds == list(range(seeds[0], seeds[0] + len(seeds))):
+        return f"s{seeds[0]}-{seeds[-1]}"
+    return "s" + "_".join(map(str, seeds))
+
+
 def register() -> None:
     """Make the schema known to Hydra: conf/config.yaml extends this node, so unknown keys and
     wrong types fail at composition. The algo node is typed later, by `validate`, against the
@@ -198,6 +211,7 @@ def register() -> None:
 
     # `--help` shows commands with the interpreter that runs them (conf/config.yaml's hydra.help)
     OmegaConf.register_new_resolver("lander_exp.python", lambda: executable("python"), replace=True)
+    OmegaConf.register_new_resolver("seed_tag", seed_tag, replace=True)
 
 
 def omegaconf_line(ex: OmegaConfBaseException) -> str:
@@ -240,6 +254,10 @@ def validate(cfg: DictConfig) -> None:
         value = OmegaConf.select(cfg, key)
         _check(0 < value < 1, key, value, "a learning rate must be in (0, 1), e.g. 3e-4")
     _check(cfg.seed >= 0, "seed", cfg.seed, "must be a non-negative integer")
+    if cfg.seeds is not None:
+        seeds = list(cfg.seeds)
+        _check(len(seeds) > 0 and all(s >= 0 for s in seeds) and len(set(seeds)) == len(seeds), "seeds", seeds,
+               "must be null (one run of `seed`) or a list of distinct non-negative integers, e.g. seeds=[0,1,2,3,4]")
     for key in ("max_epochs", "max_episodes"):
         value = cfg.train[key]
         _check(value is None or value > 0, f"train.{key}", value, "must be a positive integer or null (no limit)")

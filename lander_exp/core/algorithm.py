@@ -57,3 +57,16 @@ def make_algo(cfg: DictConfig, obs_dim: int, act_space: gym.Space, device: torch
 
         return Reinforce(cfg, obs_dim, act_space.n, device)
     raise ValueError(f"unknown algorithm {cfg.algo.name!r}")
+
+
+def make_many(algos: list[Algorithm], envs):
+    """The batched stepper of several runs of one algorithm (run/batch.py): an object with
+    `epochs()` yielding (run index, batch for its `learn`, seconds), `stop(k)` and `idle`."""
+    from lander_exp.core.ppo import PPO, ManyPPO
+    from lander_exp.core.reinforce import ManyReinforce, Reinforce
+
+    if all(isinstance(a, PPO) for a in algos):
+        return ManyPPO(algos, envs)
+    if all(isinstance(a, Reinforce) for a in algos):
+        return ManyReinforce(algos, envs)
+    raise ValueError("a batch trains runs of one algorithm")

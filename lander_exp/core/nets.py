@@ -65,6 +65,34 @@ class NumpyMLP:
         return x
 
 
+class StackedMLP:
+    """The numpy actors of several runs as one: layer weights stacked into [N, in, out] arrays, so one
+    np.matmul per layer acts for all N runs' envs at once (run/batch.py). Row k computes what
+    NumpyMLP of run k computes, to float tolerance (tests/test_batch.py)."""
+
+    def __init__(self, seqs: list[nn.Sequential]):
+        mlps = [NumpyMLP(s) for s in seqs]
+        self.weights = [np.stack(ws) for ws in zip(*(m.weights for m in mlps), strict=True)]
+        self.biases = [np.stack(bs)[:, None, :] for bs in zip(*(m.biases for m in mlps), strict=True)]
+
+    def refresh(self, k: int, seq: nn.Sequential) -> None:
+        """Take run k's current weights (after it learned)."""
+        m = NumpyMLP(seq)
+        for w, b, mw, mb in zip(self.weights, self.biases, m.weights, m.biases, strict=True):
+            w[k] = mw
+            b[k, 0] = mb
+
+    def __call__(self, x: np.ndarray) -> np.ndarray:
+        """x [N, n, in] (run k's n observations in row k) -> [N, n, out]."""
+        last = len(self.weights) - 1
+        for i, (w, b) in enumerate(zip(self.weights, self.biases, strict=True)):
+            x = np.matmul(x, w)
+            x += b
+            if i < last:
+                np.maximum(x, 0, out=x)
+        return x
+
+
 class CategoricalActorCritic(nn.Module):
     """Discrete actor-critic of seed 002: the actor's logits over the actions, and a critic that
     serves only as a baseline (its value is detached wherever the actor learns)."""

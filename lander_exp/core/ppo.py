@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 
@@ -19,7 +19,7 @@ import torch
 import torch.nn.functional as F
 
 from lander_exp.config import Autoreset, RolloutBootstrap
-from lander_exp.core.nets import ActorCritic, NumpyMLP
+from lander_exp.core.nets import ActorCritic, NumpyMLP, StackedMLP
 from lander_exp.core.returns import gae
 from lander_exp.core.seeding import RunSeeds
 from lander_exp.envs.vec import Steps, VecEnv
@@ -126,6 +126,33 @@ class PPO:
         steps_taken = env.play_steps(self.obs, act, steps)
         self.obs = steps_taken.last_obs.copy()
         return Rollout(**vars(steps_taken), raw_actions=raw_buf)
+
+    @staticmethod
+    def collect_many(algos: list[PPO], env: VecEnv, obs: np.ndarray | None) -> tuple[list[Rollout], np.ndarray]:
+        """`collect` for several runs of one config at once (run/batch.py): `env` holds every run's
+        envs (run k's are columns k*n..(k+1)*n-1), one StackedMLP forward acts for all of them, and
+        each run draws its noise from its own stream. Returns each run's rollout, the one its own
+        `collect` would return, and the observations to continue from."""
+        c, count = algos[0].cfg, len(algos)
+        n = env.num_envs // count
+        steps = math.ceil(c.steps_per_epoch / n)
+        if obs is None or c.reset_each_epoch:
+            obs = env.reset()
+        actor = StackedMLP([a.model.actor for a in algos])
+        noise = np.concatenate([a.rng.standard_normal((steps, n, a.model.log_std.shape[0]), dtype=np.float32)
+                                * np.exp(a.model.log_std.detach().cpu().numpy()).astype(np.float32) for a in algos], axis=1)
+        raw_buf = np.empty_like(noise)
+        shape = (count, n, obs.shape[1])
+
+        def act(t: int, o: np.ndarray) -> np.ndarray:
+            raw = actor(o.reshape(shape)).reshape(raw_buf.shape[1:]) + noise[t]
+            raw_buf[t] = raw
+            return np.tanh(raw)
+
+        taken = env.play_steps(obs, act, steps)
+        rollouts = [Rollout(**vars(taken.columns(k * n, (k + 1) * n)), raw_actions=raw_buf[:, k * n:(k + 1) * n].copy())
+                    for k in range(count)]
+        return rollouts, taken.last_obs.copy()
 
     # ---- learning -----------------------------------------------------------------------------
     def advantages(self, ro: Rollout, values: np.ndarray, last_value: np.ndarray,
@@ -251,3 +278,39 @@ class PPO:
         self.vf_opt.load_state_dict(state["vf_opt"])
         self.rng.bit_generator.state = state["rng"]
         self.gen.set_state(state["gen"])
+
+
+class ManyPPO:
+    """PPO's epochs for several runs of one config at once (run/batch.py): every run collects its
+    epoch in the shared envs (`PPO.collect_many`), then each learns from its own rollout in turn.
+    `envs(runs)` is as for core.reinforce.ManyReinforce."""
+
+    def __init__(self, algos: list[PPO], envs: Callable[[list[int]], tuple[VecEnv, bool]]):
+        self.algos, self.envs = algos, envs
+        self.stopped: set[int] = set()
+        self.idle: list[int] = []  # runs that finished an epoch since the envs last stepped
+
+    def stop(self, k: int) -> None:
+        self.stopped.add(k)
+
+    def epochs(self) -> Iterator[tuple[int, Rollout, float]]:
+        from lander_exp.core.reinforce import columns
+
+        active, env, obs = list(range(len(self.algos))), None, None
+        while active:
+            if env is None:
+                env, carried = self.envs(active)
+                obs = obs if carried else None
+            start = time.perf_counter()
+            rollouts, obs = PPO.collect_many([self.algos[k] for k in active], env, obs)
+            share = (time.perf_counter() - start) / len(active)
+            self.idle = []
+            for k, rollout in zip(active, rollouts, strict=True):
+                yield k, rollout, share
+                if k not in self.stopped:
+                    self.idle.append(k)
+            left = [k for k in active if k not in self.stopped]
+            if left != active:
+                if left:
+                    obs = obs[columns(active, left, env.num_envs // len(active))]
+                active, env = left, None

@@ -5,6 +5,8 @@ Monte-Carlo return. Acting runs on a numpy copy of the actor: one forward per en
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 import numpy as np
@@ -12,10 +14,10 @@ import torch
 import torch.nn.functional as F
 
 from lander_exp.config import Backend
-from lander_exp.core.nets import CategoricalActorCritic, NumpyMLP
+from lander_exp.core.nets import CategoricalActorCritic, NumpyMLP, StackedMLP
 from lander_exp.core.returns import mc_returns
 from lander_exp.core.seeding import RunSeeds
-from lander_exp.envs.outcomes import Episodes
+from lander_exp.envs.outcomes import Episodes, classify
 from lander_exp.envs.vec import VecEnv
 
 
@@ -169,3 +171,153 @@ class Reinforce:
         self.pi_opt.load_state_dict(state["pi_opt"])
         self.vf_opt.load_state_dict(state["vf_opt"])
         self.noise.load_state_dict(state["noise"])
+
+
+def columns(old: list[int], new: list[int], width: int) -> np.ndarray:
+    """Indices, in arrays laid out for the runs `old` (`width` entries each), of the runs `new`."""
+    return np.concatenate([np.arange(old.index(k) * width, (old.index(k) + 1) * width) for k in new])
+
+
+class ManyReinforce:
+    """REINFORCE's `collect` for several runs of one config at once (run/batch.py): their envs step
+    together, one StackedMLP forward acts for all of them, each run draws its own noise, and a run
+    gets its `Finished` as soon as one of its own episodes ends, the one its own `collect` would
+    have returned; the caller lets it learn before its envs step again.
+
+    `envs(runs)` returns the VecEnv holding those runs' envs (run runs[j] owns envs j*n..(j+1)*n-1)
+    and whether their episodes in progress continue from the previous one (Gymnasium: the same envs,
+    joined) or restart (EnvPool: a new pool). It is called again whenever runs stop."""
+
+    def __init__(self, algos: list[Reinforce], envs: Callable[[list[int]], tuple[VecEnv, bool]]):
+        self.algos, self.envs = algos, envs
+        self.stopped: set[int] = set()
+        self.idle: list[int] = []  # runs that finished an epoch since the envs last stepped
+
+    def stop(self, k: int) -> None:
+        """Run k steps no more (call it before asking for the next epoch)."""
+        self.stopped.add(k)
+
+    def epochs(self) -> Iterator[tuple[int, Finished, float]]:
+        """(run, what it collected, its share of the stepping time) each time one of its episodes ends."""
+        active, carry = list(range(len(self.algos))), None
+        while active:
+            env, carried = self.envs(active)
+            one_env = env.pool is None and env.num_envs == len(active)
+            loop = self._one_env if one_env else self._vectorized
+            left, carry = yield from loop(env, active, carry if carried else None)
+            active = left
+
+    def _after(self, k: int, j: int, actor: StackedMLP) -> None:
+        if k in self.stopped:
+            return
+        actor.refresh(j, self.algos[k].model.actor)
+        self.idle.append(k)
+
+    def _one_env(self, env: VecEnv, active: list[int], carry: dict | None):
+        """One Gymnasium env per run: play_episode's loop, for all runs at once (a new episode starts
+        with the run's next step, so a checkpoint between holds the env's state before its reset)."""
+        count, dim, limit = len(active), env.obs_dim, env.max_steps
+        algos = [self.algos[k] for k in active]
+        actor = StackedMLP([a.model.actor for a in algos])
+        if carry is None:
+            carry = {"obs": np.zeros((count, dim), np.float32), "t": np.zeros(count, np.int64),
+                     "fresh": np.ones(count, bool), "obs_buf": np.empty((count, limit, dim), np.float32),
+                     "act_buf": np.empty((count, limit), np.int64), "rew_buf": np.empty((count, limit), np.float32),
+                     "steps": np.zeros(count, np.int64), "clock": np.zeros(count)}
+        obs, t, fresh, steps, clock = carry["obs"], carry["t"], carry["fresh"], carry["steps"], carry["clock"]
+        obs_buf, act_buf, rew_buf = carry["obs_buf"], carry["act_buf"], carry["rew_buf"]
+        envs, rows, width = [p.envs[0] for p in env.parts], np.arange(count), self.algos[0].model.actor[-1].out_features
+        scale = env.scale
+        while True:
+            start = time.perf_counter()
+            for j in np.flatnonzero(fresh):  # a new episode: reset (the first one seeded), as play_episode does
+                part = env.parts[j]
+                seed, part._seed = part._seed, None
+                obs[j] = scale(envs[j].reset(seed=seed)[0])
+                t[j] = 0
+            fresh[:] = False
+            logits = actor(obs[:, None, :])[:, 0, :]
+            actions = (logits + np.stack([a.noise.take(width) for a in algos])).argmax(axis=1)
+            obs_buf[rows, t] = obs
+            act_buf[rows, t] = actions
+            ended = []
+            for j, e in enumerate(envs):
+                raw, rew_buf[j, t[j]], terminated, _, _ = e.step(actions[j])
+                if terminated or t[j] + 1 >= limit:
+                    ended.append((j, terminated, raw))
+                else:
+                    obs[j] = scale(raw)
+            t += 1
+            steps += 1
+            clock += (time.perf_counter() - start) / count
+            self.idle = []
+            for j, terminated, raw in ended:
+                n = int(t[j])
+                rewards = rew_buf[j, :n].copy()
+                outcome = classify(np.array([terminated]), rewards[n - 1:], np.array([raw[0]]))
+                episode = Episodes(np.array([rewards.sum(dtype=np.float64)]), np.array([n], np.int64), outcome)
+                batch = Finished([(obs_buf[j, :n].copy(), act_buf[j, :n].copy(), rewards)], episode, int(steps[j]))
+                took = float(clock[j])
+                steps[j], clock[j], fresh[j] = 0, 0.0, True
+                yield active[j], batch, took
+                self._after(active[j], j, actor)
+            if any(k in self.stopped for k in active):
+                left = [k for k in active if k not in self.stopped]
+                if not left:
+                    return left, None
+                keep = columns(active, left, 1)
+                return left, {key: value[keep] for key, value in carry.items()}
+
+    def _vectorized(self, env: VecEnv, active: list[int], carry: dict | None):
+        """Several envs per run, or EnvPool: `_collect_vectorized`'s loop for all runs at once."""
+        count, dim, limit = len(active), env.obs_dim, env.max_steps + 1
+        total = env.num_envs
+        n = total // count
+        algos = [self.algos[k] for k in active]
+        actor = StackedMLP([a.model.actor for a in algos])
+        if carry is None:
+            carry = {"obs": env.reset(), "pos": np.zeros(total, np.int64),
+                     "obs_buf": np.empty((total, limit, dim), np.float32), "act_buf": np.empty((total, limit), np.int64),
+                     "rew_buf": np.empty((total, limit), np.float32)}
+            runs = {"steps": np.zeros(count, np.int64), "clock": np.zeros(count)}
+        else:
+            carry, runs = carry
+        pos, obs_buf, act_buf, rew_buf = carry["pos"], carry["obs_buf"], carry["act_buf"], carry["rew_buf"]
+        steps, clock = runs["steps"], runs["clock"]
+        width = self.algos[0].model.actor[-1].out_features
+        shape = (count, n, dim)
+        while True:
+            start = time.perf_counter()
+            obs = carry["obs"]
+            logits = actor(obs.reshape(shape))
+            noise = np.stack([a.noise.take(n * width).reshape(n, width) for a in algos])
+            actions = (logits + noise).argmax(axis=-1).reshape(total)
+            step = env.step(actions)
+            live = np.flatnonzero(step.live)  # a reset-only step (next_step autoreset) is no transition
+            at = pos[live]
+            obs_buf[live, at] = obs[live]
+            act_buf[live, at] = actions[live]
+            rew_buf[live, at] = step.reward[live]
+            pos[live] += 1
+            carry["obs"] = step.obs
+            steps += n
+            clock += (time.perf_counter() - start) / count
+            self.idle = []
+            done = np.flatnonzero(step.terminated | step.truncated)  # in the order of step.episodes
+            owner = done // n
+            for j in np.unique(owner):
+                mine = done[owner == j]
+                trajs = [(obs_buf[i, :pos[i]].copy(), act_buf[i, :pos[i]].copy(), rew_buf[i, :pos[i]].copy()) for i in mine]
+                pos[mine] = 0
+                batch = Finished(trajs, step.episodes.select(owner == j), int(steps[j]))
+                took = float(clock[j])
+                steps[j], clock[j] = 0, 0.0
+                yield active[j], batch, took
+                self._after(active[j], j, actor)
+            if any(k in self.stopped for k in active):
+                left = [k for k in active if k not in self.stopped]
+                if not left:
+                    return left, None
+                keep, keep_runs = columns(active, left, n), columns(active, left, 1)
+                return left, ({key: value[keep] for key, value in carry.items()},
+                              {key: value[keep_runs] for key, value in runs.items()})

@@ -38,6 +38,10 @@ class Episodes:
             return Episodes(np.zeros(0), np.zeros(0, np.int64), np.zeros(0, np.int64))
         return Episodes(*(np.concatenate([getattr(p, f) for p in parts]) for f in ("returns", "lengths", "outcomes")))
 
+    def select(self, which: np.ndarray) -> Episodes:
+        """The episodes a boolean mask or an index array picks, in their order."""
+        return Episodes(self.returns[which], self.lengths[which], self.outcomes[which])
+
     def __len__(self) -> int:
         return len(self.returns)
 

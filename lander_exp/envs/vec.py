@@ -30,6 +30,18 @@ class Steps:
     trunc_obs: np.ndarray  # [K, D] their final observations
     episodes: Episodes
     live: np.ndarray  # [T, N] bool: False where the step only reset its env (next_step autoreset): no transition
+    episode_env: np.ndarray  # [E] which env each of `episodes` ended in
+
+    def columns(self, lo: int, hi: int) -> Steps:
+        """The steps of envs lo..hi-1 alone, as if they had been stepped by themselves (run/batch.py
+        steps several runs' envs as one VecEnv)."""
+        ep = (self.episode_env >= lo) & (self.episode_env < hi)
+        t_idx, e_idx = self.trunc_index
+        cut = (e_idx >= lo) & (e_idx < hi)
+        col = lambda a: np.ascontiguousarray(a[:, lo:hi])  # noqa: E731
+        return Steps(col(self.obs), col(self.rewards), col(self.terminated), col(self.truncated), self.last_obs[lo:hi].copy(),
+                     (t_idx[cut], e_idx[cut] - lo), self.trunc_obs[cut], self.episodes.select(ep), col(self.live),
+                     self.episode_env[ep] - lo)
 
 
 @dataclass
@@ -62,6 +74,7 @@ class VecEnv:
         self._seed = seed
         self.pool = None
         self.envs = []
+        self.parts: list[VecEnv] | None = None  # set by `joined`
         if self.backend == Backend.envpool:
             self._make_pool(seed)
             self.single_action_space = self.pool.action_space
@@ -73,6 +86,33 @@ class VecEnv:
         self._ret = np.zeros(num_envs)
         self._len = np.zeros(num_envs, np.int64)
         self._resetting = np.zeros(num_envs, bool)
+
+    @classmethod
+    def joined(cls, parts: list[VecEnv]) -> VecEnv:
+        """One VecEnv stepping the Gymnasium envs of several (part k's env i is env k*n + i). The envs
+        are the parts' own: each keeps its random stream and its first reset's seed, so it plays what
+        it would play in its part alone."""
+        if any(p.pool is not None or p.parts for p in parts):
+            raise ValueError("VecEnv.joined takes plain Gymnasium VecEnvs")
+        self = cls.__new__(cls)
+        first = parts[0]
+        self.num_envs = sum(p.num_envs for p in parts)
+        self.env_id, self.backend, self.autoreset, self.scale = first.env_id, first.backend, first.autoreset, first.scale
+        self.max_steps, self.single_action_space, self.obs_dim = first.max_steps, first.single_action_space, first.obs_dim
+        self._seed, self.pool, self.parts = None, None, list(parts)
+        self.envs = [e for p in parts for e in p.envs]
+        self._ret = np.zeros(self.num_envs)
+        self._len = np.zeros(self.num_envs, np.int64)
+        self._resetting = np.zeros(self.num_envs, bool)
+        return self
+
+    def select(self, keep: list[int]) -> VecEnv:
+        """A joined VecEnv of the parts at positions `keep`, their episodes in progress carried over."""
+        out = VecEnv.joined([self.parts[j] for j in keep])
+        cols = np.concatenate([np.arange(sum(p.num_envs for p in self.parts[:j]), sum(p.num_envs for p in self.parts[:j + 1]))
+                               for j in keep])
+        out._ret, out._len, out._resetting = self._ret[cols], self._len[cols], self._resetting[cols]
+        return out
 
     def _make_pool(self, seed: int) -> None:
         """EnvPool seeds at construction (env i gets a stream derived from seed): a reset with a new
@@ -86,6 +126,12 @@ class VecEnv:
 
     def reset(self, seed: int | None = None) -> np.ndarray:
         """Reset every env; env i is seeded with seed + i (the first call defaults to the constructor's seed)."""
+        if self.parts is not None and seed is None:  # joined: each part seeds its own envs, once
+            obs = np.concatenate([p.reset() for p in self.parts])
+            self._ret[:] = 0
+            self._len[:] = 0
+            self._resetting[:] = False
+            return obs
         seed = self._seed if seed is None else seed
         self._seed = None  # later resets continue the envs' own RNG streams
         if self.pool is not None:
@@ -161,13 +207,14 @@ class VecEnv:
         terminated = np.empty((steps, n), bool)
         truncated = np.empty((steps, n), bool)
         live = np.empty((steps, n), bool)
-        trunc_t, trunc_i, trunc_obs, episodes = [], [], [], []
+        trunc_t, trunc_i, trunc_obs, episodes, ep_envs = [], [], [], [], []
         for t in range(steps):
             obs_buf[t] = obs
             step = self.step(act(t, obs))
             rewards[t], terminated[t], truncated[t], live[t] = step.reward, step.terminated, step.truncated, step.live
             if len(step.episodes):
                 episodes.append(step.episodes)
+                ep_envs.append(np.flatnonzero(step.terminated | step.truncated))
                 cut = step.truncated & ~step.terminated
                 if cut.any() and self.autoreset == Autoreset.same_step:
                     idx = np.flatnonzero(cut)
@@ -178,7 +225,7 @@ class VecEnv:
         cat = lambda xs: np.concatenate(xs) if xs else np.zeros(0, np.int64)  # noqa: E731
         return Steps(obs_buf, rewards, terminated, truncated, obs.copy(), (cat(trunc_t), cat(trunc_i)),
                      np.concatenate(trunc_obs) if trunc_obs else np.zeros((0, dim), np.float32),
-                     Episodes.concat(episodes), live)
+                     Episodes.concat(episodes), live, cat(ep_envs))
 
     def _play_steps_pool(self, obs: np.ndarray, act: Callable[[int, np.ndarray], np.ndarray], steps: int) -> Steps:
         n, dim, pool, scale = self.num_envs, self.obs_dim, self.pool, self.scale
@@ -219,7 +266,7 @@ class VecEnv:
                             classify(terminated[t_end, i_end], rewards[t_end, i_end], final_x[t_end, i_end]))
         empty = np.zeros(0, np.int64)
         return Steps(obs_buf, rewards, terminated, truncated, obs.copy(), (empty, empty),
-                     np.zeros((0, dim), np.float32), episodes, live)
+                     np.zeros((0, dim), np.float32), episodes, live, i_end)
 
     def _step_gymnasium(self, actions: np.ndarray):
         n = self.num_envs

@@ -44,10 +44,12 @@ def main(cfg: DictConfig) -> float | None:
     from lander_exp.run.stopping import RunStopped
     from lander_exp.run.summary import print_summary
 
+    choices = {k: v for k, v in hc.runtime.choices.items() if not k.startswith("hydra")}
     try:
+        if cfg.seeds:
+            return _batch(cfg, run_dir, choices)
         with checkpoint.owned(run_dir):
-            summary = train.run(cfg, run_dir, choices={k: v for k, v in hc.runtime.choices.items() if not k.startswith("hydra")},
-                                on_eval=trial.from_env())
+            summary = train.run(cfg, run_dir, choices=choices, on_eval=trial.from_env())
     except RunStopped as ex:
         print_summary({"stop_reason": ex.reason, **ex.summary}, run_dir)
         if hc.mode == RunMode.MULTIRUN:
@@ -57,3 +59,21 @@ def main(cfg: DictConfig) -> float | None:
         raise SystemExit(ex.exit_code) from None
     print_summary(summary, run_dir)
     return summary.get("eval_return_ma")
+
+
+def _batch(cfg: DictConfig, batch_dir: Path, choices: dict[str, str]) -> float | None:
+    """`seeds=[...]`: every seed's run in BATCH_DIR/s<seed>, trained in this process (run/batch.py)."""
+    import time
+
+    from lander_exp.run import batch
+
+    members = batch.members_of(cfg, batch_dir, choices)
+    started = time.perf_counter()
+    outcomes = batch.run(members)
+    stopped = batch.report(members, outcomes, started)
+    if stopped is not None:
+        count = sum(not isinstance(o, dict) for o in outcomes)
+        raise type(stopped)(f"{count} of {len(members)} seeds stopped early (lines above); continue them with: "
+                            f"python -m lander_exp.resume {batch_dir}", stopped.exit_code)
+    values = [o.get("eval_return_ma") for o in outcomes]
+    return None if None in values else sum(values) / len(values)

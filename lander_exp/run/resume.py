@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import time
 from pathlib import Path
 
 from omegaconf import OmegaConf
@@ -60,10 +61,59 @@ def finished(cfg, state: dict) -> str | None:
     return stop_reason(cfg, state["epoch"], state["episodes"], state["eval_history"])
 
 
+def run_folders(paths: list[Path]) -> list[Path]:
+    """The run folders named: a folder of a batch (`seeds=[...]`) stands for its seeds' run folders."""
+    out = []
+    for path in paths:
+        inside = [] if (path / "config.yaml").exists() else sorted(
+            p.parent for p in path.glob("*/config.yaml") if not p.parent.name.startswith("."))  # not .hydra/
+        out.extend(inside or [path])
+    return out
+
+
+def resume_batch(run_dirs: list[Path]) -> int:
+    """Continue several runs of one configuration (a batch's seeds) together in one process."""
+    from lander_exp.run import batch
+
+    members = []
+    for run_dir in run_dirs:
+        cfg, state = load_resumable(run_dir)
+        done = finished(cfg, state)
+        if done and json.loads((run_dir / RUN_FILE).read_text()).get("finished"):
+            print(f"{run_dir}: nothing to resume, it stopped on {done} (epoch {state['epoch']})")
+            continue
+        print(f"resuming {run_dir} after epoch {state['epoch']} ({state['global_step']} env steps)", flush=True)
+        members.append(batch.Member(cfg, run_dir, resume=state))
+    if not members:
+        return 0
+    try:
+        started = time.perf_counter()
+        outcomes = batch.run(members)
+    except ValueError as ex:
+        raise ConfigError(f"{ex}: resume these runs one by one (python -m lander_exp.resume RUN_DIR)") from None
+    stopped = batch.report(members, outcomes, started)
+    if stopped is not None:
+        raise stopped
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog=python_command("lander_exp.resume"), description=__doc__)
-    p.add_argument("run_dir", type=Path, help="a run folder, e.g. runs/2026-11-22/17-03-12_ppo_s0")
+    p.add_argument("run_dir", type=Path, nargs="+",
+                   help="a run folder, e.g. runs/2026-11-22/17-03-12_ppo_s0; several, or the folder of a batch "
+                        "(seeds=[...]), continue together in one process")
     args = p.parse_args(argv)
+    dirs = run_folders(args.run_dir)
+    if len(dirs) > 1:
+        try:
+            return resume_batch(dirs)
+        except ConfigError as ex:
+            print(f"lander_exp.resume: error: {ex}", file=sys.stderr)
+            return 2
+        except RunStopped as ex:
+            print(f"lander_exp.resume: {ex}", file=sys.stderr)
+            return ex.exit_code
+    args.run_dir = dirs[0]
     try:
         if checkpoint.busy(args.run_dir):  # before anything is printed or read
             raise ConfigError(f"{args.run_dir} is in use by another lander_exp process: wait for it to end, or stop "

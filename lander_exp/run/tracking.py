@@ -98,9 +98,10 @@ class Tracker:
                 pass
         wandb_root.mkdir(parents=True, exist_ok=True)
         run_id = resume["id"] if resume else new_run_id()
+        # reinit="create_new": each run of a batch (run/batch.py) is its own W&B run in the same process
         init = dict(project=cfg.tracker.project, entity=cfg.tracker.entity, dir=str(wandb_root), id=run_id,
                     name=name, group=group, tags=tags, job_type=cfg.algo.name, config=config,
-                    resume="allow" if resume else None,
+                    resume="allow" if resume else None, reinit="create_new",
                     # W&B's header and footer name the shell's `wandb` and show ten metrics of the summary:
                     # the run says where it went itself (here and in run/summary.py)
                     settings=wandb.Settings(silent=True))

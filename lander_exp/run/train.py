@@ -138,13 +138,19 @@ class Run:
         """Collect and learn once; the epoch's row of metrics."""
         t0 = time.perf_counter()
         batch = self.algo.collect(self.env)
+        return self.learn_epoch(batch, time.perf_counter() - t0)
+
+    def learn_epoch(self, batch, rollout_s: float) -> dict:
+        """Learn from what was collected (here, or for many runs at once by run/batch.py) in
+        `rollout_s` seconds; the epoch's row of metrics."""
         t1 = time.perf_counter()
         metrics = self.algo.learn(batch)
-        t2 = time.perf_counter()
+        update_s = time.perf_counter() - t1
         p = self.progress
         p.add(batch.episodes, batch.env_steps)
         metrics.update(global_step=p.global_step, episode=p.episodes, epoch=p.epoch)
-        metrics.update({"perf/rollout_s": t1 - t0, "perf/update_s": t2 - t1, "perf/env_steps_per_s": batch.env_steps / (t2 - t0)})
+        metrics.update({"perf/rollout_s": rollout_s, "perf/update_s": update_s,
+                        "perf/env_steps_per_s": batch.env_steps / (rollout_s + update_s)})
         if len(batch.episodes):
             metrics.update(episode_metrics("episode", batch.episodes))
             recent = Episodes.concat(p.episode_log[-MA_EPISODES:])  # each part holds at least one episode
@@ -181,6 +187,36 @@ class Run:
         metrics.update(self.videos.after_eval(self.algo, self.progress.epoch, len(history), ma, self.last_epoch()))
         return metrics
 
+    def end_epoch(self, metrics: dict, stopping: bool,
+                  on_eval: Callable[[int, dict], str | None] | None = None) -> str | None:
+        """After an epoch: fail on a non-finite number, evaluate on schedule, log the row, and
+        checkpoint after an evaluation or when the run is `stopping` on a signal. Returns `on_eval`'s
+        reason to stop early, if it gave one."""
+        t, p = self.cfg.train, self.progress
+        self.check_finite(metrics)
+        evaluated = p.epoch % t.eval_every == 0 or self.last_epoch()
+        early = None
+        if evaluated:
+            metrics.update(self.evaluate())
+            early = on_eval(len(p.eval_history), metrics) if on_eval is not None else None
+        metrics["perf/wall_s"] = time.perf_counter() - self.start
+        self.tracker.log(metrics)
+        if evaluated or stopping:  # logged first, so the checkpoint holds this epoch's row
+            checkpoint.save(self.run_dir, p.epoch, self.state(), keep=t.keep_checkpoints)
+        return early
+
+    def stop_reason(self) -> str | None:
+        p = self.progress
+        return stop_reason(self.cfg, p.epoch, p.episodes, p.eval_history)
+
+    def interrupted(self, signum: int) -> Interrupted:
+        """The run's stop on a signal: its stop_reason (SIGINT, SIGTERM) goes to the W&B summary."""
+        name = signal.Signals(signum).name
+        stopped = self.summary(name)
+        self.tracker.summarize(stopped)
+        return Interrupted(f"stopped by {name} after epoch {self.progress.epoch}, checkpoint written; continue with: "
+                           f"{python_command('lander_exp.resume', shown(self.run_dir))}", 128 + signum, stopped)
+
     def summary(self, reason: str) -> dict:
         p, history = self.progress, self.progress.eval_history
         curve = p.recent()
@@ -214,32 +250,20 @@ def run(cfg: DictConfig, run_dir: Path, choices: dict[str, str] | None = None, r
         torch.set_num_threads(cfg.train.torch_threads)
     r = Run(cfg, run_dir, choices, resume)
     p, t = r.progress, cfg.train
-    reason = stop_reason(cfg, p.epoch, p.episodes, p.eval_history)  # set on a resume of a run killed once done
+    reason = r.stop_reason()  # set on a resume of a run killed once done
     bar, stop, exit_code = r.progress_bar(), StopSignals(), 1  # signals held until the W&B run is closed
-    early: str | None = None  # on_eval's reason to stop
     try:
         stop.install()
         while reason is None:
             metrics = r.train_epoch()
-            r.check_finite(metrics)
-            evaluated = p.epoch % t.eval_every == 0 or r.last_epoch()
-            if evaluated:
-                metrics.update(r.evaluate())
-                early = on_eval(len(p.eval_history), metrics) if on_eval is not None else None
-            metrics["perf/wall_s"] = time.perf_counter() - r.start
-            r.tracker.log(metrics)
-            if evaluated or stop.requested:  # logged first, so the checkpoint holds this epoch's row
-                checkpoint.save(run_dir, p.epoch, r.state(), keep=t.keep_checkpoints)
+            early = r.end_epoch(metrics, stopping=stop.requested, on_eval=on_eval)
             bar.update(metrics.get("episode/count", 0) if t.max_episodes is not None else 1)
             bar.set_postfix(steps=p.global_step, eval=f"{p.eval_history[-1]:.0f}" if p.eval_history else "-",
                             sps=f"{metrics['perf/env_steps_per_s']:.0f}")
             if stop.requested:
                 exit_code = 128 + stop.signum
-                stopped = r.summary(signal.Signals(stop.signum).name)  # stop_reason SIGINT or SIGTERM
-                r.tracker.summarize(stopped)
-                raise Interrupted(f"stopped by {signal.Signals(stop.signum).name} after epoch {p.epoch}, checkpoint written; "
-                                  f"continue with: {python_command('lander_exp.resume', shown(run_dir))}", exit_code, stopped)
-            reason = early or stop_reason(cfg, p.epoch, p.episodes, p.eval_history)
+                raise r.interrupted(stop.signum)
+            reason = early or r.stop_reason()
         summary = r.summary(reason)
         r.tracker.summarize(summary)
         exit_code = 0

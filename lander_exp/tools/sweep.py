@@ -42,10 +42,17 @@ class Job:
     overrides: list[str]  # everything after `-m lander_exp`, as the subprocess gets it
     record: dict | None = None  # its W&B config and summary, once read
     env: dict[str, str] = field(default_factory=dict)  # added to the subprocess's environment (an Optuna trial)
+    batch: str | None = None  # --batch-seeds: the folder name its seed's siblings share (run_dir is BATCH/s<seed>)
+
+
+def seedless(point: Point) -> Point:
+    return Point(tuple((k, v) for k, v in point.params if k != "seed"), tuple(k for k in point.varied if k != "seed"))
 
 
 # ---- planning: which points, their command lines, checked before anything is made --------------------
-def plan(spec: Spec, sweep_dir: Path, count: int | None, seed: int) -> list[Job]:
+def plan(spec: Spec, sweep_dir: Path, count: int | None, seed: int, batch_seeds: bool = False) -> list[Job]:
+    """The sweep's runs. `batch_seeds`: points that differ only in their seed are one batch, trained in
+    one process (`seeds=[...]`, lander_exp.run.batch) into SWEEP/<batch>/s<seed>."""
     count = count if count is not None else spec.raw.get("run_cap")
     if spec.method == "grid":
         points = spec.grid()[:count] if count else spec.grid()
@@ -60,8 +67,11 @@ def plan(spec: Spec, sweep_dir: Path, count: int | None, seed: int) -> list[Job]
     keys = [p.key(unique=spec.method == "random" or texts.count(t) > 1) for p, t in zip(points, texts, strict=True)]
     jobs = []
     for point, key in zip(points, keys, strict=True):
-        run_dir = sweep_dir / key
-        jobs.append(Job(point, key, run_dir, [*spec.fixed_args, *point.args(), *runner_overrides(spec, sweep_dir, run_dir)]))
+        seed = dict(point.params).get("seed")
+        batch = seedless(point).key() if batch_seeds and seed is not None else None
+        run_dir = sweep_dir / batch / f"s{seed}" if batch else sweep_dir / key
+        jobs.append(Job(point, key, run_dir, [*spec.fixed_args, *point.args(), *runner_overrides(spec, sweep_dir, run_dir)],
+                        batch=batch))
     return jobs
 
 
@@ -154,7 +164,8 @@ class Runner:
             sys.stdout.write(line + "\n")
             sys.stdout.flush()
 
-    def command(self, job: Job) -> list[str]:
+    def command(self, job: Job, batch: list[Job] | None = None) -> list[str]:
+        """The command line of `job`, or of a `batch` of jobs differing only in their seed."""
         cmd: list[str] = []
         for part in self.spec.command:
             if part == "${env}":
@@ -164,10 +175,17 @@ class Runner:
             elif part == "${program}":
                 cmd.append(self.spec.raw["program"])
             elif part == ARGS_MACRO:
-                cmd.extend(job.point.args())
+                if batch:
+                    seeds = ",".join(str(dict(j.point.params)["seed"]) for j in batch)
+                    cmd.extend([*seedless(job.point).args(), f"seeds=[{seeds}]"])
+                else:
+                    cmd.extend(job.point.args())
             else:
                 cmd.append(part)
-        cmd.extend(runner_overrides(self.spec, job.run_dir.parent, job.run_dir))
+        if batch:
+            cmd.extend(runner_overrides(self.spec, job.run_dir.parent.parent, job.run_dir.parent))
+        else:
+            cmd.extend(runner_overrides(self.spec, job.run_dir.parent, job.run_dir))
         return cmd
 
     def run_one(self, job: Job, label: str) -> bool:
@@ -197,17 +215,62 @@ class Runner:
             self.say(f"{label} FAILED   {job.key}  exit {code}, log: {job.run_dir / 'sweep.log'}")
         return False
 
+    def run_batch(self, jobs: list[Job], label: str) -> list[bool]:
+        """Jobs that differ only in their seed, trained in one process; each is done once its run finished."""
+        if self.stopping:
+            return [False] * len(jobs)
+        batch_dir = jobs[0].run_dir.parent
+        batch_dir.mkdir(parents=True, exist_ok=True)
+        env = {**os.environ, "WANDB_MODE": "offline", "HYDRA_FULL_ERROR": "1"}
+        start = time.perf_counter()
+        with open(batch_dir / "sweep.log", "w") as log:
+            proc = subprocess.Popen(self.command(jobs[0], jobs), stdout=log, stderr=subprocess.STDOUT, env=env,
+                                    start_new_session=True)
+            with self.lock:
+                self.procs[proc.pid] = proc
+            self.say(f"{label} started  {jobs[0].batch}: {len(jobs)} seeds in one process")
+            code = proc.wait()
+            with self.lock:
+                self.procs.pop(proc.pid, None)
+        took = time.perf_counter() - start
+        results = []
+        for job in jobs:
+            info = job.run_dir / "wandb_run.json"
+            ok = info.is_file() and json.loads(info.read_text()).get("exit_code") == 0
+            if ok:
+                (job.run_dir / DONE_MARKER).write_text(json.dumps({"overrides": job.overrides, "wall_s": round(took, 1)}))
+                job.record = wandb_record(job)
+                value = job.record.get("summary", {}).get(self.spec.metric)
+                shown = f"{value:.4g}" if isinstance(value, (int, float)) else "-"
+                self.say(f"{label} done     {job.key}  {self.spec.metric}={shown}  ({took:.0f} s for the batch)")
+            elif not self.stopping:
+                self.say(f"{label} FAILED   {job.key}  exit {code}, log: {batch_dir / 'sweep.log'}")
+            results.append(ok)
+        return results
+
     def run(self, jobs: list[Job]) -> int:
         """Returns how many jobs failed."""
         todo = [j for j in jobs if not is_done(j)]
         for job in todo:
             clear(job)  # an earlier attempt that did not finish
+        units: list[list[Job]] = []  # one process each: a job, or the jobs of one batch
+        for job in todo:
+            same = [u for u in units if job.batch and u[0].batch == job.batch]
+            if same:
+                same[0].append(job)
+            else:
+                units.append([job])
+        processes = f" in {len(units)} processes" if len(units) != len(todo) else ""
         print(f"sweep {self.spec.name}: {len(jobs)} runs, {len(jobs) - len(todo)} already done, "
-              f"{len(todo)} to run with {self.workers} worker(s)", flush=True)
-        labels = [f"[{i + 1}/{len(todo)}]" for i in range(len(todo))]
+              f"{len(todo)} to run{processes} with {self.workers} worker(s)", flush=True)
+        labels = [f"[{i + 1}/{len(units)}]" for i in range(len(units))]
+
+        def one(unit: list[Job], label: str) -> list[bool]:
+            return self.run_batch(unit, label) if unit[0].batch else [self.run_one(unit[0], label)]
+
         pool = ThreadPoolExecutor(self.workers)
         try:
-            results = list(pool.map(self.run_one, todo, labels))
+            results = [ok for oks in pool.map(one, units, labels) for ok in oks]
         except KeyboardInterrupt:
             self.stop()
             pool.shutdown(wait=True, cancel_futures=True)
@@ -346,6 +409,9 @@ def parse_args(argv: list[str] | None):
                    "method instead of the file's")
     p.add_argument("--optuna", action="store_true", help="offline grid or random as an Optuna study (bayes and "
                    "early_terminate always are): workers in other processes or SLURM jobs can join it")
+    p.add_argument("--batch-seeds", action="store_true",
+                   help="offline: train the points that differ only in their seed in one process (seeds=[...]), "
+                        "each still its own run, in DIR/<sweep name>/<point without seed>/s<seed>")
     p.add_argument("--project", help="online: W&B project (default: the file's project, else lander_exp)")
     p.add_argument("--entity", help="online: W&B entity (default: the file's entity, else yours)")
     p.add_argument("--sweep-id", help="online: join this existing sweep instead of creating one")
@@ -378,7 +444,7 @@ def main(argv: list[str] | None = None) -> int:
         sweep_dir = Path(args.dir) / spec.name
         if args.optuna or spec.method == "bayes" or "early_terminate" in spec.raw:
             return run_study(spec, sweep_dir, args)
-        jobs = plan(spec, sweep_dir, args.count, args.seed)
+        jobs = plan(spec, sweep_dir, args.count, args.seed, args.batch_seeds)
         preflight(spec, jobs)
     except SweepError as ex:
         print(f"lander_exp.sweep: error: {ex}", file=sys.stderr)

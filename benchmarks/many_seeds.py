@@ -1,0 +1,166 @@
+"""Many seeds in one process against one process per seed (issue 13), side by side in one session.
+
+    python benchmarks/many_seeds.py [--workloads reinforce_jump ppo_fast] [--episodes 10000] [--seeds 0 1 2 3 4]
+
+reinforce_jump: the configuration of sweeps/reinforce_jump.yaml (`experiment=reinforce`, --episodes per
+seed). one_process_per_seed runs `python -m lander_exp experiment=reinforce seed=S` processes, --workers at
+a time, as `python -m lander_exp.sweep sweeps/reinforce_jump.yaml --workers 2` does; batched runs
+`python -m lander_exp experiment=reinforce seeds=[...]` with --batched-backend's envs (EnvPool by default:
+one pool of one env per seed; gymnasium: the same episodes as the seeds alone, on one core).
+ppo_fast: `experiment=fast` (EnvPool, each seed until its first evaluation of at least 200): one
+process per seed one after another, against `experiment=fast seeds=[...]`.
+
+Every run is a whole `python -m lander_exp` process timed from launch to exit, W&B offline logging,
+evaluations and checkpoints included; env_steps is the sum of the runs' global_step. The raw rate is
+that of the same envs stepping random actions on this machine, measured here just before: one
+Gymnasium env times the workers for one_process_per_seed, the batch's pool for batched. Appends rows
+`date,workload,mode,seeds,wall_s,env_steps,env_steps_per_s,raw_env_steps_per_s` to --csv."""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import datetime
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+CSV = ROOT / "docs/results/many_seeds.csv"
+COLUMNS = ["date", "workload", "mode", "seeds", "wall_s", "env_steps", "env_steps_per_s", "raw_env_steps_per_s"]
+ENV = {**os.environ, "WANDB_MODE": "offline", "WANDB_SILENT": "true", "PYTHONPATH": str(ROOT)}
+
+
+def gym_raw(env_id: str, steps: int = 50_000) -> float:
+    """Steps/s of one bare Gymnasium env with random actions (resets included)."""
+    import gymnasium as gym
+
+    env = gym.make(env_id, disable_env_checker=True).unwrapped
+    env.reset(seed=0)
+    space = env.action_space
+    space.seed(0)
+    actions = [space.sample() for _ in range(steps)]
+    t = time.perf_counter()
+    for a in actions:
+        if env.step(a)[2]:
+            env.reset()
+    return steps / (time.perf_counter() - t)
+
+
+def pool_raw(env_id: str, num_envs: int, steps: int = 4_000) -> float:
+    """Env steps/s of one EnvPool pool of `num_envs` envs with random actions (it resets by itself)."""
+    import envpool
+
+    pool = envpool.make(env_id, env_type="gymnasium", num_envs=num_envs, seed=0, max_episode_steps=1000)
+    pool.reset()
+    space = pool.action_space
+    rng = np.random.default_rng(0)
+    if hasattr(space, "n"):
+        actions = rng.integers(space.n, size=(steps, num_envs))
+    else:
+        actions = rng.uniform(-1, 1, size=(steps, num_envs, space.shape[0])).astype(np.float32)
+    t = time.perf_counter()
+    for a in actions:
+        pool.step(a)
+    rate = steps * num_envs / (time.perf_counter() - t)
+    pool.close()
+    return rate
+
+
+def launch(args: list[str], out: Path) -> float:
+    t = time.perf_counter()
+    proc = subprocess.run([sys.executable, "-m", "lander_exp", *args, "train.progress=false", f"tracker.dir={out}"],
+                          cwd=ROOT, env=ENV, capture_output=True, text=True)
+    if proc.returncode != 0:
+        sys.exit(f"benchmark run failed (exit {proc.returncode}): {' '.join(args)}\n{proc.stderr[-2000:]}")
+    return time.perf_counter() - t
+
+
+def env_steps(out: Path) -> int:
+    from lander_exp.run.records import find_run_dirs, load_local
+
+    return sum(int(r.summary["global_step"]) for r in load_local(find_run_dirs([out])))
+
+
+def where_time_goes(out: Path) -> dict[str, float]:
+    """Seconds summed over the runs' rows: stepping the envs (a batch's split among its seeds),
+    learning, evaluating; the rest of the wall time is start-up, logging and checkpoints."""
+    from lander_exp.run.records import find_run_dirs, load_local
+
+    total = {"rollout_s": 0.0, "update_s": 0.0, "eval_s": 0.0}
+    for rec in load_local(find_run_dirs([out])):
+        for row in rec.history:
+            for key in total:
+                total[key] += float(row.get(f"perf/{key}", 0.0))
+    return {k: round(v, 1) for k, v in total.items()}
+
+
+def measure(workload: str, mode: str, args_of, seeds: list[int], workers: int, out: Path) -> dict:
+    out.mkdir(parents=True)
+    t = time.perf_counter()
+    if mode == "batched":
+        launch(args_of(f"seeds=[{','.join(map(str, seeds))}]"), out)
+    else:
+        with ThreadPoolExecutor(workers) as pool:
+            list(pool.map(lambda s: launch(args_of(f"seed={s}"), out), seeds))
+    wall = time.perf_counter() - t
+    steps = env_steps(out)
+    row = {"workload": workload, "mode": mode, "seeds": len(seeds), "wall_s": round(wall, 1), "env_steps": steps,
+           "env_steps_per_s": round(steps / wall)}
+    print(", ".join(f"{k}={v}" for k, v in row.items()), f"(load {os.getloadavg()[0]:.1f};",
+          ", ".join(f"{k} {v}" for k, v in where_time_goes(out).items()) + ")", flush=True)
+    return row
+
+
+def main() -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--workloads", nargs="+", choices=("reinforce_jump", "ppo_fast"), default=["reinforce_jump", "ppo_fast"])
+    p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3, 4])
+    p.add_argument("--episodes", type=int, default=10_000, help="reinforce_jump: episodes per seed (the sweep's 10,000)")
+    p.add_argument("--workers", type=int, default=2, help="reinforce_jump one_process_per_seed: processes at a time")
+    p.add_argument("--batched-backend", choices=("envpool", "gymnasium"), default="envpool",
+                   help="reinforce_jump batched: the envs the batch steps")
+    p.add_argument("--csv", type=Path, default=CSV)
+    p.add_argument("--breakdown", type=Path, help="only print where the time went in a finished run folder tree")
+    args = p.parse_args()
+    if args.breakdown:
+        print(where_time_goes(args.breakdown))
+        return 0
+    work = Path(tempfile.mkdtemp(prefix="many_seeds_"))
+    date, rows = datetime.date.today().isoformat(), []
+    print(f"load average at start: {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores; runs in {work}", flush=True)
+    n = len(args.seeds)
+    if "reinforce_jump" in args.workloads:
+        base = ["experiment=reinforce", f"train.max_episodes={args.episodes}"]
+        batched = base + (["env.backend=envpool", "env.autoreset=next_step"] if args.batched_backend == "envpool" else [])
+        raw_solo = gym_raw("LunarLander-v3") * min(args.workers, os.cpu_count())
+        raw_batch = pool_raw("LunarLander-v3", n) if args.batched_backend == "envpool" else gym_raw("LunarLander-v3")
+        rows.append({**measure("reinforce_jump", "one_process_per_seed", lambda s: [*base, s], args.seeds, args.workers,
+                               work / "reinforce_solo"), "raw_env_steps_per_s": round(raw_solo)})
+        rows.append({**measure("reinforce_jump", "batched", lambda s: [*batched, s], args.seeds, 1, work / "reinforce_batched"),
+                     "raw_env_steps_per_s": round(raw_batch)})
+    if "ppo_fast" in args.workloads:
+        raw_solo, raw_batch = pool_raw("LunarLanderContinuous-v3", 16), pool_raw("LunarLanderContinuous-v3", 16 * n)
+        rows.append({**measure("ppo_fast", "one_process_per_seed", lambda s: ["experiment=fast", s], args.seeds, 1,
+                               work / "ppo_solo"), "raw_env_steps_per_s": round(raw_solo)})
+        rows.append({**measure("ppo_fast", "batched", lambda s: ["experiment=fast", s], args.seeds, 1, work / "ppo_batched"),
+                     "raw_env_steps_per_s": round(raw_batch)})
+    new = not args.csv.exists()
+    with args.csv.open("a", newline="") as f:
+        w = csv.DictWriter(f, COLUMNS)
+        if new:
+            w.writeheader()
+        for r in rows:
+            w.writerow({"date": date, **r})
+    print(f"appended {len(rows)} rows to {args.csv}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
