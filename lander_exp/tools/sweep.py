@@ -24,11 +24,12 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
+from lander_exp.envs.outcomes import RATES
 from lander_exp.run.records import RUN_FILE
 from lander_exp.tools.sweep_spec import ARGS_MACRO, Point, Spec, SweepError, load
 
 DONE_MARKER = "sweep_done.json"  # written into a point's run folder once its process exited 0
-CSV_COLUMNS = ["run", "varied_settings", "seed", "eval_return", "landed", "crashed", "out_of_bounds", "timeout"]
+CSV_COLUMNS = ["run", "varied_settings", "seed", "eval_return", *RATES]
 
 
 @dataclass
@@ -223,7 +224,7 @@ def rows(spec: Spec, jobs: list[Job]) -> list[dict]:
                                                       if k in job.point.varied and k != "seed"),
                     "seed": seed, "done": is_done(job), "metric": s.get(spec.metric),
                     "eval_return": s.get("eval/return_mean"),
-                    **{k: s.get(f"eval/{k}") for k in ("landed", "crashed", "out_of_bounds", "timeout")}})
+                    **{k: s.get(f"eval/{k}") for k in RATES}})
     return out
 
 
@@ -292,7 +293,7 @@ def parse_args(argv: list[str] | None):
     p.add_argument("--count", type=int, help="runs to make: random needs it; grid: at most this many; online: the agent's count")
     p.add_argument("--seed", type=int, default=0, help="offline random: seed of the point draws (default 0)")
     p.add_argument("--dir", default="runs/sweeps", help="offline: sweeps go to DIR/<sweep name>/ (default runs/sweeps)")
-    p.add_argument("--csv", type=Path, help="offline: also write run,varied_settings,seed,eval_return,outcome rates here")
+    p.add_argument("--csv", type=Path, help="offline: also write run,varied_settings,seed,eval_return and outcome rates here")
     p.add_argument("--dry-run", action="store_true", help="offline: check every point and list them; run nothing")
     p.add_argument("--project", help="online: W&B project (default: the file's project, else lander_exp)")
     p.add_argument("--entity", help="online: W&B entity (default: the file's entity, else yours)")
