@@ -29,7 +29,9 @@ from lander_exp.run.records import RUN_FILE
 from lander_exp.tools.sweep_spec import ARGS_MACRO, Point, Spec, SweepError, load
 
 DONE_MARKER = "sweep_done.json"  # written into a point's run folder once its process exited 0
-CSV_COLUMNS = ["run", "varied_settings", "seed", "eval_return", *RATES]
+# the final evaluation's outcome rates (the deterministic policy), then those of the run's last training
+# episodes (`sampled_*`: the stochastic policy, as the summary's last `episode/*` row logged them)
+CSV_COLUMNS = ["run", "varied_settings", "seed", "eval_return", *RATES, *(f"sampled_{k}" for k in RATES)]
 
 
 @dataclass
@@ -224,7 +226,8 @@ def rows(spec: Spec, jobs: list[Job]) -> list[dict]:
                                                       if k in job.point.varied and k != "seed"),
                     "seed": seed, "done": is_done(job), "metric": s.get(spec.metric),
                     "eval_return": s.get("eval/return_mean"),
-                    **{k: s.get(f"eval/{k}") for k in RATES}})
+                    **{k: s.get(f"eval/{k}") for k in RATES},
+                    **{f"sampled_{k}": s.get(f"episode/{k}") for k in RATES}})
     return out
 
 
