@@ -81,3 +81,26 @@ def test_small_rises_late_switches_and_short_runs_are_no_jump():
 def test_last_rates_count_the_last_thousand_episodes():
     o = np.array([LANDED] * 2000 + [TIMEOUT_GROUNDED] * 250 + [LANDED] * 500 + [TIMEOUT_AIRBORNE] * 250)
     assert last_rates(o) == {"landed": 0.5, "timeout_grounded": 0.25}
+
+
+def _fixture(name):
+    data = np.load(FIXTURES / f"{name}.npz")
+    return data["outcomes"].astype(np.int64), data["returns"].astype(np.float64)
+
+
+def test_a_real_run_that_switches_to_landing_and_keeps_landing():
+    o, r = _fixture("reinforce_sum_seed1")
+    jump = detect_jump(o, r)
+    assert 1500 <= jump.episode <= 1750  # landed 0.14 in episodes 1500-1749, 0.76 in 1750-1999 (fixtures' README)
+    assert jump.landed_before < 0.05 and jump.landed_after > 0.8
+    assert jump.timeout_before > 0.5  # from timing out (on the ground) ...
+    assert jump.return_after - jump.return_before > 100  # ... to landing
+
+
+def test_a_real_run_that_lands_half_the_time_then_falls_back_has_no_jump():
+    o, r = _fixture("reinforce_sum_seed0")
+    assert detect_jump(o, r) is None
+    # its return rises all the same: higher in the last 500 episodes, on the ground, than while landing
+    landing, last = slice(1000, 1750), slice(-500, None)
+    assert (o[landing] == LANDED).mean() > 0.4 and (o[last] == LANDED).mean() < 0.2
+    assert (o[last] == TIMEOUT_GROUNDED).mean() > 0.5 and r[last].mean() > r[landing].mean() + 30
