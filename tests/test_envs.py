@@ -151,8 +151,8 @@ def test_time_limit_ends_of_real_episodes_say_whether_a_leg_was_down(backend, sc
 def test_one_env_episodes_of_reinforce_say_whether_a_leg_was_down():
     """play_episode (REINFORCE's one-env loop) classifies its time limit like `step`."""
     nothing = lambda obs: np.zeros(len(obs), np.int64)  # discrete action 0: engines off
-    k = _first_leg_contact(["algo=reinforce"], seed=4, act=nothing)
+    k = _first_leg_contact(["experiment=reinforce"], seed=4, act=nothing)
     for limit, expected in ((k, TIMEOUT_GROUNDED), (k - 1, TIMEOUT_AIRBORNE)):
-        env = VecEnv(make_cfg(["algo=reinforce", f"env.max_episode_steps={limit}"]).env, 1, seed=4)
+        env = VecEnv(make_cfg(["experiment=reinforce", f"env.max_episode_steps={limit}"]).env, 1, seed=4)
         _, actions, _, episode = env.play_episode(lambda o: 0)
         assert len(actions) == limit and episode.outcomes.tolist() == [expected]

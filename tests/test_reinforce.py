@@ -82,7 +82,7 @@ def test_sum_reduction_is_the_textbook_estimator_and_weighs_every_step_alike():
     """algo.loss_reduction=sum: the actor's gradient is the sum over the episode's steps of
     -grad log pi(a_t|s_t) (G_t - b(s_t)), each step taken alone; with the mean a T-step episode's
     gradient is that divided by T, so a 1000-step episode weighs its steps a fifth of a 200-step one's."""
-    algo = Reinforce(make_cfg(["algo=reinforce", "algo.loss_reduction=sum"]), 8, 4, torch.device("cpu"))
+    algo = Reinforce(make_cfg(["experiment=reinforce", "algo.loss_reduction=sum"]), 8, 4, torch.device("cpu"))
     m = algo.model
     obs, actions, returns = _episode(2, n=9)
     grads = {}
