@@ -54,6 +54,11 @@ class RolloutBootstrap(str, Enum):
     repeat_last = "repeat_last"  # the seed: value of the last stored observation, repeated
 
 
+class LossReduction(str, Enum):
+    mean = "mean"  # mean over the episode's steps: a 1000-step episode weighs each step 1/1000
+    sum = "sum"  # sum over the steps: the textbook REINFORCE estimator, every step weighs the same
+
+
 @dataclass
 class EnvConfig:
     id: str = MISSING
@@ -104,6 +109,7 @@ class ReinforceConfig:
     normalize_advantages: bool = MISSING
     entropy_coef: float = MISSING
     max_grad_norm: float = MISSING
+    loss_reduction: LossReduction = MISSING
 
 
 @dataclass

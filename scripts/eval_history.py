@@ -1,5 +1,6 @@
 """Every evaluation of every run in a sweep folder, as CSV, read from the runs' W&B records
-(`wandb leet inspect --json`): shows when each run hovered and when it began to land.
+(`wandb leet inspect --json`): shows when each run hovered and when it began to land. Runs
+logged before an outcome existed get empty cells for it.
 
     python scripts/eval_history.py runs/sweeps/hover > docs/results/hover_evals.csv
 """
@@ -10,7 +11,7 @@ import csv
 import sys
 from pathlib import Path
 
-from lander_exp.envs.outcomes import OUTCOMES
+from lander_exp.envs.outcomes import RATES as OUTCOMES
 from lander_exp.run.records import find_run_dirs, leet_records, wandb_dir_of
 
 
@@ -22,7 +23,7 @@ def main(sweep_dir: str) -> None:
         for row in rows:
             if "eval/return_mean" in row:
                 writer.writerow([run_dir.name, row["epoch"], row["global_step"], f"{row['eval/return_mean']:.1f}",
-                                 *(f"{row[f'eval/{k}']:.4g}" for k in OUTCOMES)])
+                                 *(f"{row[f'eval/{k}']:.4g}" if f"eval/{k}" in row else "" for k in OUTCOMES)])
 
 
 if __name__ == "__main__":

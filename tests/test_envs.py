@@ -1,16 +1,30 @@
 import numpy as np
 import pytest
 
-from lander_exp.envs.outcomes import CRASHED, LANDED, OUT_OF_BOUNDS, TIMEOUT, classify
+from lander_exp.envs.outcomes import CRASHED, LANDED, OUT_OF_BOUNDS, TIMEOUT_AIRBORNE, TIMEOUT_GROUNDED, Episodes, classify
 from lander_exp.envs.vec import OBS_SCALE, VecEnv, run_episodes
 from tests.conftest import make_cfg
 
 
+def _obs(x, left_leg=0.0, right_leg=0.0, y=0.5):
+    return np.array([x, y, 0.0, 0.0, 0.0, 0.0, left_leg, right_leg], np.float32)
+
+
 def test_classify_hand_made_episode_ends():
-    terminated = np.array([True, True, True, False, True])
-    reward = np.array([100.0, -100.0, -100.0, -0.3, 100.0])
-    final_x = np.array([0.05, 0.2, -1.02, 0.1, 1.0])  # the last: at rest exactly on the edge
-    assert classify(terminated, reward, final_x).tolist() == [LANDED, CRASHED, OUT_OF_BOUNDS, TIMEOUT, LANDED]
+    terminated = np.array([True, True, True, False, False, False, False, True])
+    reward = np.array([100.0, -100.0, -100.0, -0.3, 2.1, -0.3, 9.7, 100.0])
+    final_obs = np.stack([
+        _obs(0.05, 1, 1, y=0.0),   # came to rest on the pad: +100
+        _obs(0.2, 1, 0, y=0.0),    # the body hit the ground (a leg may touch too): -100
+        _obs(-1.02),               # left the viewport
+        _obs(0.1, y=1.2),          # time limit in the air: hovering
+        _obs(0.0, 1, 1, y=0.0),    # time limit standing on both legs, engines still firing
+        _obs(0.3, 0, 1, y=0.05),   # time limit with one leg down
+        _obs(-0.2, 1, 0, y=0.02),
+        _obs(1.0, 1, 1, y=0.0),    # at rest exactly on the edge
+    ])
+    assert classify(terminated, reward, final_obs).tolist() == [
+        LANDED, CRASHED, OUT_OF_BOUNDS, TIMEOUT_AIRBORNE, TIMEOUT_GROUNDED, TIMEOUT_GROUNDED, TIMEOUT_GROUNDED, LANDED]
 
 
 def _heuristic(obs):
@@ -61,8 +75,9 @@ def test_run_episodes_plays_exactly_n_whole_episodes_and_repeats_with_its_seed()
     assert (first.lengths <= 200).all() and (first.lengths > 0).all()
     np.testing.assert_array_equal(first.returns, again.returns)
     rates = first.rates()
-    assert set(rates) == {"landed", "crashed", "out_of_bounds", "timeout"}
-    assert sum(rates.values()) == pytest.approx(1.0)
+    assert set(rates) == {"landed", "crashed", "out_of_bounds", "timeout", "timeout_grounded", "timeout_airborne"}
+    assert sum(rates[k] for k in ("landed", "crashed", "out_of_bounds", "timeout")) == pytest.approx(1.0)
+    assert rates["timeout"] == pytest.approx(rates["timeout_grounded"] + rates["timeout_airborne"])
 
 
 @pytest.mark.parametrize("autoreset", ["same_step", "next_step"])
@@ -85,13 +100,59 @@ def test_an_episode_that_ends_on_the_time_limits_last_step_keeps_its_terminal_ou
 
     shorter = VecEnv(make_cfg([f"env.max_episode_steps={limit - 1}"]).env, 1, seed=4, autoreset=autoreset)
     (early,) = [e for e in _play(shorter, limit, engines_off) if len(e)][:1]
-    assert early.outcomes.tolist() == [TIMEOUT]  # one step earlier, the limit wins
+    assert early.outcomes.tolist() == [TIMEOUT_GROUNDED]  # one step earlier, the limit wins (its legs are down)
 
 
 def test_outcome_rates_of_hand_made_episodes():
-    from lander_exp.envs.outcomes import Episodes
-
     eps = Episodes(np.array([120.0, -80.0, 95.0, -300.0, 60.0]), np.array([300, 90, 1000, 120, 1000]),
-                   np.array([LANDED, CRASHED, TIMEOUT, OUT_OF_BOUNDS, TIMEOUT]))
-    assert eps.rates() == {"landed": 0.2, "crashed": 0.2, "out_of_bounds": 0.2, "timeout": 0.4}
-    assert Episodes.concat([]).rates() == {"landed": 0.0, "crashed": 0.0, "out_of_bounds": 0.0, "timeout": 0.0}
+                   np.array([LANDED, CRASHED, TIMEOUT_GROUNDED, OUT_OF_BOUNDS, TIMEOUT_AIRBORNE]))
+    assert eps.rates() == {"landed": 0.2, "crashed": 0.2, "out_of_bounds": 0.2, "timeout": 0.4,
+                           "timeout_grounded": 0.2, "timeout_airborne": 0.2}
+    assert Episodes.concat([]).rates() == dict.fromkeys(eps.rates(), 0.0)
+
+
+def _first_leg_contact(cfg_overrides, seed, act):
+    """Steps until the lander, falling with engines off, first touches the ground with a leg."""
+    env = VecEnv(make_cfg(cfg_overrides).env, 1, seed=seed)
+    obs = env.reset()
+    for k in range(1, 1000):
+        step = env.step(act(obs))
+        assert not (step.terminated | step.truncated).any(), "the lander ended before a leg touched"
+        if step.obs[0, 6] or step.obs[0, 7]:
+            env.close()
+            return k
+        obs = step.obs
+    raise AssertionError("no leg contact")
+
+
+@pytest.mark.parametrize("backend", ["gymnasium", "envpool"])
+@pytest.mark.parametrize("scaling", ["none", "divide"])
+def test_time_limit_ends_of_real_episodes_say_whether_a_leg_was_down(backend, scaling):
+    """The same free fall cut by the time limit on the step a leg first touches (grounded) and on the
+    step before (airborne), through `step` and `play_steps`, both backends, scaled or not."""
+    base = [f"env.backend={backend}", "env.autoreset=next_step", f"env.obs_scaling={scaling}"]
+    engines_off = lambda obs: np.tile(np.array([-1.0, 0.0], np.float32), (len(obs), 1))
+    k = _first_leg_contact(base[:2], seed=4, act=engines_off)
+    for limit, expected in ((k, TIMEOUT_GROUNDED), (k - 1, TIMEOUT_AIRBORNE)):
+        cfg = make_cfg([*base, f"env.max_episode_steps={limit}"])
+        env = VecEnv(cfg.env, 1, seed=4)
+        obs = env.reset()
+        for _ in range(limit):
+            step = env.step(engines_off(obs))
+            obs = step.obs
+        assert step.truncated[0] and step.episodes.outcomes.tolist() == [expected]
+        env.close()
+        env = VecEnv(cfg.env, 1, seed=4)
+        steps = env.play_steps(env.reset(), lambda t, o: engines_off(o), limit + 1)
+        assert steps.episodes.outcomes.tolist() == [expected]
+        env.close()
+
+
+def test_one_env_episodes_of_reinforce_say_whether_a_leg_was_down():
+    """play_episode (REINFORCE's one-env loop) classifies its time limit like `step`."""
+    nothing = lambda obs: np.zeros(len(obs), np.int64)  # discrete action 0: engines off
+    k = _first_leg_contact(["experiment=reinforce"], seed=4, act=nothing)
+    for limit, expected in ((k, TIMEOUT_GROUNDED), (k - 1, TIMEOUT_AIRBORNE)):
+        env = VecEnv(make_cfg(["experiment=reinforce", f"env.max_episode_steps={limit}"]).env, 1, seed=4)
+        _, actions, _, episode = env.play_episode(lambda o: 0)
+        assert len(actions) == limit and episode.outcomes.tolist() == [expected]

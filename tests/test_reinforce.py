@@ -4,7 +4,6 @@ import numpy as np
 import pytest
 import torch
 
-from lander_exp.core.jump import detect_jump
 from lander_exp.core.reinforce import Reinforce, mc_returns, reinforce_losses
 from tests.conftest import history, leet_records, leet_summary, make_cfg, run_cli
 
@@ -79,56 +78,29 @@ def test_actor_gradient_ignores_critic_parameters_beyond_the_baseline_value():
         torch.testing.assert_close(ga, gb)
 
 
-def test_jump_detector_finds_a_step_exactly():
-    rng = np.random.default_rng(0)
-    r = np.concatenate([rng.normal(120, 40, 6400), rng.normal(230, 40, 3600)])
-    lengths = np.concatenate([np.full(6400, 950), np.full(3600, 300)])
-    jump = detect_jump(r, lengths)
-    assert abs(jump.episode - 6400) <= 15
-    assert jump.return_before == pytest.approx(120, abs=5) and jump.return_after == pytest.approx(230, abs=5)
-    assert jump.length_before == pytest.approx(950, abs=5) and jump.length_after == 300
-
-
-def _seed_002_curve(rng):
-    """Crash, learn to hover (longer episodes, return up to ~140), plateau, then land from 6400 on."""
-    ramp = 2500
-    returns = np.concatenate([np.linspace(-150, 140, ramp), np.full(3900, 140.0), np.full(3600, 250.0)])
-    lengths = np.concatenate([np.linspace(100, 975, ramp), np.full(3900, 975.0), np.full(3600, 280.0)])
-    return returns + rng.normal(0, 60, len(returns)), lengths
-
-
-def test_jump_detector_picks_the_rise_that_shortens_episodes():
-    returns, lengths = _seed_002_curve(np.random.default_rng(2))
-    jump = detect_jump(returns, lengths)
-    assert abs(jump.episode - 6400) <= 30
-    assert jump.length_before == pytest.approx(975, abs=1) and jump.length_after == pytest.approx(280, abs=1)
-    # by return alone the larger rise is the early one, where episodes grow longer (hovering)
-    assert detect_jump(returns).episode < 2500
-
-
-def test_jump_detector_ignores_rises_that_lengthen_episodes():
-    rng = np.random.default_rng(3)
-    returns = np.concatenate([np.full(2000, -150.0), np.full(2000, 100.0)]) + rng.normal(0, 40, 4000)
-    lengths = np.concatenate([np.full(2000, 100.0), np.full(2000, 990.0)])
-    assert detect_jump(returns, lengths) is None
-    assert detect_jump(returns).episode == pytest.approx(2000, abs=20)
-
-
-def test_jump_detector_puts_a_ramp_at_its_middle():
-    r = np.concatenate([np.full(3000, 0.0), np.linspace(0, 200, 2001), np.full(3000, 200.0)])
-    assert detect_jump(r).episode == pytest.approx(4000, abs=2)
-
-
-def test_jump_detector_needs_a_hundred_episodes_on_each_side():
-    step = np.concatenate([np.full(150, -200.0), np.full(150, 0.0)])
-    assert detect_jump(step) is None  # 300 episodes: early learning, not a sustained jump
-    assert detect_jump(np.concatenate([np.full(200, -200.0), np.full(200, 0.0)])).episode == 200
-
-
-def test_jump_detector_reports_no_jump_in_noise():
-    rng = np.random.default_rng(1)
-    assert detect_jump(rng.normal(100, 80, 10_000)) is None
-    assert detect_jump(np.linspace(0, 20, 10_000)) is None  # a slow drift is not a jump
+def test_sum_reduction_is_the_textbook_estimator_and_weighs_every_step_alike():
+    """algo.loss_reduction=sum: the actor's gradient is the sum over the episode's steps of
+    -grad log pi(a_t|s_t) (G_t - b(s_t)), each step taken alone; with the mean a T-step episode's
+    gradient is that divided by T, so a 1000-step episode weighs its steps a fifth of a 200-step one's."""
+    algo = Reinforce(make_cfg(["experiment=reinforce", "algo.loss_reduction=sum"]), 8, 4, torch.device("cpu"))
+    m = algo.model
+    obs, actions, returns = _episode(2, n=9)
+    grads = {}
+    for reduction in ("sum", "mean"):
+        m.zero_grad(set_to_none=True)
+        actor_loss, critic_loss, _ = reinforce_losses(m, obs, actions, returns, False, reduction)
+        (actor_loss + critic_loss).backward()
+        grads[reduction] = [p.grad.clone() for p in m.parameters()]
+    per_step = [torch.zeros_like(p) for p in m.parameters()]
+    for t in range(len(actions)):  # one step at a time, by hand
+        m.zero_grad(set_to_none=True)
+        value = m.value(obs[t:t + 1])
+        logp = torch.log_softmax(m.actor(obs[t:t + 1]), -1)[0, actions[t]]
+        (-(logp * (returns[t] - value.detach()[0])) + (value[0] - returns[t]) ** 2).backward()
+        per_step = [acc + p.grad for acc, p in zip(per_step, m.parameters(), strict=True)]
+    for s_, m_, hand in zip(grads["sum"], grads["mean"], per_step, strict=True):
+        torch.testing.assert_close(s_, hand, rtol=1e-4, atol=1e-5)
+        torch.testing.assert_close(m_, hand / len(actions), rtol=1e-4, atol=1e-5)
 
 
 def test_short_reinforce_run_logs_episode_axis_metrics(workdir):

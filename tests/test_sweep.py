@@ -206,6 +206,11 @@ def test_tiny_grid_runs_with_two_workers_as_offline_wandb_runs_and_a_rerun_start
     assert sorted((r["run"], r["seed"]) for r in rows) == [("seed-1", "1"), ("seed-2", "2")]
     assert all(sum(float(r[k]) for k in ("landed", "crashed", "out_of_bounds", "timeout")) == 1.0 for r in rows)
     assert all(r["eval/return_ma"] == f"{values[r['run']]:.4g}" and float(r["wall_s"]) > 0 for r in rows)
+    for r in rows:  # the two kinds of time limit add up to it, for the evaluation and the training episodes
+        for prefix in ("", "sampled_"):
+            assert float(r[f"{prefix}timeout"]) == pytest.approx(
+                float(r[f"{prefix}timeout_grounded"]) + float(r[f"{prefix}timeout_airborne"]))
+        assert r["sampled_landed"] != ""
 
     again = run_cli(["tiny.yaml", "--workers", "2"], cwd=workdir, module="lander_exp.sweep")
     assert again.returncode == 0 and "2 already done, 0 to run" in again.stdout and " started " not in again.stdout

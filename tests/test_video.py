@@ -22,7 +22,7 @@ def test_a_real_episode_is_written_frame_by_frame_and_is_the_evaluation_episode_
 
     frames = [np.asarray(f) for f in imageio.get_reader(tmp_path / "ep.mp4")]
     assert len(frames) == video.frames == video.length + 1  # the reset frame plus one per step
-    assert video.length == 40 and video.outcome == "timeout"
+    assert video.length == 40 and video.outcome == "timeout_airborne"  # still falling at step 40
     assert all(f.shape == (400, 600, 3) for f in frames)
 
     # the first frame is the env's own render of the reset state of that seed (up to compression)

@@ -1,20 +1,22 @@
-"""Where a learning curve makes its largest sustained rise.
+"""Seed 002's jump: the switch from timing out to landing, found in a run's episode outcomes.
 
-Definition. For a run's per-episode returns r_1..r_n and a window H (default 1000 episodes, the
-seed's "between 6000 and 7000" scale; at most n/4 for short runs, and at least MIN_WINDOW, so a run
-shorter than 4 * MIN_WINDOW episodes reports no jump), the rise at episode t is
+Definition. Let l_1..l_n be 1 where training episode i landed (came to rest: the +100) and 0
+otherwise, H the window (1000 episodes, the scale of the seed's "between 6000 and 7000"; at most
+n/4 for short runs, and a run with H < MIN_WINDOW reports no jump) and B = H/2 the block (500).
 
-    rise(t) = mean(r_t .. r_{t+H-1}) - mean(r_{t-H} .. r_{t-1})        for H <= t <= n - H
+    rise(t)    = mean(l_t .. l_{t+H-1}) - mean(l_{t-H} .. l_{t-1})           for H <= t <= n - H
+    lasting(t) = every B consecutive episodes from t to the end of the run landed at a rate of at
+                 least LAND_LEVEL (0.5)
 
-i.e. how much better the H episodes from t on are than the H episodes before t. The jump episode is
-the t of the largest rise, and a jump is reported only if that rise is at least `min_rise` return
-points: noise alone moves the difference of two 1000-episode means by a few points, a policy that
-learns to land moves it by tens. A step at s is found at s exactly; a linear ramp at its midpoint.
+The jump episode is the t of the largest rise among the lasting t, and a jump is reported only if
+that rise is at least MIN_RISE (0.3 of the episodes). So a run that lands only part of the time, or
+swings between landing and timing out (a 500-episode block below 0.5 after the switch), reports
+no jump; a switch in the last H episodes is not reported either (it cannot be told to last). A step
+from rate a to b at s is found at s; the rise of a ramp at its middle.
 
-Given episode lengths too, only rises whose H episodes after t are shorter on average than the H
-before count: seed 002's jump is the policy learning to end episodes (come to rest, collect the +100)
-instead of hovering to the time limit. The earlier rise from crashing to hovering makes episodes
-longer, and in a REINFORCE run it is often the larger of the two (tests/test_reinforce.py)."""
+The detector reads outcomes, not returns: the earlier rise from crashing to sitting on the pad
+(timeout_grounded) is the larger rise in return in many REINFORCE runs, and in a run that never
+switches the largest rise of the 1000-episode mean return is noise (tests/test_jump.py)."""
 
 from __future__ import annotations
 
@@ -22,17 +24,24 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
+from lander_exp.envs.outcomes import LANDED, TIMEOUT_GROUNDED, TIMEOUTS
+
 WINDOW = 1000
 MIN_WINDOW = 100  # shorter windows mistake the first steep stretch of learning for a jump
-MIN_RISE = 30.0
+MIN_RISE = 0.3
+LAND_LEVEL = 0.5
 
 
 @dataclass
 class Jump:
-    episode: int  # 0-based index of the first episode after the jump
-    rise: float
-    return_before: float
-    return_after: float
+    episode: int  # 0-based index of the first episode after the jump (= episodes trained before it)
+    rise: float  # landed rate after minus before
+    landed_before: float  # rates and means over the H episodes before and the H from `episode` on
+    landed_after: float
+    timeout_before: float
+    timeout_after: float
+    return_before: float | None
+    return_after: float | None
     length_before: float | None
     length_after: float | None
 
@@ -40,24 +49,43 @@ class Jump:
         return {f"jump/{k}": v for k, v in asdict(self).items() if v is not None}
 
 
-def detect_jump(returns: np.ndarray, lengths: np.ndarray | None = None, window: int = WINDOW,
-                min_rise: float = MIN_RISE) -> Jump | None:
-    r = np.asarray(returns, dtype=np.float64)
-    h = min(window, len(r) // 4)
+def _window_means(x: np.ndarray, width: int) -> np.ndarray:
+    """mean(x[j:j+width]) for j = 0 .. len(x) - width."""
+    c = np.concatenate([[0.0], np.cumsum(x, dtype=np.float64)])
+    return (c[width:] - c[:-width]) / width
+
+
+def detect_jump(outcomes: np.ndarray, returns: np.ndarray | None = None, lengths: np.ndarray | None = None,
+                window: int = WINDOW, min_rise: float = MIN_RISE, land_level: float = LAND_LEVEL) -> Jump | None:
+    """The jump in a run's per-episode outcome codes (envs/outcomes.py), or None; `returns` and
+    `lengths`, if given, only fill the jump's before/after means."""
+    o = np.asarray(outcomes)
+    n = len(o)
+    h = min(window, n // 4)
     if h < MIN_WINDOW:
         return None
-    c = np.concatenate([[0.0], np.cumsum(r)])
-    t = np.arange(h, len(r) - h + 1)
-    rise = (c[t + h] - c[t]) / h - (c[t] - c[t - h]) / h
-    if lengths is not None:
-        n = np.concatenate([[0.0], np.cumsum(np.asarray(lengths, dtype=np.float64))])
-        rise = np.where((n[t + h] - n[t]) < (n[t] - n[t - h]), rise, -np.inf)  # episodes got shorter
+    b = h // 2
+    landed = (o == LANDED).astype(np.float64)
+    mean_h = _window_means(landed, h)  # mean_h[j] = mean(l_j .. l_{j+h-1})
+    t = np.arange(h, n - h + 1)
+    rise = mean_h[t] - mean_h[t - h]
+    blocks = _window_means(landed, b)
+    worst_after = np.minimum.accumulate(blocks[::-1])[::-1]  # worst_after[j] = min over blocks starting at >= j
+    rise = np.where(worst_after[t] >= land_level, rise, -np.inf)
     best = int(np.argmax(rise))
     if rise[best] < min_rise:
         return None
     at = int(t[best])
     before, after = slice(at - h, at), slice(at, at + h)
-    lb = la = None
-    if lengths is not None:
-        lb, la = float(np.mean(lengths[before])), float(np.mean(lengths[after]))
-    return Jump(at, float(rise[best]), float(r[before].mean()), float(r[after].mean()), lb, la)
+    timeout = np.isin(o, TIMEOUTS)
+    mean = lambda x, s: None if x is None else float(np.mean(np.asarray(x, np.float64)[s]))  # noqa: E731
+    return Jump(at, float(rise[best]), float(landed[before].mean()), float(landed[after].mean()),
+                float(timeout[before].mean()), float(timeout[after].mean()), mean(returns, before),
+                mean(returns, after), mean(lengths, before), mean(lengths, after))
+
+
+def last_rates(outcomes: np.ndarray, episodes: int = WINDOW) -> dict[str, float]:
+    """Landed and grounded-timeout rates of a run's last `episodes` episodes: does it keep landing?"""
+    tail = np.asarray(outcomes)[-episodes:]
+    n = max(len(tail), 1)
+    return {"landed": float(np.sum(tail == LANDED)) / n, "timeout_grounded": float(np.sum(tail == TIMEOUT_GROUNDED)) / n}

@@ -13,7 +13,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from lander_exp.config import Backend
+from lander_exp.config import Backend, LossReduction
 from lander_exp.core.nets import CategoricalActorCritic, NumpyMLP, StackedMLP
 from lander_exp.core.returns import mc_returns
 from lander_exp.core.seeding import RunSeeds
@@ -22,8 +22,10 @@ from lander_exp.envs.vec import VecEnv
 
 
 def reinforce_losses(model: CategoricalActorCritic, obs: torch.Tensor, actions: torch.Tensor, returns: torch.Tensor,
-                     normalize_advantages: bool) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """(actor loss, critic loss, entropy), each a mean over the episode's steps.
+                     normalize_advantages: bool, reduction: str = "mean") -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """(actor loss, critic loss, entropy): the losses a mean or a sum (`reduction`) over the episode's
+    steps, the entropy a mean. With the mean a 1000-step episode gives each of its steps a fifth of
+    the weight a 200-step one does; the sum is the textbook estimator, every step weighs the same.
 
     The baseline enters the actor's loss detached: the actor's loss sends no gradient to the critic."""
     values = model.value(obs)
@@ -34,7 +36,8 @@ def reinforce_losses(model: CategoricalActorCritic, obs: torch.Tensor, actions: 
     logp_all = F.log_softmax(logits, dim=-1)
     logp = logp_all.gather(1, actions[:, None]).squeeze(1)
     entropy = -(logp_all.exp() * logp_all).sum(-1).mean()
-    return -(logp * adv).mean(), F.mse_loss(values, returns), entropy
+    actor = -(logp * adv)
+    return (actor.sum() if reduction == "sum" else actor.mean()), F.mse_loss(values, returns, reduction=reduction), entropy
 
 
 class GumbelNoise:
@@ -149,7 +152,7 @@ class Reinforce:
         returns = torch.as_tensor(mc_returns(rewards, c.gamma), dtype=torch.float32, device=dev)
         actor_loss, critic_loss, entropy = reinforce_losses(
             self.model, torch.as_tensor(obs, device=dev), torch.as_tensor(actions, device=dev), returns,
-            c.normalize_advantages)
+            c.normalize_advantages, LossReduction(c.loss_reduction).value)
         self.pi_opt.zero_grad(set_to_none=True)
         self.vf_opt.zero_grad(set_to_none=True)
         # one backward pass for both: the two losses reach disjoint parameters (the baseline is detached)

@@ -7,21 +7,43 @@ from dataclasses import dataclass
 
 import numpy as np
 
-OUTCOMES = ("landed", "crashed", "out_of_bounds", "timeout")
-LANDED, CRASHED, OUT_OF_BOUNDS, TIMEOUT = range(4)
+# Per-episode outcome codes (index = code). An episode that reaches the time limit is split by where
+# the lander is at its last step: `timeout_grounded` (a leg touches the ground: down, but never at
+# rest, so Box2D never puts it to sleep and the +100 for landing never comes) or `timeout_airborne`
+# (no leg touches: hovering).
+OUTCOMES = ("landed", "crashed", "out_of_bounds", "timeout_grounded", "timeout_airborne")
+LANDED, CRASHED, OUT_OF_BOUNDS, TIMEOUT_GROUNDED, TIMEOUT_AIRBORNE = range(5)
+TIMEOUTS = (TIMEOUT_GROUNDED, TIMEOUT_AIRBORNE)
+# The rates an episode set reports (W&B keys episode/<name> and eval/<name>, report charts, sweep
+# CSV columns): every outcome plus `timeout`, the sum of the two kinds of time limit.
+RATES = ("landed", "crashed", "out_of_bounds", "timeout", "timeout_grounded", "timeout_airborne")
 
 
-def classify(terminated: np.ndarray, reward: np.ndarray, final_x: np.ndarray) -> np.ndarray:
+def classify(terminated: np.ndarray, reward: np.ndarray, final_obs: np.ndarray) -> np.ndarray:
     """Outcome code of each ended episode from its last step (LunarLander's rules).
 
-    A terminal step's reward is exactly +100 when the lander came to rest and -100 when it
-    crashed or left the viewport (|x| >= 1 in the env's own units); a non-terminal end is the
-    time limit."""
-    out = np.full(terminated.shape, TIMEOUT, dtype=np.int64)
+    `final_obs` [K, D]: each episode's last observation as the env returned it, before any scaling
+    (x in the env's own units; the leg contacts obs[6], obs[7] are exactly 0 or 1). A terminal
+    step's reward is exactly +100 when the lander came to rest and -100 when it crashed or left the
+    viewport (|x| >= 1 in the env's own units); a non-terminal end is the time limit, grounded if a
+    leg touches at that step."""
+    final_obs = np.asarray(final_obs).reshape(len(terminated), -1)
+    final_x = final_obs[:, 0]
+    grounded = (final_obs[:, 6] > 0) | (final_obs[:, 7] > 0)
+    out = np.where(grounded, TIMEOUT_GROUNDED, TIMEOUT_AIRBORNE).astype(np.int64)
     out[terminated] = CRASHED
     out[terminated & (np.abs(final_x) >= 1.0)] = OUT_OF_BOUNDS
     out[terminated & (reward > 0)] = LANDED
     return out
+
+
+def outcome_rates(outcomes: np.ndarray) -> dict[str, float]:
+    """The share of each of RATES among `outcomes` (codes); all 0 for no episode."""
+    n = max(len(outcomes), 1)
+    counts = np.bincount(np.asarray(outcomes, np.int64), minlength=len(OUTCOMES))
+    rates = {name: float(counts[code]) / n for code, name in enumerate(OUTCOMES)}
+    rates["timeout"] = float(counts[TIMEOUT_GROUNDED] + counts[TIMEOUT_AIRBORNE]) / n
+    return {name: rates[name] for name in RATES}
 
 
 @dataclass
@@ -46,7 +68,4 @@ class Episodes:
         return len(self.returns)
 
     def rates(self) -> dict[str, float]:
-        n = max(len(self), 1)
-        return {name: float(np.sum(self.outcomes == code)) / n for code, name in enumerate(OUTCOMES)}
-
-
+        return outcome_rates(self.outcomes)

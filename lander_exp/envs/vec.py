@@ -189,7 +189,7 @@ class VecEnv:
                 break
             o = scale(raw)
         n = t + 1
-        outcome = classify(np.array([terminated]), rewards[t:n], np.array([raw[0]]))
+        outcome = classify(np.array([terminated]), rewards[t:n], raw[None])
         episode = Episodes(np.array([rewards[:n].sum(dtype=np.float64)]), np.array([n], np.int64), outcome)
         return obs[:n], actions[:n], rewards[:n], episode
 
@@ -233,11 +233,11 @@ class VecEnv:
         rewards = np.empty((steps, n), np.float32)
         terminated = np.empty((steps, n), bool)
         truncated = np.empty((steps, n), bool)
-        final_x = np.empty((steps, n), np.float32)  # raw x of each step's obs, for classify
+        raw_buf = np.empty((steps, n, dim), np.float32)  # each step's raw obs: x and leg contacts, for classify
         for t in range(steps):
             obs_buf[t] = obs
             raw_obs, rewards[t], terminated[t], truncated[t], _ = pool.step(act(t, obs))
-            final_x[t] = raw_obs[:, 0]
+            raw_buf[t] = raw_obs
             obs = scale(raw_obs)
         # A step right after an episode's end only resets its env (EnvPool reports it with reward 0
         # and no end flags): mask it as `step` does.
@@ -263,7 +263,7 @@ class VecEnv:
         self._resetting = done[-1].copy()
         t_end, i_end = np.nonzero(done)
         episodes = Episodes(np.array(returns, np.float64), np.array(lengths, np.int64),
-                            classify(terminated[t_end, i_end], rewards[t_end, i_end], final_x[t_end, i_end]))
+                            classify(terminated[t_end, i_end], rewards[t_end, i_end], raw_buf[t_end, i_end]))
         empty = np.zeros(0, np.int64)
         return Steps(obs_buf, rewards, terminated, truncated, obs.copy(), (empty, empty),
                      np.zeros((0, dim), np.float32), episodes, live, i_end)
@@ -307,7 +307,7 @@ class VecEnv:
         done = terminated | truncated
         if done.any():
             eps = Episodes(self._ret[done].copy(), self._len[done].copy(),
-                           classify(terminated[done], reward[done], raw_final[done, 0]))
+                           classify(terminated[done], reward[done], raw_final[done]))
             self._ret[done] = 0
             self._len[done] = 0
         else:

@@ -221,7 +221,7 @@ class Run:
         p, history = self.progress, self.progress.eval_history
         curve = p.recent()
         out = {"stop_reason": reason}
-        jump = detect_jump(curve.returns, curve.lengths)
+        jump = detect_jump(curve.outcomes, curve.returns, curve.lengths)
         if jump is not None:
             out.update(jump.as_summary())
         out.update(epochs=p.epoch, global_step=p.global_step, episodes=p.episodes, wall_s=time.perf_counter() - self.start,

@@ -101,7 +101,7 @@ def record_episode(env_cfg, policy, path: Path, seed: int) -> EpisodeVideo:
     finally:
         env.close()
         partial.unlink(missing_ok=True)
-    code = classify(np.array([terminated]), np.array([reward]), np.array([obs[0]]))[0]
+    code = classify(np.array([terminated]), np.array([reward]), obs[None])[0]
     return EpisodeVideo(path, frames, total, steps, OUTCOMES[code])
 
 

@@ -27,7 +27,7 @@ import numpy as np
 import yaml
 
 from lander_exp.config import ConfigError
-from lander_exp.envs.outcomes import OUTCOMES
+from lander_exp.envs.outcomes import RATES as OUTCOMES
 from lander_exp.run.records import NOT_SETTING, RunRecord, find_run_dirs, flatten, load_local, load_wandb, not_setting
 from lander_exp.shell import pip_install, python_command, shown, unwritable
 from lander_exp.tools import stats

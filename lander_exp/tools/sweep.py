@@ -25,13 +25,16 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from lander_exp.envs.outcomes import RATES
 from lander_exp.run.records import RUN_FILE
 from lander_exp.shell import command, python_command, unwritable
 from lander_exp.tools.sweep_spec import ARGS_MACRO, Point, Spec, SweepError, load
 
 DONE_MARKER = "sweep_done.json"  # written into a point's run folder once its process exited 0
-CSV_COLUMNS = ["run", "varied_settings", "seed", "eval_return", "landed", "crashed", "out_of_bounds", "timeout"]
-# then the sweep's metric (named as in the file) and the run's wall time (its process, start to exit)
+# the final evaluation's outcome rates (the deterministic policy), then those of the run's last training
+# episodes (`sampled_*`: the stochastic policy, as the summary's last `episode/*` row logged them), then the
+# sweep's metric (named as in the file) and the run's wall time (its process, start to exit)
+CSV_COLUMNS = ["run", "varied_settings", "seed", "eval_return", *RATES, *(f"sampled_{k}" for k in RATES)]
 
 
 @dataclass
@@ -299,7 +302,8 @@ def rows(spec: Spec, jobs: list[Job]) -> list[dict]:
                                                       if k in job.point.varied and k != "seed"),
                     "seed": seed, "done": is_done(job), "metric": s.get(spec.metric), "wall_s": wall_s(job.run_dir),
                     "eval_return": s.get("eval/return_mean"),
-                    **{k: s.get(f"eval/{k}") for k in ("landed", "crashed", "out_of_bounds", "timeout")}})
+                    **{k: s.get(f"eval/{k}") for k in RATES},
+                    **{f"sampled_{k}": s.get(f"episode/{k}") for k in RATES}})
     return out
 
 
@@ -400,7 +404,7 @@ def parse_args(argv: list[str] | None):
     p.add_argument("--count", type=int, help="runs to make: random needs it; grid: at most this many; online: the agent's count")
     p.add_argument("--seed", type=int, default=0, help="offline random: seed of the point draws (default 0)")
     p.add_argument("--dir", default="runs/sweeps", help="offline: sweeps go to DIR/<sweep name>/ (default runs/sweeps)")
-    p.add_argument("--csv", type=Path, help="offline: also write run,varied_settings,seed,eval_return,outcome rates here")
+    p.add_argument("--csv", type=Path, help="offline: also write run,varied_settings,seed,eval_return and outcome rates here")
     p.add_argument("--dry-run", action="store_true", help="offline: check every point and list them (a study: its "
                    "search space and trials so far); run nothing")
     p.add_argument("--override", nargs="+", default=[], metavar="KEY=VALUE", help="offline: Hydra overrides added "
