@@ -257,7 +257,7 @@ class ManyReinforce:
             for j, terminated, raw in ended:
                 n = int(t[j])
                 rewards = rew_buf[j, :n].copy()
-                outcome = classify(np.array([terminated]), rewards[n - 1:], np.array([raw[0]]))
+                outcome = classify(np.array([terminated]), rewards[n - 1:], raw[None])
                 episode = Episodes(np.array([rewards.sum(dtype=np.float64)]), np.array([n], np.int64), outcome)
                 batch = Finished([(obs_buf[j, :n].copy(), act_buf[j, :n].copy(), rewards)], episode, int(steps[j]))
                 took = float(clock[j])
