@@ -37,7 +37,7 @@ def _rollout(terminated, truncated, n_trunc_obs):
                    truncated=np.array(truncated)[:, None], last_obs=np.zeros((1, 8), np.float32),
                    trunc_index=(np.flatnonzero(truncated), np.zeros(n_trunc_obs, np.int64)),
                    trunc_obs=np.zeros((n_trunc_obs, 8), np.float32), episodes=Episodes.concat([]),
-                   live=np.ones((t, 1), bool))
+                   live=np.ones((t, 1), bool), episode_env=np.zeros(0, np.int64))
 
 
 @pytest.mark.parametrize("overrides,expected_next_values", [

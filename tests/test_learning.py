@@ -86,6 +86,7 @@ def _rollout(rewards: np.ndarray) -> Rollout:
                    terminated=np.zeros((t, 1), bool), truncated=np.zeros((t, 1), bool),
                    last_obs=np.zeros((1, 8), np.float32), trunc_index=(np.zeros(0, np.int64), np.zeros(0, np.int64)),
                    trunc_obs=np.zeros((0, 8), np.float32), episodes=Episodes.concat([]), live=np.ones((t, 1), bool),
+                   episode_env=np.zeros(0, np.int64),
                    raw_actions=g.standard_normal((t, 1, 2)).astype(np.float32))
 
 
