@@ -19,7 +19,7 @@ from pathlib import Path
 
 from lander_exp.config import ConfigError
 from lander_exp.run import checkpoint
-from lander_exp.run.records import RUN_MARKER
+from lander_exp.run.records import RUN_FILE
 from lander_exp.shell import python_command, shown
 
 STARTING_S = 120  # a folder Hydra made this recently, without a lock yet, may be a run starting up
@@ -41,9 +41,9 @@ def run_folders(paths: list[Path]) -> list[Path]:
     for path in paths:
         if not path.is_dir():
             raise ConfigError(f"{path} is not a folder: pass the runs folder (tracker.dir, default runs) or run folders")
-        for marker in (".hydra", RUN_MARKER):
+        for marker in (".hydra", RUN_FILE):
             found += [p.parent for p in path.rglob(marker) if "wandb_superseded" not in p.parts]
-        if (path / ".hydra").is_dir() or (path / RUN_MARKER).is_file():
+        if (path / ".hydra").is_dir() or (path / RUN_FILE).is_file():
             found.append(path)
     return sorted(dict.fromkeys(p.absolute() for p in found))
 
@@ -62,7 +62,7 @@ def wandb_folders(folder: Path, info: dict) -> list[Path]:
 
 def state(folder: Path, now: float | None = None) -> RunState:
     try:
-        info = json.loads((folder / RUN_MARKER).read_text())
+        info = json.loads((folder / RUN_FILE).read_text())
     except (OSError, ValueError):
         info = {}
     found = sorted((folder / "checkpoints").glob(checkpoint.PATTERN))
