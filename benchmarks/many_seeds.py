@@ -2,11 +2,12 @@
 
     python benchmarks/many_seeds.py [--workloads reinforce_jump ppo_fast] [--episodes 10000] [--seeds 0 1 2 3 4]
 
-reinforce_jump: the configuration of sweeps/reinforce_jump.yaml (`experiment=reinforce`, --episodes per
-seed). one_process_per_seed runs `python -m lander_exp experiment=reinforce seed=S` processes, --workers at
+reinforce_jump: the configuration of --sweep (sweeps/reinforce_jump.yaml: its one point without the seed,
+--episodes per seed). one_process_per_seed runs `python -m lander_exp POINT seed=S` processes, --workers at
 a time, as `python -m lander_exp.sweep sweeps/reinforce_jump.yaml --workers 2` does; batched runs
-`python -m lander_exp experiment=reinforce seeds=[...]` with --batched-backend's envs (EnvPool by default:
-one pool of one env per seed; gymnasium: the same episodes as the seeds alone, on one core).
+`python -m lander_exp POINT seeds=[...]` with --batched-backend's envs (EnvPool by default: one pool of
+one env per seed; gymnasium: the same episodes as the seeds alone, on one core). The run folders stay
+in the printed folder (`scripts/jump_table.py` reads them).
 ppo_fast: `experiment=fast` (EnvPool, each seed until its first evaluation of at least 200): one
 process per seed one after another, against `experiment=fast seeds=[...]`.
 
@@ -118,10 +119,25 @@ def measure(workload: str, mode: str, args_of, seeds: list[int], workers: int, o
     return row
 
 
+def sweep_point(path: Path) -> list[str]:
+    """The overrides of a one-point sweep file's runs, less the seed and the tracker's mode."""
+    from lander_exp.tools.sweep import seedless
+    from lander_exp.tools.sweep_spec import load
+
+    spec = load(path)
+    points = {seedless(p) for p in spec.grid()}
+    if len(points) != 1:
+        sys.exit(f"{path}: the benchmark needs a sweep whose points differ only in their seed ({len(points)} points)")
+    fixed = [a for a in spec.fixed_args if not a.startswith("tracker.")]
+    return [*fixed, *points.pop().args()]
+
+
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--workloads", nargs="+", choices=("reinforce_jump", "ppo_fast"), default=["reinforce_jump", "ppo_fast"])
     p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3, 4])
+    p.add_argument("--sweep", type=Path, default=ROOT / "sweeps/reinforce_jump.yaml",
+                   help="reinforce_jump: the sweep file whose configuration runs")
     p.add_argument("--episodes", type=int, default=10_000, help="reinforce_jump: episodes per seed (the sweep's 10,000)")
     p.add_argument("--workers", type=int, default=2, help="reinforce_jump one_process_per_seed: processes at a time")
     p.add_argument("--batched-backend", choices=("envpool", "gymnasium"), default="envpool",
@@ -137,7 +153,8 @@ def main() -> int:
     print(f"load average at start: {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores; runs in {work}", flush=True)
     n = len(args.seeds)
     if "reinforce_jump" in args.workloads:
-        base = ["experiment=reinforce", f"train.max_episodes={args.episodes}"]
+        base = [*sweep_point(args.sweep), f"train.max_episodes={args.episodes}"]
+        print("reinforce_jump runs:", " ".join(base), flush=True)
         batched = base + (["env.backend=envpool", "env.autoreset=next_step"] if args.batched_backend == "envpool" else [])
         raw_solo = gym_raw("LunarLander-v3") * min(args.workers, os.cpu_count())
         raw_batch = pool_raw("LunarLander-v3", n) if args.batched_backend == "envpool" else gym_raw("LunarLander-v3")
