@@ -61,6 +61,17 @@ def test_short_run_streams_every_metric_and_the_config_to_an_offline_wandb_run(w
     result = json.loads(ev.stdout)
     assert result["epoch"] == 2 and result["episodes"] == 3
     assert sum(result[k] for k in ("landed", "crashed", "out_of_bounds", "timeout")) == 1.0
+    # --backend plays the same start seeds in other envs: EnvPool's port is another simulation
+    other = run_cli([str(run_dir), "--episodes", "3", "--envs", "3", "--json", "--backend", "envpool"], cwd=workdir,
+                    module="lander_exp.evaluate")
+    assert other.returncode == 0, other.stderr[-2000:]
+    assert result["backend"] == "gymnasium" and json.loads(other.stdout)["backend"] == "envpool"
+    assert json.loads(other.stdout)["return_mean"] != result["return_mean"]
+    sampled = run_cli([str(run_dir), "--episodes", "3", "--envs", "3", "--json", "--sampled"], cwd=workdir,
+                      module="lander_exp.evaluate")
+    assert sampled.returncode == 0, sampled.stderr[-2000:]
+    assert result["policy"] == "greedy" and json.loads(sampled.stdout)["policy"] == "sampled"
+    assert json.loads(sampled.stdout)["return_mean"] != result["return_mean"]
 
 
 def test_multirun_gives_one_wandb_run_per_job_in_one_wandb_folder(workdir):

@@ -66,3 +66,17 @@ def test_reset_only_steps_of_next_step_autoreset_are_left_out_of_the_update():
 def test_same_step_autoreset_has_no_reset_only_steps():
     ro, _, _ = _one_update([], garble_reset_steps=False)
     assert ro.live.all() and (ro.terminated | ro.truncated).any()
+
+
+def test_the_sampled_policy_squashes_a_gaussian_around_the_mean_the_greedy_one_plays():
+    import numpy as np
+
+    cfg = make_cfg(SMALL)
+    ppo = PPO(cfg, 8, 2, torch.device("cpu"))
+    with torch.no_grad():
+        ppo.model.log_std.fill_(-1.0)
+    obs = np.tile(np.array([[0.1, 1.0, 0.2, -0.3, 0.05, 0.0, 0.0, 0.0]], np.float32), (20_000, 1))
+    greedy = ppo.policy()(obs[:1])[0]
+    raw = np.arctanh(np.clip(ppo.policy(sampled_seed=1)(obs), -1 + 1e-6, 1 - 1e-6))
+    np.testing.assert_allclose(raw.mean(0), np.arctanh(greedy), atol=0.01)
+    np.testing.assert_allclose(raw.std(0), np.exp(-1.0), rtol=0.03)

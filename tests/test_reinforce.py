@@ -165,3 +165,15 @@ def test_gumbel_noise_survives_a_checkpoint():
     b.load_state_dict(a.state_dict())
     np.testing.assert_array_equal(np.concatenate([a.take(4) for _ in range(GumbelNoise.BLOCK // 3)]),
                                   np.concatenate([b.take(4) for _ in range(GumbelNoise.BLOCK // 3)]))
+
+
+def test_the_sampled_policy_draws_actions_at_the_softmax_probabilities_and_the_greedy_one_takes_the_argmax():
+    cfg = make_cfg(["experiment=reinforce"])
+    algo = Reinforce(cfg, 8, 4, torch.device("cpu"))
+    obs = np.tile(np.array([[0.1, 1.0, 0.2, -0.3, 0.05, 0.0, 0.0, 0.0]], np.float32), (40_000, 1))
+    with torch.no_grad():
+        probs = torch.softmax(algo.model.actor(torch.from_numpy(obs[:1])), -1)[0].numpy()
+    counts = np.bincount(algo.policy(sampled_seed=3)(obs), minlength=4) / len(obs)
+    np.testing.assert_allclose(counts, probs, atol=0.01)
+    assert (algo.policy()(obs[:5]) == probs.argmax()).all()
+    np.testing.assert_array_equal(algo.policy(sampled_seed=3)(obs[:50]), algo.policy(sampled_seed=3)(obs[:50]))

@@ -38,8 +38,10 @@ class Algorithm(Protocol):
     def learn(self, batch: Batch) -> dict[str, float]:
         """Update on what `collect` returned; returns the epoch's train/* metrics."""
 
-    def policy(self) -> Callable[[np.ndarray], np.ndarray]:
-        """The deterministic policy evaluation plays: observations [N, D] -> actions [N, ...]."""
+    def policy(self, sampled_seed: int | None = None) -> Callable[[np.ndarray], np.ndarray]:
+        """The policy evaluation plays: observations [N, D] -> actions [N, ...]. Deterministic (the
+        most probable action) by default; with `sampled_seed`, the stochastic policy training acts
+        with, its noise drawn from a generator of that seed (the two can end episodes differently)."""
 
     def state_dict(self) -> dict:
         """Weights, optimizers and random streams: plain data, for a checkpoint."""

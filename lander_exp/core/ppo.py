@@ -103,10 +103,14 @@ class PPO:
         self.critic_metrics: dict[str, float] = {}  # the background critic's, for the next epoch's row
 
     # ---- acting -------------------------------------------------------------------------------
-    def policy(self):
-        """Deterministic policy for evaluation: tanh of the actor's mean."""
+    def policy(self, sampled_seed: int | None = None):
+        """tanh of the actor's mean, or with `sampled_seed` of a draw around it (as `collect` acts)."""
         actor = NumpyMLP(self.model.actor)
-        return lambda obs: np.tanh(actor(obs))
+        if sampled_seed is None:
+            return lambda obs: np.tanh(actor(obs))
+        rng = np.random.default_rng(sampled_seed)
+        std = np.exp(self.model.log_std.detach().cpu().numpy()).astype(np.float32)
+        return lambda obs: np.tanh(actor(obs) + rng.standard_normal((len(obs), std.shape[0]), dtype=np.float32) * std)
 
     def collect(self, env: VecEnv) -> Rollout:
         n = env.num_envs

@@ -95,10 +95,19 @@ class Reinforce:
         self.obs: np.ndarray | None = None
         self.trajectories: list[tuple[list, list, list]] = []
 
-    def policy(self):
-        """Deterministic policy for evaluation: the most probable action."""
+    def policy(self, sampled_seed: int | None = None):
+        """The most probable action, or with `sampled_seed` a draw from the softmax (Gumbel-max, as
+        training samples)."""
         actor = NumpyMLP(self.model.actor)
-        return lambda obs: actor(obs).argmax(axis=1)
+        if sampled_seed is None:
+            return lambda obs: actor(obs).argmax(axis=1)
+        rng = np.random.default_rng(sampled_seed)
+
+        def sample(obs: np.ndarray) -> np.ndarray:
+            logits = actor(obs)
+            return (logits + rng.gumbel(size=logits.shape)).argmax(axis=1)
+
+        return sample
 
     def sample(self, logits: np.ndarray) -> np.ndarray:
         """One action per row of logits (an int for a single row [A]), by Gumbel-max."""

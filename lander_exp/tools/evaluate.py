@@ -1,6 +1,8 @@
 """`python -m lander_exp.evaluate RUN_DIR [--video]`: load a run folder's newest checkpoint (or --checkpoint)
-and report its deterministic evaluation returns and outcomes; --video also renders the
-episode its first env plays (one of those evaluated, in the run's backend)."""
+and report its evaluation returns and outcomes, greedy (the most probable action, as training
+evaluates) or --sampled (the stochastic policy training acts with); --backend plays them in other envs than
+training's (`gymnasium`: Gymnasium's own env, the usual judge of "solved"); --video also renders the
+episode its first env plays (one of those evaluated)."""
 
 from __future__ import annotations
 
@@ -12,7 +14,7 @@ from pathlib import Path
 import torch
 from omegaconf import OmegaConf
 
-from lander_exp.config import Autoreset, Config, ConfigError, register, validate
+from lander_exp.config import Autoreset, Backend, Config, ConfigError, register, validate
 from lander_exp.core.algorithm import make_algo
 from lander_exp.envs.vec import VecEnv, run_episodes
 from lander_exp.run import checkpoint
@@ -43,6 +45,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--episodes", type=int, default=50)
     p.add_argument("--envs", type=int, default=16)
     p.add_argument("--seed", type=int, default=EVAL_SEED, help="first episode's reset seed (default: training's eval seed)")
+    p.add_argument("--backend", choices=[b.value for b in Backend], default=None,
+                   help="the envs to evaluate in (default: the run's own, env.backend)")
+    p.add_argument("--sampled", action="store_true",
+                   help="play the stochastic policy (actions drawn as in training, seeded by --seed) instead of the greedy one")
     p.add_argument("--json", action="store_true", help="print one JSON object instead of text")
     p.add_argument("--video", action="store_true",
                    help="also render the episode the first env plays (one of those evaluated) to RUN_DIR/videos/ (MP4)")
@@ -54,10 +60,14 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigError as ex:
         print(f"lander_exp.evaluate: error: {ex}", file=sys.stderr)
         return 2
+    if args.backend:
+        cfg.env.backend = args.backend
     env = VecEnv(cfg.env, min(args.envs, args.episodes), seed=args.seed, autoreset=Autoreset.same_step)
-    eps = run_episodes(env, algo.policy(), args.episodes, args.seed)
+    sampled_seed = args.seed if args.sampled else None
+    eps = run_episodes(env, algo.policy(sampled_seed), args.episodes, args.seed)
     env.close()
-    result = {"run_dir": str(args.run_dir), "epoch": state["epoch"], "global_step": state["global_step"],
+    result = {"run_dir": str(args.run_dir), "backend": env.backend.value, "policy": "sampled" if args.sampled else "greedy",
+              "epoch": state["epoch"], "global_step": state["global_step"],
               "episodes": len(eps), "return_mean": float(eps.returns.mean()), "return_std": float(eps.returns.std()),
               "return_min": float(eps.returns.min()), "return_max": float(eps.returns.max()),
               "length_mean": float(eps.lengths.mean()), **eps.rates()}
@@ -65,12 +75,13 @@ def main(argv: list[str] | None = None) -> int:
         from lander_exp.run.video import record_episode
 
         path = args.run_dir / "videos" / f"evaluate_epoch_{state['epoch']:06d}_seed{args.seed}.mp4"
-        video = record_episode(cfg.env, algo.policy(), path, args.seed)
+        video = record_episode(cfg.env, algo.policy(sampled_seed), path, args.seed)
         result.update(video=str(video.path), video_return=video.episode_return)
     if args.json:
         print(json.dumps(result))
     else:
-        print(f"{args.run_dir} @ epoch {state['epoch']} ({state['global_step']} env steps): {len(eps)} episodes, "
+        print(f"{args.run_dir} @ epoch {state['epoch']} ({state['global_step']} env steps): {len(eps)} episodes "
+              f"of the {result['policy']} policy in {result['backend']}, "
               f"return {result['return_mean']:.1f} ± {result['return_std']:.1f} "
               f"[{result['return_min']:.1f}, {result['return_max']:.1f}], length {result['length_mean']:.0f}")
         print("outcomes: " + ", ".join(f"{k} {v:.2f}" for k, v in eps.rates().items()))
