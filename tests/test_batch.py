@@ -85,7 +85,8 @@ def assert_same_rows(a, b):
                 assert x[key] == y[key], key
 
 
-@pytest.mark.parametrize("args", [PPO, REINFORCE], ids=["ppo", "reinforce"])
+@pytest.mark.parametrize("args", [PPO, [*PPO, "algo.overlap_critic=true"], REINFORCE],
+                         ids=["ppo", "ppo_overlapped_critic", "reinforce"])
 def test_a_seed_trained_in_a_batch_plays_and_learns_as_alone(tmp_path, args):
     batched, alone = tmp_path / "batched", tmp_path / "alone"
     batched.mkdir()

@@ -190,6 +190,11 @@ def columns(old: list[int], new: list[int], width: int) -> np.ndarray:
     return np.concatenate([np.arange(old.index(k) * width, (old.index(k) + 1) * width) for k in new])
 
 
+def cut(arrays: dict[str, np.ndarray], keep: np.ndarray) -> dict[str, np.ndarray]:
+    """The entries `keep` of every array (what a loop carries on for the runs still training)."""
+    return {key: value[keep] for key, value in arrays.items()}
+
+
 class ManyReinforce:
     """REINFORCE's `collect` for several runs of one config at once (run/batch.py): their envs step
     together, one StackedMLP forward acts for all of them, each run draws its own noise, and a run
@@ -273,12 +278,9 @@ class ManyReinforce:
                 steps[j], clock[j], fresh[j] = 0, 0.0, True
                 yield active[j], batch, took
                 self._after(active[j], j, actor)
-            if any(k in self.stopped for k in active):
-                left = [k for k in active if k not in self.stopped]
-                if not left:
-                    return left, None
-                keep = columns(active, left, 1)
-                return left, {key: value[keep] for key, value in carry.items()}
+            left = [k for k in active if k not in self.stopped]
+            if left != active:
+                return left, (cut(carry, columns(active, left, 1)) if left else None)
 
     def _vectorized(self, env: VecEnv, active: list[int], carry: dict | None):
         """Several envs per run, or EnvPool: `_collect_vectorized`'s loop for all runs at once."""
@@ -326,10 +328,6 @@ class ManyReinforce:
                 steps[j], clock[j] = 0, 0.0
                 yield active[j], batch, took
                 self._after(active[j], j, actor)
-            if any(k in self.stopped for k in active):
-                left = [k for k in active if k not in self.stopped]
-                if not left:
-                    return left, None
-                keep, keep_runs = columns(active, left, n), columns(active, left, 1)
-                return left, ({key: value[keep] for key, value in carry.items()},
-                              {key: value[keep_runs] for key, value in runs.items()})
+            left = [k for k in active if k not in self.stopped]
+            if left != active:
+                return left, ((cut(carry, columns(active, left, n)), cut(runs, columns(active, left, 1))) if left else None)
