@@ -8,8 +8,11 @@ a time, as `python -m lander_exp.sweep sweeps/reinforce_jump.yaml --workers 2` d
 `python -m lander_exp POINT seeds=[...]` with --batched-backend's envs (EnvPool by default: one pool of
 one env per seed; gymnasium: the same episodes as the seeds alone, on one core). The run folders stay
 in the printed folder (`scripts/jump_table.py` reads them).
-ppo_fast: `experiment=fast` (EnvPool, each seed until its first evaluation of at least 200): one
-process per seed one after another, against `experiment=fast seeds=[...]`.
+ppo_fast: `experiment=fast` (EnvPool, each seed until its stopping rule says 200 is reached): one
+process per seed one after another, against `experiment=fast seeds=[...]`. Then every final policy
+is re-evaluated greedily on --reeval-episodes episodes of Gymnasium's own LunarLanderContinuous-v3
+from start states training never evaluated on (a mean of 200 is "solved"), into --reeval-csv with
+each seed's own wall time (`python -m lander_exp.evaluate RUN --backend gymnasium` does the same).
 
 Every run is a whole `python -m lander_exp` process timed from launch to exit, W&B offline logging,
 evaluations and checkpoints included; env_steps is the sum of the runs' global_step. The raw rate is
@@ -23,6 +26,7 @@ import argparse
 import csv
 import datetime
 import os
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -34,7 +38,8 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 CSV = ROOT / "docs/results/many_seeds.csv"
-COLUMNS = ["date", "workload", "mode", "seeds", "wall_s", "env_steps", "env_steps_per_s", "raw_env_steps_per_s"]
+REEVAL_CSV = ROOT / "docs/results/fast_reevaluation.csv"
+REEVAL_SEED = 5_000_000  # start states unlike training's evaluation (lander_exp.run.train.EVAL_SEED)
 ENV = {**os.environ, "WANDB_MODE": "offline", "WANDB_SILENT": "true", "PYTHONPATH": str(ROOT)}
 
 
@@ -102,21 +107,45 @@ def where_time_goes(out: Path) -> dict[str, float]:
     return {k: round(v, 1) for k, v in total.items()}
 
 
-def measure(workload: str, mode: str, args_of, seeds: list[int], workers: int, out: Path) -> dict:
+def reevaluate(out: Path, mode: str, walls: dict[int, float], episodes: int) -> list[dict]:
+    """Each run's final policy, greedy, on `episodes` episodes of Gymnasium's env (outside the timing)."""
+    from lander_exp.config import Autoreset
+    from lander_exp.envs.vec import VecEnv, run_episodes
+    from lander_exp.run.records import find_run_dirs, load_local
+    from lander_exp.tools.evaluate import load_run
+
+    rows = []
+    for rec in load_local(find_run_dirs([out])):
+        cfg, algo, state = load_run(Path(rec.source))
+        cfg.env.backend = "gymnasium"
+        env = VecEnv(cfg.env, min(episodes, 50), seed=REEVAL_SEED, autoreset=Autoreset.same_step)
+        mean = float(run_episodes(env, algo.policy(), episodes, REEVAL_SEED).returns.mean())
+        env.close()
+        rows.append({"mode": mode, "seed": cfg.seed, "wall_s": round(walls[cfg.seed], 1) if cfg.seed in walls else "",
+                     "epochs": state["epoch"], "env_steps": state["global_step"],
+                     "stop_eval_return": round(rec.summary["final_eval_return"], 1), "reeval_episodes": episodes,
+                     "reeval_return": round(mean, 1), "solved": mean >= 200})
+        print(", ".join(f"{k}={v}" for k, v in rows[-1].items()), flush=True)
+    return sorted(rows, key=lambda r: r["seed"])
+
+
+def measure(workload: str, mode: str, args_of, seeds: list[int], workers: int, out: Path) -> tuple[dict, dict]:
+    """The mode's row, and each seed's own wall time (one_process_per_seed only)."""
     out.mkdir(parents=True)
     t = time.perf_counter()
+    walls: dict[int, float] = {}
     if mode == "batched":
         launch(args_of(f"seeds=[{','.join(map(str, seeds))}]"), out)
     else:
         with ThreadPoolExecutor(workers) as pool:
-            list(pool.map(lambda s: launch(args_of(f"seed={s}"), out), seeds))
+            walls = dict(zip(seeds, pool.map(lambda s: launch(args_of(f"seed={s}"), out), seeds), strict=True))
     wall = time.perf_counter() - t
     steps = env_steps(out)
     row = {"workload": workload, "mode": mode, "seeds": len(seeds), "wall_s": round(wall, 1), "env_steps": steps,
            "env_steps_per_s": round(steps / wall)}
     print(", ".join(f"{k}={v}" for k, v in row.items()), f"(load {os.getloadavg()[0]:.1f};",
           ", ".join(f"{k} {v}" for k, v in where_time_goes(out).items()) + ")", flush=True)
-    return row
+    return row, walls
 
 
 def sweep_point(path: Path) -> list[str]:
@@ -132,6 +161,15 @@ def sweep_point(path: Path) -> list[str]:
     return [*fixed, *points.pop().args()]
 
 
+def append(path: Path, rows: list[dict]) -> None:
+    new = not path.exists()
+    with path.open("a", newline="") as f:
+        w = csv.DictWriter(f, list(rows[0]))
+        if new:
+            w.writeheader()
+        w.writerows(rows)
+
+
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--workloads", nargs="+", choices=("reinforce_jump", "ppo_fast"), default=["reinforce_jump", "ppo_fast"])
@@ -143,6 +181,8 @@ def main() -> int:
     p.add_argument("--batched-backend", choices=("envpool", "gymnasium"), default="envpool",
                    help="reinforce_jump batched: the envs the batch steps")
     p.add_argument("--csv", type=Path, default=CSV)
+    p.add_argument("--reeval-episodes", type=int, default=100, help="ppo_fast: Gymnasium episodes per final policy")
+    p.add_argument("--reeval-csv", type=Path, default=REEVAL_CSV, help="ppo_fast: where the re-evaluation goes (appended)")
     p.add_argument("--breakdown", type=Path, help="only print where the time went in a finished run folder tree")
     args = p.parse_args()
     if args.breakdown:
@@ -158,23 +198,25 @@ def main() -> int:
         batched = base + (["env.backend=envpool", "env.autoreset=next_step"] if args.batched_backend == "envpool" else [])
         raw_solo = gym_raw("LunarLander-v3") * min(args.workers, os.cpu_count())
         raw_batch = pool_raw("LunarLander-v3", n) if args.batched_backend == "envpool" else gym_raw("LunarLander-v3")
-        rows.append({**measure("reinforce_jump", "one_process_per_seed", lambda s: [*base, s], args.seeds, args.workers,
-                               work / "reinforce_solo"), "raw_env_steps_per_s": round(raw_solo)})
-        rows.append({**measure("reinforce_jump", "batched", lambda s: [*batched, s], args.seeds, 1, work / "reinforce_batched"),
-                     "raw_env_steps_per_s": round(raw_batch)})
+        row, _ = measure("reinforce_jump", "one_process_per_seed", lambda s: [*base, s], args.seeds, args.workers,
+                         work / "reinforce_solo")
+        rows.append({**row, "raw_env_steps_per_s": round(raw_solo)})
+        row, _ = measure("reinforce_jump", "batched", lambda s: [*batched, s], args.seeds, 1, work / "reinforce_batched")
+        rows.append({**row, "raw_env_steps_per_s": round(raw_batch)})
     if "ppo_fast" in args.workloads:
         raw_solo, raw_batch = pool_raw("LunarLanderContinuous-v3", 16), pool_raw("LunarLanderContinuous-v3", 16 * n)
-        rows.append({**measure("ppo_fast", "one_process_per_seed", lambda s: ["experiment=fast", s], args.seeds, 1,
-                               work / "ppo_solo"), "raw_env_steps_per_s": round(raw_solo)})
-        rows.append({**measure("ppo_fast", "batched", lambda s: ["experiment=fast", s], args.seeds, 1, work / "ppo_batched"),
-                     "raw_env_steps_per_s": round(raw_batch)})
-    new = not args.csv.exists()
-    with args.csv.open("a", newline="") as f:
-        w = csv.DictWriter(f, COLUMNS)
-        if new:
-            w.writeheader()
-        for r in rows:
-            w.writerow({"date": date, **r})
+        reeval, solo_walls = [], {}
+        for mode, raw in (("one_process_per_seed", raw_solo), ("batched", raw_batch)):
+            row, walls = measure("ppo_fast", mode, lambda s: ["experiment=fast", s], args.seeds, 1, work / f"ppo_{mode}")
+            rows.append({**row, "raw_env_steps_per_s": round(raw)})
+            reeval += reevaluate(work / f"ppo_{mode}", mode, walls, args.reeval_episodes)
+            solo_walls = solo_walls or walls
+        print(f"one_process_per_seed: median wall per seed {statistics.median(solo_walls.values()):.1f} s", flush=True)
+        print(f"solved (re-evaluation >= 200): {sum(r['solved'] for r in reeval if r['mode'] == 'one_process_per_seed')}/{n} "
+              f"alone, {sum(r['solved'] for r in reeval if r['mode'] == 'batched')}/{n} batched", flush=True)
+        append(args.reeval_csv, [{"date": date, **r} for r in reeval])
+    # date,workload,mode,seeds,wall_s,env_steps,env_steps_per_s,raw_env_steps_per_s
+    append(args.csv, [{"date": date, **r} for r in rows])
     print(f"appended {len(rows)} rows to {args.csv}")
     return 0
 
