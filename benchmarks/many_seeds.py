@@ -109,18 +109,13 @@ def where_time_goes(out: Path) -> dict[str, float]:
 
 def reevaluate(out: Path, mode: str, walls: dict[int, float], episodes: int) -> list[dict]:
     """Each run's final policy, greedy, on `episodes` episodes of Gymnasium's env (outside the timing)."""
-    from lander_exp.config import Autoreset
-    from lander_exp.envs.vec import VecEnv, run_episodes
     from lander_exp.run.records import find_run_dirs, load_local
-    from lander_exp.tools.evaluate import load_run
+    from lander_exp.tools.evaluate import load_run, play
 
     rows = []
     for rec in load_local(find_run_dirs([out])):
         cfg, algo, state = load_run(Path(rec.source))
-        cfg.env.backend = "gymnasium"
-        env = VecEnv(cfg.env, min(episodes, 50), seed=REEVAL_SEED, autoreset=Autoreset.same_step)
-        mean = float(run_episodes(env, algo.policy(), episodes, REEVAL_SEED).returns.mean())
-        env.close()
+        mean = float(play(cfg, algo, episodes, REEVAL_SEED, backend="gymnasium").returns.mean())
         rows.append({"mode": mode, "seed": cfg.seed, "wall_s": round(walls[cfg.seed], 1) if cfg.seed in walls else "",
                      "epochs": state["epoch"], "env_steps": state["global_step"],
                      "stop_eval_return": round(rec.summary["final_eval_return"], 1), "reeval_episodes": episodes,

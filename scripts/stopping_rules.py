@@ -18,10 +18,8 @@ import statistics
 import sys
 from pathlib import Path
 
-from lander_exp.config import Autoreset
-from lander_exp.envs.vec import VecEnv, run_episodes
 from lander_exp.run.records import find_run_dirs, load_local
-from lander_exp.tools.evaluate import load_run
+from lander_exp.tools.evaluate import load_run, play
 
 REEVAL_SEED = 5_000_000  # unlike training's eval seed (EVAL_SEED) and its envs' seeds
 Z95, Z99 = 1.6449, 2.3263  # one-sided normal quantiles
@@ -42,11 +40,7 @@ def rules(target: float, episodes: int) -> dict:
 
 def reevaluate(run_dir: Path, epoch: int, episodes: int) -> float:
     cfg, algo, _ = load_run(run_dir, run_dir / "checkpoints" / f"epoch_{epoch:06d}.pt")
-    cfg.env.backend = "gymnasium"
-    env = VecEnv(cfg.env, min(episodes, 50), seed=REEVAL_SEED, autoreset=Autoreset.same_step)
-    mean = float(run_episodes(env, algo.policy(), episodes, REEVAL_SEED).returns.mean())
-    env.close()
-    return mean
+    return float(play(cfg, algo, episodes, REEVAL_SEED, backend="gymnasium").returns.mean())
 
 
 def main() -> int:

@@ -7,6 +7,7 @@ episode its first env plays (one of those evaluated)."""
 from __future__ import annotations
 
 import argparse
+import copy
 import json
 import sys
 from pathlib import Path
@@ -16,6 +17,7 @@ from omegaconf import OmegaConf
 
 from lander_exp.config import Autoreset, Backend, Config, ConfigError, register, validate
 from lander_exp.core.algorithm import make_algo
+from lander_exp.envs.outcomes import Episodes
 from lander_exp.envs.vec import VecEnv, run_episodes
 from lander_exp.run import checkpoint
 from lander_exp.run.train import EVAL_SEED
@@ -36,6 +38,21 @@ def load_run(run_dir: Path, ckpt: Path | None = None):
     env.close()
     algo.load_state_dict(state["algo"])
     return cfg, algo, state
+
+
+def play(cfg, algo, episodes: int, seed: int, backend: str | None = None, sampled: bool = False,
+         envs: int = 50) -> Episodes:
+    """`episodes` whole episodes of a loaded run's policy from reset seed `seed` on, greedy or `sampled`
+    (noise seeded by `seed` too), in the run's own envs or `backend`'s: what this command reports, and
+    what the benchmarks and scripts that re-evaluate final policies call."""
+    env_cfg = copy.deepcopy(cfg.env)
+    if backend:
+        env_cfg.backend = backend
+    env = VecEnv(env_cfg, min(envs, episodes), seed=seed, autoreset=Autoreset.same_step)
+    try:
+        return run_episodes(env, algo.policy(seed if sampled else None), episodes, seed)
+    finally:
+        env.close()
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -60,13 +77,9 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigError as ex:
         print(f"lander_exp.evaluate: error: {ex}", file=sys.stderr)
         return 2
-    if args.backend:
-        cfg.env.backend = args.backend
-    env = VecEnv(cfg.env, min(args.envs, args.episodes), seed=args.seed, autoreset=Autoreset.same_step)
-    sampled_seed = args.seed if args.sampled else None
-    eps = run_episodes(env, algo.policy(sampled_seed), args.episodes, args.seed)
-    env.close()
-    result = {"run_dir": str(args.run_dir), "backend": env.backend.value, "policy": "sampled" if args.sampled else "greedy",
+    eps = play(cfg, algo, args.episodes, args.seed, args.backend, args.sampled, args.envs)
+    result = {"run_dir": str(args.run_dir), "backend": args.backend or Backend(cfg.env.backend).value,
+              "policy": "sampled" if args.sampled else "greedy",
               "epoch": state["epoch"], "global_step": state["global_step"],
               "episodes": len(eps), "return_mean": float(eps.returns.mean()), "return_std": float(eps.returns.std()),
               "return_min": float(eps.returns.min()), "return_max": float(eps.returns.max()),
@@ -75,7 +88,7 @@ def main(argv: list[str] | None = None) -> int:
         from lander_exp.run.video import record_episode
 
         path = args.run_dir / "videos" / f"evaluate_epoch_{state['epoch']:06d}_seed{args.seed}.mp4"
-        video = record_episode(cfg.env, algo.policy(sampled_seed), path, args.seed)
+        video = record_episode(cfg.env, algo.policy(args.seed if args.sampled else None), path, args.seed)
         result.update(video=str(video.path), video_return=video.episode_return)
     if args.json:
         print(json.dumps(result))
