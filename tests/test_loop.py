@@ -83,3 +83,17 @@ def test_every_logged_metric_lies_within_its_meaning(tmp_path):
     assert [r["global_step"] for r in rows] == [512, 1024, 1536] and [r["epoch"] for r in rows] == [1, 2, 3]
     evals = [r["eval/return_mean"] for r in rows]
     assert [r["eval/return_ma"] for r in rows] == pytest.approx([np.mean(evals[max(0, i - 2):i + 1]) for i in range(3)])
+
+
+def test_the_seed_fast_preset_trains_with_its_critic_one_epoch_behind(tmp_path):
+    """experiment=seed_fast (EnvPool, the background critic) shrunk to small epochs: it trains, its
+    actor metrics mean what they say, and the critic's arrive one row late, as documented."""
+    proc = run_cli(["experiment=seed_fast", "algo.steps_per_epoch=2048", "algo.batch_size=512", "algo.update_epochs=2",
+                    "train.max_epochs=3", "train.eval_every=3", "train.eval_episodes=2", "train.eval_envs=2",
+                    "train.target_return=null", "train.video_every=0", "train.progress=false"], cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    rows = [r for r in history(leet_records(wandb_runs(tmp_path)[0])) if "train/actor_loss" in r]
+    assert [r["global_step"] for r in rows] == [2048, 4096, 6144]
+    assert "train/critic_loss" not in rows[0] and all(math.isfinite(r["train/critic_loss"]) for r in rows[1:])
+    assert all(0 <= r["train/clip_frac"] <= 1 and r["train/approx_kl"] >= -1e-6 for r in rows)
+    assert all(r["perf/critic_wait_s"] >= 0 for r in rows)
