@@ -54,24 +54,9 @@ def final_checkpoint(run_dir):
     return load(sorted(run_dir.glob("checkpoints/epoch_*.pt"))[-1])
 
 
-def assert_close_state(a, b, where="checkpoint"):
-    """Equal checkpoint trees, tensors to float tolerance; clocks and W&B ids skipped."""
-    if isinstance(a, dict):
-        assert a.keys() == b.keys(), (where, set(a) ^ set(b))
-        for k in a:
-            if k not in ("wall_s", "id", "rows", "run_dir"):
-                assert_close_state(a[k], b[k], f"{where}.{k}")
-    elif isinstance(a, (list, tuple)):
-        assert len(a) == len(b), where
-        for i, (x, y) in enumerate(zip(a, b, strict=True)):
-            assert_close_state(x, y, f"{where}[{i}]")
-    elif isinstance(a, torch.Tensor):
-        if a.is_floating_point():
-            torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-6, msg=where)
-        else:
-            assert torch.equal(a, b), where
-    else:
-        assert a == b or (a != a and b != b), (where, a, b)
+def assert_close_state(a, b):
+    """Equal checkpoint trees, tensors to float tolerance; clocks, W&B ids and the run's own folder skipped."""
+    assert_same_state(a, b, skip=("wall_s", "id", "rows", "run_dir"), close=True)
 
 
 def assert_same_rows(a, b):
