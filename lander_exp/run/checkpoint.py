@@ -6,7 +6,10 @@ optimizers and RNG states, torch's global RNG, the step/episode counters, the ev
 config, and every metrics row logged so far (so an offline W&B run can be rebuilt without gaps).
 
 Checkpoints hold plain data only (tensors, numbers, strings, lists, dicts; numpy arrays are stored as
-tensors) and are opened with `weights_only=True`: opening a checkpoint someone shared runs no code."""
+tensors) and are opened with `weights_only=True`: opening a checkpoint someone shared runs no code.
+
+torch is imported where a checkpoint is written or read, not with the module: the commands that only
+look at run folders (`runs list`, a resume of a mistyped folder) answer in a second."""
 
 from __future__ import annotations
 
@@ -17,7 +20,6 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
-import torch
 
 from lander_exp.config import ConfigError
 
@@ -34,6 +36,8 @@ def _plain(value):
     if isinstance(value, (list, tuple)):
         return type(value)(_plain(v) for v in value)
     if isinstance(value, np.ndarray):
+        import torch
+
         return torch.from_numpy(np.ascontiguousarray(value))
     if isinstance(value, np.generic):
         return value.item()
@@ -42,6 +46,8 @@ def _plain(value):
 
 def _write(path: Path, state: dict) -> None:
     """Write to a temporary file, flush it to disk, then rename: readers see the old file or the new."""
+    import torch
+
     tmp = path.with_name(path.name + ".tmp")
     with open(tmp, "wb") as f:
         torch.save(_plain(state), f)
@@ -78,6 +84,8 @@ def latest(run_dir: Path) -> Path:
 
 
 def load(path: Path) -> dict:
+    import torch
+
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as ex:

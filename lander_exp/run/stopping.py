@@ -9,9 +9,10 @@ import os
 import signal
 import sys
 import threading
+from typing import TYPE_CHECKING
 
-import torch
-from torch import nn
+if TYPE_CHECKING:  # torch stays unimported until a run starts: a config error answers in a second
+    from torch import nn
 
 
 class RunStopped(Exception):
@@ -88,6 +89,7 @@ def first_nonfinite(metrics: dict[str, float], model: nn.Module) -> str | None:
         if key.startswith("train/") and ("loss" in key or key.startswith("train/grad_norm/")) and not math.isfinite(value):
             return f"{key}={value}"
     for name, param in model.named_parameters():
-        if not torch.isfinite(param).all():
-            return f"parameter {name} (non-finite entries: {int((~torch.isfinite(param)).sum())})"
+        finite = param.isfinite()
+        if not finite.all():
+            return f"parameter {name} (non-finite entries: {int((~finite).sum())})"
     return None
