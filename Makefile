@@ -27,8 +27,9 @@ sweep: install  ## a sweep file, offline here (WANDB_MODE=online: on W&B), e.g. 
 	@test -n "$(SWEEP)" || { echo 'usage: make sweep SWEEP=sweeps/X.yaml [SWEEP_ARGS="--workers 2"]'; exit 2; }
 	$(PY) -m lander_exp.sweep $(SWEEP) $(SWEEP_ARGS)
 
+# the suite runs on every core (pytest-xdist): its tests are mostly whole training processes, each on one
 test: install chromium  ## every test but the SLURM ones (make test-slurm)
-	$(PY) -m pytest -m "not slurm"
+	$(PY) -m pytest -m "not slurm" -n auto
 
 test-slurm: install slurm-up  ## the tests that submit to the one-node SLURM cluster (needs root: apt-get, /etc/slurm)
 	$(PY) -m pytest -m slurm
