@@ -1,12 +1,14 @@
-"""Many seeds in one process against one process per seed (issue 13), side by side in one session.
+"""Many seeds in one process against one process per seed, side by side in one session.
 
     python benchmarks/many_seeds.py [--workloads reinforce_jump ppo_fast] [--episodes 10000] [--seeds 0 1 2 3 4]
+    python benchmarks/many_seeds.py --workloads reinforce_jump --batched-backend gymnasium --batched-processes 2
 
 reinforce_jump: the configuration of --sweep (sweeps/reinforce_jump.yaml: its one point without the seed,
 --episodes per seed). one_process_per_seed runs `python -m lander_exp POINT seed=S` processes, --workers at
 a time, as `python -m lander_exp.sweep sweeps/reinforce_jump.yaml --workers 2` does; batched runs
 `python -m lander_exp POINT seeds=[...]` with --batched-backend's envs (EnvPool by default: one pool of
-one env per seed; gymnasium: the same episodes as the seeds alone, on one core). The run folders stay
+one env per seed; gymnasium: the same episodes as the seeds alone), in --batched-processes processes
+(each every P-th seed; 2 puts a Gymnasium batch on both cores). The run folders stay
 in the printed folder (`scripts/jump_table.py` reads them).
 ppo_fast: `experiment=fast` (EnvPool, each seed until its stopping rule says 200 is reached): one
 process per seed one after another, against `experiment=fast seeds=[...]`. Then every final policy
@@ -125,12 +127,15 @@ def reevaluate(out: Path, mode: str, walls: dict[int, float], episodes: int) -> 
 
 
 def measure(workload: str, mode: str, args_of, seeds: list[int], workers: int, out: Path) -> tuple[dict, dict]:
-    """The mode's row, and each seed's own wall time (one_process_per_seed only)."""
+    """The mode's row, and each seed's own wall time (one_process_per_seed only). batched: `workers`
+    processes at once, each with every workers-th seed (as the sweep runner's --batch-seeds --workers splits)."""
     out.mkdir(parents=True)
     t = time.perf_counter()
     walls: dict[int, float] = {}
     if mode == "batched":
-        launch(args_of(f"seeds=[{','.join(map(str, seeds))}]"), out)
+        parts = [seeds[i::workers] for i in range(min(workers, len(seeds)))]
+        with ThreadPoolExecutor(len(parts)) as pool:
+            list(pool.map(lambda part: launch(args_of(f"seeds=[{','.join(map(str, part))}]"), out), parts))
     else:
         with ThreadPoolExecutor(workers) as pool:
             walls = dict(zip(seeds, pool.map(lambda s: launch(args_of(f"seed={s}"), out), seeds), strict=True))
@@ -175,6 +180,8 @@ def main() -> int:
     p.add_argument("--workers", type=int, default=2, help="reinforce_jump one_process_per_seed: processes at a time")
     p.add_argument("--batched-backend", choices=("envpool", "gymnasium"), default="envpool",
                    help="reinforce_jump batched: the envs the batch steps")
+    p.add_argument("--batched-processes", type=int, default=1,
+                   help="reinforce_jump batched: processes the seeds are split over (2 with gymnasium: both cores)")
     p.add_argument("--csv", type=Path, default=CSV)
     p.add_argument("--reeval-episodes", type=int, default=100, help="ppo_fast: Gymnasium episodes per final policy")
     p.add_argument("--reeval-csv", type=Path, default=REEVAL_CSV, help="ppo_fast: where the re-evaluation goes (appended)")
@@ -192,11 +199,13 @@ def main() -> int:
         print("reinforce_jump runs:", " ".join(base), flush=True)
         batched = base + (["env.backend=envpool", "env.autoreset=next_step"] if args.batched_backend == "envpool" else [])
         raw_solo = gym_raw("LunarLander-v3") * min(args.workers, os.cpu_count())
-        raw_batch = pool_raw("LunarLander-v3", n) if args.batched_backend == "envpool" else gym_raw("LunarLander-v3")
+        raw_batch = (pool_raw("LunarLander-v3", n) if args.batched_backend == "envpool"
+                     else gym_raw("LunarLander-v3") * min(args.batched_processes, os.cpu_count()))
         row, _ = measure("reinforce_jump", "one_process_per_seed", lambda s: [*base, s], args.seeds, args.workers,
                          work / "reinforce_solo")
         rows.append({**row, "raw_env_steps_per_s": round(raw_solo)})
-        row, _ = measure("reinforce_jump", "batched", lambda s: [*batched, s], args.seeds, 1, work / "reinforce_batched")
+        row, _ = measure("reinforce_jump", "batched", lambda s: [*batched, s], args.seeds, args.batched_processes,
+                         work / "reinforce_batched")
         rows.append({**row, "raw_env_steps_per_s": round(raw_batch)})
     if "ppo_fast" in args.workloads:
         raw_solo, raw_batch = pool_raw("LunarLanderContinuous-v3", 16), pool_raw("LunarLanderContinuous-v3", 16 * n)

@@ -1,4 +1,4 @@
-"""REINFORCE's wall time (issue 3): whole runs of `python -m lander_exp experiment=reinforce`, everything
+"""REINFORCE's wall time: whole runs of `python -m lander_exp experiment=reinforce`, everything
 included (W&B offline logging, evaluations, checkpoints), against the floor set by the env itself.
 
     python benchmarks/reinforce_speed.py single [--seed 0] [overrides...]   one run pinned to one core

@@ -1,4 +1,4 @@
-"""Time to a deterministic eval mean of 200: `experiment=fast` against Stable-Baselines3 PPO (issue 6).
+"""Time to a deterministic eval mean of 200: `experiment=fast` against Stable-Baselines3 PPO.
 
     pip install -e '.[sb3]'
     python benchmarks/vs_sb3.py [--seeds 0 1 2 3 4] [--max-seconds 900] [--csv docs/results/speed.csv]

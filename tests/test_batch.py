@@ -192,6 +192,36 @@ def test_the_sweep_runner_trains_points_that_differ_only_in_seed_in_one_process(
     assert rerun.returncode == 0 and "4 already done, 0 to run" in rerun.stdout
 
 
+def test_with_more_workers_than_batches_the_runner_splits_a_batch_and_each_part_keeps_its_own_log(workdir):
+    from tests.test_sweep import COMMAND, write
+
+    path = write(workdir, f"""
+        program: lander_exp/__main__.py
+        command: {COMMAND}
+        method: grid
+        metric: {{name: episode/return_ma100, goal: maximize}}
+        parameters:
+          experiment: {{value: reinforce}}
+          seed: {{values: [1, 2, 3]}}
+        """)
+    args = [a for a in REINFORCE if not a.startswith("experiment=")]
+    text = path.read_text().replace('"${args_no_hyphens}"', ", ".join([*args, "train.max_episodes=4", '"${args_no_hyphens}"']))
+    path.write_text(text.replace("train.max_episodes=24, ", ""))
+    proc = run_cli([str(path), "--batch-seeds", "--workers", "2", "--dir", "out"], cwd=workdir, module="lander_exp.sweep")
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
+    assert "3 to run in 2 processes" in proc.stdout
+    assert "seeds 1,3 in one process" in proc.stdout and "seeds 2 in one process" in proc.stdout
+    (batch,) = [p for p in (workdir / "out" / "tiny").iterdir() if p.is_dir() and p.name != "wandb"]
+    assert sorted(p.name for p in batch.glob("sweep*.log")) == ["sweep_s1-3.log", "sweep_s2.log"]
+    for tag, seeds in (("s1-3", "[1,3]"), ("s2", "[2]")):  # Hydra's record of each part's own command
+        assert f"seeds={seeds}" in (batch / ".hydra" / tag / "overrides.yaml").read_text()
+    for seed in (1, 2, 3):
+        assert OmegaConf.load(batch / f"s{seed}" / "config.yaml").seed == seed
+        assert (batch / f"s{seed}" / "sweep_done.json").is_file()
+    rerun = run_cli([str(path), "--batch-seeds", "--workers", "2", "--dir", "out"], cwd=workdir, module="lander_exp.sweep")
+    assert rerun.returncode == 0 and "3 already done, 0 to run" in rerun.stdout
+
+
 @pytest.mark.parametrize("value", ["[1,1]", "[]", "[-1,2]"])
 def test_bad_seeds_fail_in_one_line_naming_the_key(value):
     from lander_exp.config import ConfigError

@@ -152,6 +152,18 @@ def wandb_record(job: Job) -> dict:
 
 
 # ---- running -----------------------------------------------------------------------------------------
+def split_batches(units: list[list[Job]], workers: int) -> list[list[Job]]:
+    """Fewer processes than workers: the largest batch is cut in two (alternate seeds) until every
+    worker has a process or every batch is one seed, so a sweep of one point's five seeds with
+    --workers 2 trains them in two processes (three seeds and two), not one with a core idle."""
+    units = list(units)
+    while len(units) < workers and any(len(u) > 1 for u in units):
+        big = max(units, key=len)
+        at = units.index(big)
+        units[at:at + 1] = [big[0::2], big[1::2]]
+    return units
+
+
 class Runner:
     """Runs jobs in parallel subprocesses and stops them all (only those) on Ctrl-C."""
 
@@ -218,20 +230,25 @@ class Runner:
             self.say(f"{label} FAILED   {job.key}  exit {code}, log: {job.run_dir / 'sweep.log'}")
         return False
 
-    def run_batch(self, jobs: list[Job], label: str) -> list[bool]:
-        """Jobs that differ only in their seed, trained in one process; each is done once its run finished."""
+    def run_batch(self, jobs: list[Job], label: str, part: bool = False) -> list[bool]:
+        """Jobs that differ only in their seed, trained in one process; each is done once its run finished.
+        A `part` of a split batch (split_batches) shares the batch folder with the other parts: its log
+        and Hydra's record of its command are its own (sweep_s<seeds>.log, .hydra/s<seeds>/)."""
         if self.stopping:
             return [False] * len(jobs)
         batch_dir = jobs[0].run_dir.parent
         batch_dir.mkdir(parents=True, exist_ok=True)
+        tag = "s" + "-".join(j.run_dir.name[1:] for j in jobs) if part else ""
+        command = self.command(jobs[0], jobs) + ([f"hydra.output_subdir=.hydra/{tag}"] if part else [])
+        log_path = batch_dir / (f"sweep_{tag}.log" if part else "sweep.log")
         env = {**os.environ, "WANDB_MODE": "offline", "HYDRA_FULL_ERROR": "1"}
         start = time.perf_counter()
-        with open(batch_dir / "sweep.log", "w") as log:
-            proc = subprocess.Popen(self.command(jobs[0], jobs), stdout=log, stderr=subprocess.STDOUT, env=env,
-                                    start_new_session=True)
+        with open(log_path, "w") as log:
+            proc = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True)
             with self.lock:
                 self.procs[proc.pid] = proc
-            self.say(f"{label} started  {jobs[0].batch}: {len(jobs)} seeds in one process")
+            seeds = ",".join(j.run_dir.name[1:] for j in jobs)
+            self.say(f"{label} started  {jobs[0].batch}: seeds {seeds} in one process")
             code = proc.wait()
             with self.lock:
                 self.procs.pop(proc.pid, None)
@@ -247,7 +264,7 @@ class Runner:
                 shown = f"{value:.4g}" if isinstance(value, (int, float)) else "-"
                 self.say(f"{label} done     {job.key}  {self.spec.metric}={shown}  ({took:.0f} s for the batch)")
             elif not self.stopping:
-                self.say(f"{label} FAILED   {job.key}  exit {code}, log: {batch_dir / 'sweep.log'}")
+                self.say(f"{label} FAILED   {job.key}  exit {code}, log: {log_path}")
             results.append(ok)
         return results
 
@@ -263,13 +280,18 @@ class Runner:
                 same[0].append(job)
             else:
                 units.append([job])
+        units = split_batches(units, self.workers)
         processes = f" in {len(units)} processes" if len(units) != len(todo) else ""
         print(f"sweep {self.spec.name}: {len(jobs)} runs, {len(jobs) - len(todo)} already done, "
               f"{len(todo)} to run{processes} with {self.workers} worker(s)", flush=True)
         labels = [f"[{i + 1}/{len(units)}]" for i in range(len(units))]
 
+        split = {u[0].batch for u in units if u[0].batch and sum(v[0].batch == u[0].batch for v in units) > 1}
+
         def one(unit: list[Job], label: str) -> list[bool]:
-            return self.run_batch(unit, label) if unit[0].batch else [self.run_one(unit[0], label)]
+            if unit[0].batch:
+                return self.run_batch(unit, label, part=unit[0].batch in split)
+            return [self.run_one(unit[0], label)]
 
         pool = ThreadPoolExecutor(self.workers)
         try:
