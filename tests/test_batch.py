@@ -164,7 +164,8 @@ def test_a_multirun_over_seeds_trains_them_in_one_process_with_the_batched_launc
         assert summary["summary"]["episodes"] == 6 and exit_code(wandb_dir_of(job)) == 0
 
 
-def test_the_sweep_runner_trains_points_that_differ_only_in_seed_in_one_process(workdir):
+def reinforce_sweep(workdir, parameters: str):
+    """A sweep file of tiny REINFORCE runs (4 episodes) over `parameters` (YAML lines, one indented)."""
     from tests.test_sweep import COMMAND, write
 
     path = write(workdir, f"""
@@ -174,12 +175,18 @@ def test_the_sweep_runner_trains_points_that_differ_only_in_seed_in_one_process(
         metric: {{name: episode/return_ma100, goal: maximize}}
         parameters:
           experiment: {{value: reinforce}}
-          lr.actor: {{values: [0.001, 0.003]}}
-          seed: {{values: [1, 2]}}
+{parameters}
         """)
     args = [a for a in REINFORCE if not a.startswith("experiment=")]
     text = path.read_text().replace('"${args_no_hyphens}"', ", ".join([*args, "train.max_episodes=4", '"${args_no_hyphens}"']))
     path.write_text(text.replace("train.max_episodes=24, ", ""))
+    return path
+
+
+def test_the_sweep_runner_trains_points_that_differ_only_in_seed_in_one_process(workdir):
+    path = reinforce_sweep(workdir, """\
+          lr.actor: {values: [0.001, 0.003]}
+          seed: {values: [1, 2]}""")
     proc = run_cli([str(path), "--batch-seeds", "--dir", "out", "--csv", "out.csv"], cwd=workdir, module="lander_exp.sweep")
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
     assert "4 to run in 2 processes" in proc.stdout
@@ -193,20 +200,7 @@ def test_the_sweep_runner_trains_points_that_differ_only_in_seed_in_one_process(
 
 
 def test_with_more_workers_than_batches_the_runner_splits_a_batch_and_each_part_keeps_its_own_log(workdir):
-    from tests.test_sweep import COMMAND, write
-
-    path = write(workdir, f"""
-        program: lander_exp/__main__.py
-        command: {COMMAND}
-        method: grid
-        metric: {{name: episode/return_ma100, goal: maximize}}
-        parameters:
-          experiment: {{value: reinforce}}
-          seed: {{values: [1, 2, 3]}}
-        """)
-    args = [a for a in REINFORCE if not a.startswith("experiment=")]
-    text = path.read_text().replace('"${args_no_hyphens}"', ", ".join([*args, "train.max_episodes=4", '"${args_no_hyphens}"']))
-    path.write_text(text.replace("train.max_episodes=24, ", ""))
+    path = reinforce_sweep(workdir, "          seed: {values: [1, 2, 3]}")
     proc = run_cli([str(path), "--batch-seeds", "--workers", "2", "--dir", "out"], cwd=workdir, module="lander_exp.sweep")
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
     assert "3 to run in 2 processes" in proc.stdout
