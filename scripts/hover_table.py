@@ -4,7 +4,7 @@ episodes of Gymnasium's env, with the outcome rates that say where a timed-out l
 Seed 000's "100+ points for doing nothing" is about the policy it trained with; which of the two
 earns it, the seed does not say, so both are reported.
 
-    python scripts/hover_table.py runs/sweeps/hover --episodes 100 --out docs/results/hover.csv
+    python scripts/hover_table.py runs/sweeps/hover [runs/sweeps/hover_long ...] --episodes 100 --out docs/results/hover.csv
 """
 
 from __future__ import annotations
@@ -29,26 +29,28 @@ def played(run_dir: Path, episodes: int, sampled: bool) -> dict:
             **{k: round(v, 3) for k, v in eps.rates().items() if k in RATES}}
 
 
-def rows(sweep_dir: Path, episodes: int) -> list[dict]:
+def rows(sweep_dirs: list[Path], episodes: int) -> list[dict]:
     out = []
-    for run_dir in find_run_dirs([sweep_dir]):
+    for run_dir in find_run_dirs(sweep_dirs):
         cfg, _, _ = load_run(run_dir)
         greedy, sampled = played(run_dir, episodes, False), played(run_dir, episodes, True)
         out.append({"steps_per_epoch": cfg.algo.steps_per_epoch, "num_envs": cfg.env.num_envs,
-                    "entropy_coef": cfg.algo.entropy_coef, "seed": cfg.seed, "epoch": greedy["epoch"],
+                    "batch_size": cfg.algo.batch_size, "entropy_coef": cfg.algo.entropy_coef, "seed": cfg.seed,
+                    "epoch": greedy["epoch"],
                     **{f"greedy_{k}": greedy[k] for k in ("return", *RATES)},
                     **{f"sampled_{k}": sampled[k] for k in ("return", *RATES)}})
         print(out[-1], flush=True)
-    return sorted(out, key=lambda r: (r["steps_per_epoch"], r["num_envs"], r["entropy_coef"], r["seed"]))
+    return sorted(out, key=lambda r: (r["steps_per_epoch"], r["num_envs"], r["batch_size"], -r["entropy_coef"],
+                                      r["epoch"], r["seed"]))
 
 
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("sweep_dir", type=Path)
+    p.add_argument("sweep_dirs", type=Path, nargs="+", help="sweep folders (their runs make one table)")
     p.add_argument("--episodes", type=int, default=100)
     p.add_argument("--out", type=Path)
     args = p.parse_args()
-    table = rows(args.sweep_dir, args.episodes)
+    table = rows(args.sweep_dirs, args.episodes)
     f = args.out.open("w", newline="") if args.out else sys.stdout
     w = csv.DictWriter(f, list(table[0]))
     w.writeheader()

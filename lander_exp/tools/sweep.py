@@ -238,7 +238,8 @@ class Runner:
             return [False] * len(jobs)
         batch_dir = jobs[0].run_dir.parent
         batch_dir.mkdir(parents=True, exist_ok=True)
-        tag = "s" + "-".join(j.run_dir.name[1:] for j in jobs) if part else ""
+        seeds = [j.run_dir.name[1:] for j in jobs]  # run folders are BATCH/s<seed>
+        tag = "s" + "-".join(seeds) if part else ""
         command = self.command(jobs[0], jobs) + ([f"hydra.output_subdir=.hydra/{tag}"] if part else [])
         log_path = batch_dir / (f"sweep_{tag}.log" if part else "sweep.log")
         env = {**os.environ, "WANDB_MODE": "offline", "HYDRA_FULL_ERROR": "1"}
@@ -247,8 +248,7 @@ class Runner:
             proc = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True)
             with self.lock:
                 self.procs[proc.pid] = proc
-            seeds = ",".join(j.run_dir.name[1:] for j in jobs)
-            self.say(f"{label} started  {jobs[0].batch}: seeds {seeds} in one process")
+            self.say(f"{label} started  {jobs[0].batch}: seeds {','.join(seeds)} in one process")
             code = proc.wait()
             with self.lock:
                 self.procs.pop(proc.pid, None)
