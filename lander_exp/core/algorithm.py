@@ -63,7 +63,9 @@ def make_algo(cfg: DictConfig, obs_dim: int, act_space: gym.Space, device: torch
 
 def make_many(algos: list[Algorithm], envs):
     """The batched stepper of several runs of one algorithm (run/batch.py): an object with
-    `epochs()` yielding (run index, batch for its `learn`, seconds), `stop(k)` and `idle`."""
+    `epochs()` yielding (run index, batch, seconds collecting it, and None where the run is to
+    `learn` the batch itself, or the (train/* row, seconds) of having learned it already), `stop(k)`
+    and `idle`."""
     from lander_exp.core.ppo import PPO, ManyPPO
     from lander_exp.core.reinforce import ManyReinforce, Reinforce
 

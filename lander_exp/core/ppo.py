@@ -25,18 +25,53 @@ from lander_exp.core.seeding import RunSeeds
 from lander_exp.envs.vec import Steps, VecEnv
 
 
-def clipped_surrogate(logp: torch.Tensor, old_logp: torch.Tensor, adv: torch.Tensor,
-                      clip: float) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+def clipped_surrogate(logp: torch.Tensor, old_logp: torch.Tensor, adv: torch.Tensor, clip: float,
+                      weight: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """PPO's actor loss -mean(min(r A, clip(r, 1-eps, 1+eps) A)) with r = exp(logp - old_logp), and
     two diagnostics without gradient: approx_kl = mean((r - 1) - log r) >= 0 (Schulman's k3
-    estimator) and clip_frac, the fraction of samples with |r - 1| > eps."""
+    estimator) and clip_frac, the fraction of samples with |r - 1| > eps. Means over the last
+    dimension (several runs' minibatches stack on the first, core/stacked_ppo.py); with `weight`,
+    sums weighted by it instead (padded minibatches: 1/size on real samples, 0 on padding)."""
+    mean = (lambda x: x.mean(-1)) if weight is None else (lambda x: (x * weight).sum(-1))  # noqa: E731
     log_ratio = logp - old_logp
     ratio = log_ratio.exp()
-    loss = -torch.min(ratio * adv, ratio.clamp(1 - clip, 1 + clip) * adv).mean()
+    loss = -mean(torch.min(ratio * adv, ratio.clamp(1 - clip, 1 + clip) * adv))
     with torch.no_grad():
-        approx_kl = ((ratio - 1) - log_ratio).mean()
-        clip_frac = ((ratio - 1).abs() > clip).float().mean()
+        approx_kl = mean((ratio - 1) - log_ratio)
+        clip_frac = mean(((ratio - 1).abs() > clip).float())
     return loss, approx_kl, clip_frac
+
+
+def actor_metrics(means: list[float], lr: float, log_std: list[float]) -> dict[str, float]:
+    """An epoch's actor row: `means` of (loss, entropy, approx_kl, clip_frac, grad norm) over its minibatches."""
+    out = {"train/actor_loss": means[0], "train/entropy": means[1], "train/approx_kl": means[2],
+           "train/clip_frac": means[3], "train/grad_norm/actor": means[4], "train/lr/actor": lr}
+    out.update({f"train/log_std/{i}": v for i, v in enumerate(log_std)})
+    return out
+
+
+def critic_metrics(means: list[float], lr: float) -> dict[str, float]:
+    """An epoch's critic row: `means` of (loss, grad norm) over its minibatches."""
+    return {"train/critic_loss": means[0], "train/grad_norm/critic": means[1], "train/lr/critic": lr}
+
+
+def total_loss(metrics: dict[str, float], c) -> float:
+    """The epoch's mean of PPO's whole loss, from the actor's and the critic's parts."""
+    return (metrics["train/actor_loss"] + float(c.vf_coef) * metrics["train/critic_loss"]
+            - float(c.entropy_coef) * metrics["train/entropy"])
+
+
+@dataclass
+class Prepared:
+    """An epoch's samples for the updates (reset-only steps left out) and its minibatch orders."""
+
+    obs: torch.Tensor  # [S, D]
+    raw: torch.Tensor  # [S, A] pre-tanh actions
+    old_logp: torch.Tensor  # [S]
+    adv: torch.Tensor  # [S] normalised if the config says so
+    ret: torch.Tensor  # [S] the critic's targets
+    perms: list[torch.Tensor]  # one shuffle of range(S) per update epoch
+    explained_variance: float
 
 
 @dataclass
@@ -178,10 +213,10 @@ class PPO:
         dones = (ro.terminated | ro.truncated).astype(np.float32)
         return gae(ro.rewards, values, next_values, dones, c.gamma, c.gae_lambda)
 
-    def learn(self, ro: Rollout) -> dict[str, float]:
+    def prepare(self, ro: Rollout) -> Prepared:
+        """The epoch's training samples (advantages and targets per the config) and its minibatch
+        orders, drawn from this run's own generator; the first half of `learn`."""
         c, m, dev = self.cfg, self.model, self.device
-        finished, critic_wait = self.critic_job.wait()  # the values below need the latest critic
-        self.critic_metrics.update(finished)
         steps, n = ro.rewards.shape
         obs = torch.as_tensor(ro.obs.reshape(steps * n, -1), device=dev)
         raw = torch.as_tensor(ro.raw_actions.reshape(steps * n, -1), device=dev)
@@ -204,23 +239,29 @@ class PPO:
         ret_t = torch.as_tensor(ret, device=dev)
         if c.normalize_advantages:
             adv_t = (adv_t - adv_t.mean()) / (adv_t.std() + 1e-8)
+        perms = [torch.randperm(len(adv), generator=self.gen).to(dev) for _ in range(c.update_epochs)]
+        var_ret = float(np.var(ret))
+        explained = float(1 - np.var(ret - values) / var_ret) if var_ret > 0 else float("nan")
+        return Prepared(obs, raw, old_logp, adv_t, ret_t, perms, explained)
 
+    def learn(self, ro: Rollout) -> dict[str, float]:
+        c = self.cfg
+        finished, critic_wait = self.critic_job.wait()  # the values below need the latest critic
+        self.critic_metrics.update(finished)
+        p = self.prepare(ro)
         # The actor's and the critic's losses share no parameters (the loss is their weighted sum, each
         # network has its own optimizer and clipping), so each learns in its own loop over the same
         # minibatches: the same updates as one backward pass of the sum per minibatch.
-        perms = [torch.randperm(len(adv), generator=self.gen).to(dev) for _ in range(c.update_epochs)]
-        out = self._update_actor(perms, (obs, raw, old_logp, adv_t))
+        out = self._update_actor(p.perms, (p.obs, p.raw, p.old_logp, p.adv))
         out["perf/critic_wait_s"] = critic_wait
-        var_ret = float(np.var(ret))
-        out["train/explained_variance"] = float(1 - np.var(ret - values) / var_ret) if var_ret > 0 else float("nan")
+        out["train/explained_variance"] = p.explained_variance
         if c.overlap_critic:
             out.update(self.critic_metrics)  # the previous epoch's
             self.critic_metrics = {}
-            self.critic_job.submit(lambda: self._update_critic(perms, (obs, ret_t)))
+            self.critic_job.submit(lambda: self._update_critic(p.perms, (p.obs, p.ret)))
         else:
-            out.update(self._update_critic(perms, (obs, ret_t)))
-            out["train/loss"] = (out["train/actor_loss"] + float(c.vf_coef) * out["train/critic_loss"]
-                                 - float(c.entropy_coef) * out["train/entropy"])
+            out.update(self._update_critic(p.perms, (p.obs, p.ret)))
+            out["train/loss"] = total_loss(out, c)
         return out
 
     def _update_actor(self, perms: list[torch.Tensor], samples: tuple[torch.Tensor, ...]) -> dict[str, float]:
@@ -237,12 +278,8 @@ class PPO:
             grad_norm = torch.nn.utils.clip_grad_norm_(params, max_norm)
             self.pi_opt.step()
             stats.append(torch.stack([actor_loss.detach(), entropy.detach(), approx_kl, clip_frac, grad_norm]))
-        s = torch.stack(stats).mean(0).tolist()
-        out = {"train/actor_loss": s[0], "train/entropy": s[1], "train/approx_kl": s[2], "train/clip_frac": s[3],
-               "train/grad_norm/actor": s[4], "train/lr/actor": self.pi_opt.param_groups[0]["lr"]}
-        for i, v in enumerate(m.log_std.detach().cpu().tolist()):
-            out[f"train/log_std/{i}"] = v
-        return out
+        return actor_metrics(torch.stack(stats).mean(0).tolist(), self.pi_opt.param_groups[0]["lr"],
+                             m.log_std.detach().cpu().tolist())
 
     def _update_critic(self, perms: list[torch.Tensor], samples: tuple[torch.Tensor, ...]) -> dict[str, float]:
         params = list(self.model.critic.parameters())
@@ -255,9 +292,7 @@ class PPO:
             grad_norm = torch.nn.utils.clip_grad_norm_(params, max_norm)
             self.vf_opt.step()
             stats.append(torch.stack([critic_loss.detach(), grad_norm]))
-        s = torch.stack(stats).mean(0).tolist()
-        return {"train/critic_loss": s[0], "train/grad_norm/critic": s[1],
-                "train/lr/critic": self.vf_opt.param_groups[0]["lr"]}
+        return critic_metrics(torch.stack(stats).mean(0).tolist(), self.vf_opt.param_groups[0]["lr"])
 
     def _minibatches(self, perms: list[torch.Tensor], samples: tuple[torch.Tensor, ...]):
         """Each pass shuffles every tensor once and slices it: the same minibatches as gathering each
@@ -286,7 +321,8 @@ class PPO:
 
 class ManyPPO:
     """PPO's epochs for several runs of one config at once (run/batch.py): every run collects its
-    epoch in the shared envs (`PPO.collect_many`), then each learns from its own rollout in turn.
+    epoch in the shared envs (`PPO.collect_many`), then all learn from their own rollouts in one
+    stacked update (core/stacked_ppo.py), or each in turn where that cannot stand for theirs.
     `envs(runs)` is as for core.reinforce.ManyReinforce."""
 
     def __init__(self, algos: list[PPO], envs: Callable[[list[int]], tuple[VecEnv, bool]]):
@@ -297,8 +333,11 @@ class ManyPPO:
     def stop(self, k: int) -> None:
         self.stopped.add(k)
 
-    def epochs(self) -> Iterator[tuple[int, Rollout, float]]:
+    def epochs(self) -> Iterator[tuple[int, Rollout, float, tuple[dict[str, float], float] | None]]:
+        """(run, its rollout, its share of the rollout's seconds, and what it learned from it with
+        the seconds that took, or None where the run is to `learn` it itself)."""
         from lander_exp.core.reinforce import columns
+        from lander_exp.core.stacked_ppo import learn_stacked, stackable
 
         active, env, obs = list(range(len(self.algos))), None, None
         while active:
@@ -306,11 +345,18 @@ class ManyPPO:
                 env, carried = self.envs(active)
                 obs = obs if carried else None
             start = time.perf_counter()
-            rollouts, obs = PPO.collect_many([self.algos[k] for k in active], env, obs)
+            algos = [self.algos[k] for k in active]
+            rollouts, obs = PPO.collect_many(algos, env, obs)
             share = (time.perf_counter() - start) / len(active)
+            learned: list = [None] * len(active)
+            if stackable(algos, rollouts):
+                start = time.perf_counter()
+                rows = learn_stacked(algos, rollouts)
+                took = (time.perf_counter() - start) / len(active)
+                learned = [(row, took) for row in rows]
             self.idle = []
-            for k, rollout in zip(active, rollouts, strict=True):
-                yield k, rollout, share
+            for k, rollout, done in zip(active, rollouts, learned, strict=True):
+                yield k, rollout, share, done
                 if k not in self.stopped:
                     self.idle.append(k)
             left = [k for k in active if k not in self.stopped]

@@ -214,8 +214,9 @@ class ManyReinforce:
         """Run k steps no more (call it before asking for the next epoch)."""
         self.stopped.add(k)
 
-    def epochs(self) -> Iterator[tuple[int, Finished, float]]:
-        """(run, what it collected, its share of the stepping time) each time one of its episodes ends."""
+    def epochs(self) -> Iterator[tuple[int, Finished, float, None]]:
+        """(run, what it collected, its share of the stepping time, None: it learns it itself) each time
+        one of its episodes ends."""
         active, carry = list(range(len(self.algos))), None
         while active:
             env, carried = self.envs(active)
@@ -276,7 +277,7 @@ class ManyReinforce:
                 batch = Finished([(obs_buf[j, :n].copy(), act_buf[j, :n].copy(), rewards)], episode, int(steps[j]))
                 took = float(clock[j])
                 steps[j], clock[j], fresh[j] = 0, 0.0, True
-                yield active[j], batch, took
+                yield active[j], batch, took, None
                 self._after(active[j], j, actor)
             left = [k for k in active if k not in self.stopped]
             if left != active:
@@ -326,7 +327,7 @@ class ManyReinforce:
                 batch = Finished(trajs, step.episodes.select(owner == j), int(steps[j]))
                 took = float(clock[j])
                 steps[j], clock[j] = 0, 0.0
-                yield active[j], batch, took
+                yield active[j], batch, took, None
                 self._after(active[j], j, actor)
             left = [k for k in active if k not in self.stopped]
             if left != active:

@@ -146,11 +146,11 @@ def run(members: list[Member]) -> list[dict | RunStopped]:
         try:
             stop.install()
             epochs = stepper.epochs()
-            for j, batch, rollout_s in epochs:
+            for j, batch, rollout_s, learned in epochs:
                 k = todo[j]
                 r = runs[k]
                 try:
-                    metrics = r.learn_epoch(batch, rollout_s)
+                    metrics = r.learn_epoch(batch, rollout_s, learned)
                     r.end_epoch(metrics, stopping=stop.requested)
                 except NonFiniteError as ex:  # this run fails; the others go on
                     print(f"lander_exp: {r.run_dir}: {ex}", file=sys.stderr, flush=True)

@@ -140,12 +140,16 @@ class Run:
         batch = self.algo.collect(self.env)
         return self.learn_epoch(batch, time.perf_counter() - t0)
 
-    def learn_epoch(self, batch, rollout_s: float) -> dict:
+    def learn_epoch(self, batch, rollout_s: float, learned: tuple[dict, float] | None = None) -> dict:
         """Learn from what was collected (here, or for many runs at once by run/batch.py) in
-        `rollout_s` seconds; the epoch's row of metrics."""
-        t1 = time.perf_counter()
-        metrics = self.algo.learn(batch)
-        update_s = time.perf_counter() - t1
+        `rollout_s` seconds; the epoch's row of metrics. `learned`: the (train/* row, seconds) of a
+        batch's update that already learned it for this run (core/stacked_ppo.py)."""
+        if learned is None:
+            t1 = time.perf_counter()
+            metrics = self.algo.learn(batch)
+            update_s = time.perf_counter() - t1
+        else:
+            metrics, update_s = dict(learned[0]), learned[1]
         p = self.progress
         p.add(batch.episodes, batch.env_steps)
         metrics.update(global_step=p.global_step, episode=p.episodes, epoch=p.epoch)
