@@ -10,9 +10,10 @@ earns it, the seed does not say, so both are reported.
 from __future__ import annotations
 
 import argparse
-import csv
 import sys
 from pathlib import Path
+
+from csv_out import write_rows  # scripts/, on the path when a script runs
 
 from lander_exp.run.records import find_run_dirs
 from lander_exp.run.train import EVAL_SEED
@@ -35,13 +36,14 @@ def rows(sweep_dirs: list[Path], episodes: int) -> list[dict]:
         cfg, _, _ = load_run(run_dir)
         greedy, sampled = played(run_dir, episodes, False), played(run_dir, episodes, True)
         out.append({"steps_per_epoch": cfg.algo.steps_per_epoch, "num_envs": cfg.env.num_envs,
-                    "batch_size": cfg.algo.batch_size, "entropy_coef": cfg.algo.entropy_coef, "seed": cfg.seed,
+                    "batch_size": cfg.algo.batch_size, "entropy_coef": cfg.algo.entropy_coef,
+                    "init_log_std": cfg.algo.init_log_std, "seed": cfg.seed,
                     "epoch": greedy["epoch"],
                     **{f"greedy_{k}": greedy[k] for k in ("return", *RATES)},
                     **{f"sampled_{k}": sampled[k] for k in ("return", *RATES)}})
         print(out[-1], flush=True)
     return sorted(out, key=lambda r: (r["steps_per_epoch"], r["num_envs"], r["batch_size"], -r["entropy_coef"],
-                                      r["epoch"], r["seed"]))
+                                      -r["init_log_std"], r["epoch"], r["seed"]))
 
 
 def main() -> int:
@@ -51,10 +53,7 @@ def main() -> int:
     p.add_argument("--out", type=Path)
     args = p.parse_args()
     table = rows(args.sweep_dirs, args.episodes)
-    f = args.out.open("w", newline="") if args.out else sys.stdout
-    w = csv.DictWriter(f, list(table[0]))
-    w.writeheader()
-    w.writerows(table)
+    write_rows(table, args.out)
     return 0
 
 

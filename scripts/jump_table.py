@@ -14,12 +14,12 @@ writes each run's per-episode outcomes and returns to DIR/<run>.npz (the tests' 
 from __future__ import annotations
 
 import argparse
-import csv
 import statistics
 import sys
 from pathlib import Path
 
 import numpy as np
+from csv_out import write_rows  # scripts/, on the path when a script runs
 
 from lander_exp.core.jump import WINDOW, detect_jump, last_rates
 from lander_exp.run import checkpoint
@@ -72,12 +72,7 @@ def main() -> int:
     p.add_argument("--curves", type=Path, help="also write each run's outcomes and returns to DIR/<run>.npz")
     args = p.parse_args()
     table = rows(args.sweep_dir, args.curves)
-    f = args.out.open("w", newline="") if args.out else sys.stdout
-    w = csv.DictWriter(f, COLUMNS)
-    w.writeheader()
-    w.writerows(table)
-    if args.out:
-        f.close()
+    write_rows(table, args.out, COLUMNS)
     print(verdict(table), file=sys.stderr)
     return 0
 

@@ -12,11 +12,12 @@ epoch is exactly the run that rule would have made. One row per (rule, run)."""
 from __future__ import annotations
 
 import argparse
-import csv
 import math
 import statistics
 import sys
 from pathlib import Path
+
+from csv_out import write_rows  # scripts/, on the path when a script runs
 
 from lander_exp.run.records import find_run_dirs, load_local
 from lander_exp.tools.evaluate import load_run, play
@@ -78,10 +79,7 @@ def main() -> int:
         print(f"{name}: {solved}/{len(mine)} pass the re-evaluation; stopped {len(times)}/{len(mine)}; "
               f"median W&B runtime at the stop {statistics.median(times) if times else float('nan'):.1f} s")
     if args.out:
-        with args.out.open("w", newline="") as f:
-            w = csv.DictWriter(f, list(rows[0]))
-            w.writeheader()
-            w.writerows(rows)
+        write_rows(rows, args.out)
     return 0
 
 
