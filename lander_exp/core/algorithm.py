@@ -66,7 +66,8 @@ def make_many(algos: list[Algorithm], envs):
     `epochs()` yielding (run index, batch, seconds collecting it, and None where the run is to
     `learn` the batch itself, or the (train/* row, seconds) of having learned it already), `stop(k)`
     and `idle`."""
-    from lander_exp.core.ppo import PPO, ManyPPO
+    from lander_exp.core.many_ppo import ManyPPO
+    from lander_exp.core.ppo import PPO
     from lander_exp.core.reinforce import ManyReinforce, Reinforce
 
     if all(isinstance(a, PPO) for a in algos):

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 
@@ -30,7 +30,7 @@ def clipped_surrogate(logp: torch.Tensor, old_logp: torch.Tensor, adv: torch.Ten
     """PPO's actor loss -mean(min(r A, clip(r, 1-eps, 1+eps) A)) with r = exp(logp - old_logp), and
     two diagnostics without gradient: approx_kl = mean((r - 1) - log r) >= 0 (Schulman's k3
     estimator) and clip_frac, the fraction of samples with |r - 1| > eps. Means over the last
-    dimension (several runs' minibatches stack on the first, core/stacked_ppo.py); with `weight`,
+    dimension (several runs' minibatches stack on the first, core/many_ppo.py); with `weight`,
     sums weighted by it instead (padded minibatches: 1/size on real samples, 0 on padding)."""
     mean = (lambda x: x.mean(-1)) if weight is None else (lambda x: (x * weight).sum(-1))  # noqa: E731
     log_ratio = logp - old_logp
@@ -317,50 +317,3 @@ class PPO:
         self.vf_opt.load_state_dict(state["vf_opt"])
         self.rng.bit_generator.state = state["rng"]
         self.gen.set_state(state["gen"])
-
-
-class ManyPPO:
-    """PPO's epochs for several runs of one config at once (run/batch.py): every run collects its
-    epoch in the shared envs (`PPO.collect_many`), then all learn from their own rollouts in one
-    stacked update (core/stacked_ppo.py), or each in turn where that cannot stand for theirs.
-    `envs(runs)` is as for core.reinforce.ManyReinforce."""
-
-    def __init__(self, algos: list[PPO], envs: Callable[[list[int]], tuple[VecEnv, bool]]):
-        self.algos, self.envs = algos, envs
-        self.stopped: set[int] = set()
-        self.idle: list[int] = []  # runs that finished an epoch since the envs last stepped
-
-    def stop(self, k: int) -> None:
-        self.stopped.add(k)
-
-    def epochs(self) -> Iterator[tuple[int, Rollout, float, tuple[dict[str, float], float] | None]]:
-        """(run, its rollout, its share of the rollout's seconds, and what it learned from it with
-        the seconds that took, or None where the run is to `learn` it itself)."""
-        from lander_exp.core.reinforce import columns
-        from lander_exp.core.stacked_ppo import learn_stacked, stackable
-
-        active, env, obs = list(range(len(self.algos))), None, None
-        while active:
-            if env is None:
-                env, carried = self.envs(active)
-                obs = obs if carried else None
-            start = time.perf_counter()
-            algos = [self.algos[k] for k in active]
-            rollouts, obs = PPO.collect_many(algos, env, obs)
-            share = (time.perf_counter() - start) / len(active)
-            learned: list = [None] * len(active)
-            if stackable(algos, rollouts):
-                start = time.perf_counter()
-                rows = learn_stacked(algos, rollouts)
-                took = (time.perf_counter() - start) / len(active)
-                learned = [(row, took) for row in rows]
-            self.idle = []
-            for k, rollout, done in zip(active, rollouts, learned, strict=True):
-                yield k, rollout, share, done
-                if k not in self.stopped:
-                    self.idle.append(k)
-            left = [k for k in active if k not in self.stopped]
-            if left != active:
-                if left:
-                    obs = obs[columns(active, left, env.num_envs // len(active))]
-                active, env = left, None

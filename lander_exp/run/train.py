@@ -143,7 +143,7 @@ class Run:
     def learn_epoch(self, batch, rollout_s: float, learned: tuple[dict, float] | None = None) -> dict:
         """Learn from what was collected (here, or for many runs at once by run/batch.py) in
         `rollout_s` seconds; the epoch's row of metrics. `learned`: the (train/* row, seconds) of a
-        batch's update that already learned it for this run (core/stacked_ppo.py)."""
+        batch's update that already learned it for this run (core/many_ppo.py)."""
         if learned is None:
             t1 = time.perf_counter()
             metrics = self.algo.learn(batch)

@@ -1,4 +1,5 @@
-"""PPO's updates for several runs of one config at once (run/batch.py, `seeds=[...]`): each layer's
+"""PPO for several runs of one config at once (run/batch.py, `seeds=[...]`): `ManyPPO` collects an
+epoch for all of them in shared envs, then `learn_stacked` updates them together, each layer's
 weights stacked over the runs into one [N, out, in] tensor, so one batched matmul, one backward and
 one Adam step per minibatch serve every run, where the runs' own updates would pay PyTorch's
 per-operation overhead N times (at LunarLander's sizes that overhead is most of an update).
@@ -12,11 +13,59 @@ back, so checkpoints, evaluation and the next epoch see ordinary runs."""
 from __future__ import annotations
 
 import math
+import time
+from collections.abc import Callable, Iterator
 
 import torch
 from torch import nn
 
 from lander_exp.core.ppo import PPO, Prepared, Rollout, actor_metrics, clipped_surrogate, critic_metrics, total_loss
+from lander_exp.core.reinforce import columns
+from lander_exp.envs.vec import VecEnv
+
+
+class ManyPPO:
+    """PPO's epochs for several runs of one config at once (run/batch.py): every run collects its
+    epoch in the shared envs (`PPO.collect_many`), then all learn from their own rollouts in one
+    stacked update (`learn_stacked` below), or each in turn where that cannot stand for theirs.
+    `envs(runs)` is as for core.reinforce.ManyReinforce."""
+
+    def __init__(self, algos: list[PPO], envs: Callable[[list[int]], tuple[VecEnv, bool]]):
+        self.algos, self.envs = algos, envs
+        self.stopped: set[int] = set()
+        self.idle: list[int] = []  # runs that finished an epoch since the envs last stepped
+
+    def stop(self, k: int) -> None:
+        self.stopped.add(k)
+
+    def epochs(self) -> Iterator[tuple[int, Rollout, float, tuple[dict[str, float], float] | None]]:
+        """(run, its rollout, its share of the rollout's seconds, and what it learned from it with
+        the seconds that took, or None where the run is to `learn` it itself)."""
+        active, env, obs = list(range(len(self.algos))), None, None
+        while active:
+            if env is None:
+                env, carried = self.envs(active)
+                obs = obs if carried else None
+            start = time.perf_counter()
+            algos = [self.algos[k] for k in active]
+            rollouts, obs = PPO.collect_many(algos, env, obs)
+            share = (time.perf_counter() - start) / len(active)
+            learned: list = [None] * len(active)
+            if stackable(algos, rollouts):
+                start = time.perf_counter()
+                rows = learn_stacked(algos, rollouts)
+                took = (time.perf_counter() - start) / len(active)
+                learned = [(row, took) for row in rows]
+            self.idle = []
+            for k, rollout, done in zip(active, rollouts, learned, strict=True):
+                yield k, rollout, share, done
+                if k not in self.stopped:
+                    self.idle.append(k)
+            left = [k for k in active if k not in self.stopped]
+            if left != active:
+                if left:
+                    obs = obs[columns(active, left, env.num_envs // len(active))]
+                active, env = left, None
 
 
 def stackable(algos: list[PPO], rollouts: list[Rollout]) -> bool:

@@ -1,4 +1,4 @@
-"""Several runs' PPO updates as one stacked update (core/stacked_ppo.py, used by `seeds=[...]`): each
+"""Several runs' PPO updates as one stacked update (core/many_ppo.py, used by `seeds=[...]`): each
 run ends with the weights, optimizer moments and train/* row of its own update, also where the runs'
 sample counts differ (next-step autoreset drops reset-only steps, so the last minibatch of a pass is
 padded); where one stacked update cannot stand for the runs' own, it is not used."""
@@ -6,8 +6,8 @@ padded); where one stacked update cannot stand for the runs' own, it is not used
 import pytest
 import torch
 
+from lander_exp.core.many_ppo import learn_stacked, stackable
 from lander_exp.core.ppo import PPO
-from lander_exp.core.stacked_ppo import learn_stacked, stackable
 from lander_exp.envs.vec import VecEnv
 from tests.conftest import make_cfg
 
