@@ -4,7 +4,7 @@ weights stacked over the runs into one [N, out, in] tensor, so one batched matmu
 one Adam step per minibatch serve every run, where the runs' own updates would pay PyTorch's
 per-operation overhead N times (at LunarLander's sizes that overhead is most of an update).
 
-Each run still learns exactly as alone, to float tolerance: from its own samples, in its own
+Each run still learns as it would alone, to float tolerance: from its own samples, in its own
 minibatch order (drawn by its own `prepare`), with its own gradient clipping. The gradient of the
 sum of the runs' losses with respect to run k's weights is run k's own (the runs share no
 parameter), and Adam is elementwise. Afterwards each run's weights and optimizer states are written
