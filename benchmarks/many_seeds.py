@@ -150,7 +150,7 @@ def measure(workload: str, mode: str, args_of, seeds: list[int], workers: int, o
 
 def sweep_point(path: Path) -> list[str]:
     """The overrides of a one-point sweep file's runs, less the seed and the tracker's mode."""
-    from lander_exp.tools.sweep import seedless
+    from lander_exp.tools.sweep_runner import seedless
     from lander_exp.tools.sweep_spec import load
 
     spec = load(path)

@@ -12,7 +12,7 @@ import textwrap
 import pytest
 from wandb.sdk.launch.sweeps.utils import create_sweep_command_args
 
-from lander_exp.tools import sweep
+from lander_exp.tools import sweep, sweep_runner
 from lander_exp.tools.sweep_spec import SweepError, load
 from tests.conftest import ROOT, TINY, history, leet_records, leet_summary, run_cli
 
@@ -39,11 +39,11 @@ def test_every_sweep_file_validates_and_every_point_composes(path, tmp_path):
     spec = load(path)
     assert spec.raw["program"] and "${args_no_hyphens}" in spec.raw["command"]
     if spec.method == "grid":
-        jobs = sweep.plan(spec, tmp_path / spec.name, None, 0)
+        jobs = sweep_runner.plan(spec, tmp_path / spec.name, None, 0)
         assert len(jobs) == len(spec.grid()) > 1
     else:
-        jobs = sweep.plan(spec, tmp_path / spec.name, 20, 0)
-    sweep.preflight(spec, jobs)  # composes and validates each point: raises on the first bad one
+        jobs = sweep_runner.plan(spec, tmp_path / spec.name, 20, 0)
+    sweep_runner.preflight(spec, jobs)  # composes and validates each point: raises on the first bad one
     assert len({j.key for j in jobs}) == len(jobs)
     assert list(tmp_path.iterdir()) == []
 
@@ -62,7 +62,7 @@ def test_a_point_becomes_the_same_overrides_as_the_wandb_agent_writes(tmp_path):
     for point in spec.grid():
         wandb_args = create_sweep_command_args({"args": {k: {"value": v} for k, v in point.params}})
         assert point.args() == wandb_args["args_no_hyphens"]
-    cfgs = [c for c in sweep.plan(spec, tmp_path / "s", None, 0)]
+    cfgs = [c for c in sweep_runner.plan(spec, tmp_path / "s", None, 0)]
     assert [c.key for c in cfgs] == ["actor-3e-4", "actor-0.001", "actor-1e-05"]
 
 
@@ -87,7 +87,7 @@ def test_random_points_repeat_with_their_seed_and_stay_in_bounds(tmp_path):
         assert isinstance(v["env.num_envs"], int) and 1 <= v["env.num_envs"] <= 16
     assert len({dict(p.params)["lr.actor"] for p in first}) == 8
     # a rerun with a larger --count keeps the earlier runs' folders (how it continues a sweep)
-    keys = lambda n: [job.key for job in sweep.plan(spec, tmp_path / "s", n, 0)]  # noqa: E731
+    keys = lambda n: [job.key for job in sweep_runner.plan(spec, tmp_path / "s", n, 0)]  # noqa: E731
     assert keys(12)[:8] == keys(8) and len(set(keys(12))) == 12
 
 
@@ -217,7 +217,7 @@ def test_tiny_grid_runs_with_two_workers_as_offline_wandb_runs_and_a_rerun_start
     assert sorted((sweep_dir / "wandb").glob("offline-run-*")) == wandb_dirs
 
     # a point whose run never finished (no done-marker) is cleared and run again; the other is kept
-    (sweep_dir / "seed-2" / sweep.DONE_MARKER).unlink()
+    (sweep_dir / "seed-2" / sweep_runner.DONE_MARKER).unlink()
     third = run_cli(["tiny.yaml"], cwd=workdir, module="lander_exp.sweep")
     assert third.returncode == 0 and "1 already done, 1 to run" in third.stdout
     now = sorted((sweep_dir / "wandb").glob("offline-run-*"))

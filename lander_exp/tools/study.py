@@ -22,6 +22,7 @@ from optuna.distributions import CategoricalDistribution, FloatDistribution, Int
 from optuna.trial import TrialState
 
 from lander_exp.run import trial as run_trial
+from lander_exp.tools import sweep_runner
 from lander_exp.tools.sweep_spec import Point, Spec, SweepError
 
 JOURNAL = "optuna.journal"  # in the sweep folder
@@ -167,14 +168,12 @@ def fail_orphans(study: optuna.Study, sweep_dir: Path) -> int:
 
 # ---- running ------------------------------------------------------------------------------------------
 class StudyRunner:
-    """`workers` threads, each asking the study for a trial, running it as a subprocess (sweep.Runner's
+    """`workers` threads, each asking the study for a trial, running it as a subprocess (sweep_runner.Runner's
     machinery: its own process group, stopped on Ctrl-C) and telling the study how it ended."""
 
     def __init__(self, spec: Spec, sweep_dir: Path, workers: int, count: int, seed: int):
-        from lander_exp.tools import sweep
-
         self.spec, self.sweep_dir, self.workers, self.count, self.seed = spec, sweep_dir, workers, count, seed
-        self.runner = sweep.Runner(spec, workers)
+        self.runner = sweep_runner.Runner(spec, workers)
         self.study = open_study(spec, sweep_dir)
         self.lock = threading.Lock()
         self.failed = False
@@ -182,8 +181,6 @@ class StudyRunner:
     def ask(self):
         """The next trial and its job, checked against the config schema, or None once the study has
         `count` trials (all workers together). Under a lock: Hydra's composition is not thread-safe."""
-        from lander_exp.tools import sweep
-
         with self.lock, _flock(self.sweep_dir / LOCK):
             trials = self.study.get_trials(deepcopy=False)
             if self.failed or self.runner.stopping or sum(t.state in COUNTED for t in trials) >= self.count:
@@ -193,12 +190,12 @@ class StudyRunner:
             self.study.sampler = optuna.samplers.RandomSampler()  # for tell(), see open_study
             pt = point(self.spec, t.params)
             run_dir = trial_dir(self.sweep_dir, t.number, pt)
-            job = sweep.Job(pt, run_dir.name, run_dir,
-                            [*self.spec.fixed_args, *pt.args(), *sweep.runner_overrides(self.spec, self.sweep_dir, run_dir)],
-                            env=run_trial.environment(str(self.sweep_dir / JOURNAL), self.spec.name, t._trial_id,
-                                                      self.spec.metric, self.spec.raw.get("early_terminate")))
+            overrides = [*self.spec.fixed_args, *pt.args(), *sweep_runner.runner_overrides(self.spec, self.sweep_dir, run_dir)]
+            job = sweep_runner.Job(pt, run_dir.name, run_dir, overrides,
+                                   env=run_trial.environment(str(self.sweep_dir / JOURNAL), self.spec.name, t._trial_id,
+                                                             self.spec.metric, self.spec.raw.get("early_terminate")))
             try:
-                sweep.preflight(self.spec, [job])
+                sweep_runner.preflight(self.spec, [job])
             except SweepError:
                 self.study.tell(t, state=TrialState.FAIL)
                 self.failed = True
@@ -253,19 +250,17 @@ class StudyRunner:
 
 # ---- results -----------------------------------------------------------------------------------------
 def results(spec: Spec, study: optuna.Study) -> list[dict]:
-    """One row per trial of the study (all workers'), as sweep.table and sweep.write_csv take them."""
-    from lander_exp.tools import sweep
-
+    """One row per trial of the study (all workers'), as sweep_runner.table and sweep_runner.write_csv take them."""
     out = []
     for t in study.get_trials(deepcopy=False):
         run_dir = Path(t.user_attrs.get("run_dir", ""))
-        job = sweep.Job(point(spec, t.params) if t.params else Point(()), run_dir.name, run_dir, [])
-        record = sweep.wandb_record(job) if t.state in (TrialState.COMPLETE, TrialState.PRUNED) else {}
+        job = sweep_runner.Job(point(spec, t.params) if t.params else Point(()), run_dir.name, run_dir, [])
+        record = sweep_runner.wandb_record(job) if t.state in (TrialState.COMPLETE, TrialState.PRUNED) else {}
         s = record.get("summary", {})
         out.append({"run": run_dir.name or f"trial-{t.number:03d}",
                     "varied": " ".join(f"{k}={v}" for k, v in job.point.params if k in job.point.varied),
                     "seed": record.get("config", {}).get("seed"), "done": t.state == TrialState.COMPLETE,
-                    "status": t.state.name.lower(), "metric": s.get(spec.metric), "wall_s": sweep.wall_s(run_dir),
+                    "status": t.state.name.lower(), "metric": s.get(spec.metric), "wall_s": sweep_runner.wall_s(run_dir),
                     "eval_return": s.get("eval/return_mean"),
                     **{k: s.get(f"eval/{k}") for k in ("landed", "crashed", "out_of_bounds", "timeout")}})
     return out
