@@ -80,6 +80,46 @@ def test_run_episodes_plays_exactly_n_whole_episodes_and_repeats_with_its_seed()
     assert rates["timeout"] == pytest.approx(rates["timeout_grounded"] + rates["timeout_airborne"])
 
 
+def _every_env_until_counted(env, policy, count, seed):
+    """The reference evaluation round: every env steps (finished ones replay) until envs 0..count-1 ended once."""
+    obs, counted, parts = env.reset(seed=seed), np.zeros(env.num_envs, bool), []
+    counted[count:] = True
+    while not counted.all():
+        step = env.step(policy(obs))
+        done = step.terminated | step.truncated
+        parts.append(step.episodes.select(~counted[done]))
+        counted |= done
+        obs = step.obs
+    return Episodes.concat(parts)
+
+
+@pytest.mark.parametrize("backend", ["gymnasium", "envpool"])
+def test_an_evaluation_round_steps_only_the_envs_still_playing(backend):
+    """A short episode's env stops once it has ended: the round counts the episodes that stepping
+    every env counts (EnvPool: exactly; Gymnasium to float noise, since Box2D's worlds in one process
+    are not bit-for-bit independent of what the others do)."""
+    extra = ["env.backend=envpool", "env.autoreset=next_step"] if backend == "envpool" else []
+    cfg = make_cfg([*extra, "env.max_episode_steps=300"])
+    wobbly = lambda obs: np.clip(_heuristic(obs) * np.array([0.7, 1.0], np.float32), -1, 1)  # some hover to the limit
+    expected = _every_env_until_counted(VecEnv(cfg.env, 6, seed=0), wobbly, 4, seed=20)
+    env = VecEnv(cfg.env, 6, seed=0)
+    stepped = np.zeros(6, np.int64)
+    step_some = env._step_some
+
+    def counting(actions, ids):
+        stepped[ids] += 1
+        return step_some(actions, ids)
+
+    env._step_some = counting
+    got = env.play_round(env.reset(seed=20), wobbly, 4)
+    assert len(got) == 4 and len(set(got.lengths.tolist())) > 1
+    np.testing.assert_array_equal(got.lengths, expected.lengths)
+    np.testing.assert_array_equal(got.outcomes, expected.outcomes)
+    np.testing.assert_allclose(got.returns, expected.returns, rtol=0, atol=0 if backend == "envpool" else 1e-3)
+    assert sorted(stepped[:4].tolist()) == sorted(got.lengths.tolist())  # each env stepped for its own episode only
+    assert (stepped[4:] == 0).all()  # envs not counted in this round never step
+
+
 @pytest.mark.parametrize("autoreset", ["same_step", "next_step"])
 def test_an_episode_that_ends_on_the_time_limits_last_step_keeps_its_terminal_outcome(autoreset):
     """A lander that crashes on the very step the time limit falls (Gymnasium's TimeLimit would flag

@@ -317,6 +317,42 @@ class VecEnv:
         final = obs if raw_final is raw_obs else self.scale(raw_final)
         return Step(obs, reward, terminated, truncated, final, eps, live)
 
+    def play_round(self, obs: np.ndarray, policy: Callable[[np.ndarray], np.ndarray], count: int) -> Episodes:
+        """From envs just reset to `obs`, play until envs 0..count-1 have each ended one episode, in
+        the order they end (by step, then env). Only the envs still playing step: an evaluation waits
+        for its slowest episode, and a finished env would only play an episode nobody counts. The
+        policy still sees every env's observation (a finished env keeps its last), so each row is
+        acted on as in a step of all envs, and a sampled policy draws the same noise. Afterwards the
+        envs stand wherever they stopped: reset them before stepping them again."""
+        obs = obs.copy()
+        returns, lengths = np.zeros(self.num_envs), np.zeros(self.num_envs, np.int64)
+        playing, parts = np.arange(count), []
+        while len(playing):
+            raw, reward, terminated = self._step_some(np.asarray(policy(obs))[playing], playing)
+            returns[playing] += reward
+            lengths[playing] += 1
+            done = terminated | (lengths[playing] >= self.max_steps)
+            if done.any():
+                ended = playing[done]
+                parts.append(Episodes(returns[ended], lengths[ended], classify(terminated[done], reward[done], raw[done])))
+            obs[playing] = self.scale(raw)
+            playing = playing[~done]
+        return Episodes.concat(parts)
+
+    def _step_some(self, actions: np.ndarray, ids: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """One step of the envs `ids` (ascending) alone, no autoreset: (raw obs, reward, terminated)
+        in the order of `ids`."""
+        if self.pool is not None:
+            raw, reward, terminated, _, info = self.pool.step(actions, env_id=ids)
+            order = np.argsort(info["env_id"])  # the pool may answer in the order its envs finish
+            return raw[order], reward[order].astype(np.float32), terminated[order]
+        raw = np.empty((len(ids), self.obs_dim), np.float32)
+        reward = np.empty(len(ids), np.float32)
+        terminated = np.empty(len(ids), bool)
+        for k, i in enumerate(ids):
+            raw[k], reward[k], terminated[k], _, _ = self.envs[i].step(actions[k])
+        return raw, reward, terminated
+
     def close(self) -> None:
         for env in self.envs:
             env.close()
@@ -339,19 +375,6 @@ def run_episodes(env: VecEnv, policy: Callable[[np.ndarray], np.ndarray], episod
     start states on every call: successive evaluations of a run differ only by the policy."""
     parts = []
     for first in range(0, episodes, env.num_envs):
-        want = min(env.num_envs, episodes - first)
         obs = env.reset(seed=seed + first)
-        active = np.zeros(env.num_envs, bool)
-        active[:want] = True
-        while active.any():
-            step = env.step(policy(obs))
-            done = (step.terminated | step.truncated)
-            ended = done & active
-            if ended.any():
-                # step.episodes lists the ended envs in index order; keep those still counted
-                keep = active[done]
-                parts.append(Episodes(step.episodes.returns[keep], step.episodes.lengths[keep],
-                                      step.episodes.outcomes[keep]))
-            active &= ~done
-            obs = step.obs
+        parts.append(env.play_round(obs, policy, min(env.num_envs, episodes - first)))
     return Episodes.concat(parts)
