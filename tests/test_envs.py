@@ -194,5 +194,5 @@ def test_one_env_episodes_of_reinforce_say_whether_a_leg_was_down():
     k = _first_leg_contact(["experiment=reinforce"], seed=4, act=nothing)
     for limit, expected in ((k, TIMEOUT_GROUNDED), (k - 1, TIMEOUT_AIRBORNE)):
         env = VecEnv(make_cfg(["experiment=reinforce", f"env.max_episode_steps={limit}"]).env, 1, seed=4)
-        _, actions, _, episode = env.play_episode(lambda o: 0)
+        _, actions, _, episode = env.play_episode(lambda t, o: 0)
         assert len(actions) == limit and episode.outcomes.tolist() == [expected]

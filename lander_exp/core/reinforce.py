@@ -5,6 +5,7 @@ Monte-Carlo return. Acting runs on a numpy copy of the actor: one forward per en
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -54,12 +55,21 @@ class GumbelNoise:
         self.pos = 0
 
     def take(self, count: int) -> np.ndarray:
-        if self.pos + count > len(self.buffer):
-            fresh = -np.log(-np.log(self.rng.random(self.BLOCK)))
-            self.buffer = np.concatenate([self.buffer[self.pos:], fresh])
-            self.pos = 0
+        out = self.upcoming(count)
         self.pos += count
-        return self.buffer[self.pos - count:self.pos]
+        return out
+
+    def upcoming(self, count: int) -> np.ndarray:
+        """The next `count` numbers without using them up (`skip` does): a whole episode's worth at
+        once, of which the episode uses as many as it has steps."""
+        if self.pos + count > len(self.buffer):
+            fresh = [-np.log(-np.log(self.rng.random(self.BLOCK))) for _ in range(-(-count // self.BLOCK))]
+            self.buffer = np.concatenate([self.buffer[self.pos:], *fresh])
+            self.pos = 0
+        return self.buffer[self.pos:self.pos + count]
+
+    def skip(self, count: int) -> None:
+        self.pos += count
 
     def state_dict(self) -> dict:
         return {"rng": self.rng.bit_generator.state, "unused": self.buffer[self.pos:].copy()}
@@ -78,6 +88,16 @@ class Finished:
     env_steps: int  # including the steps of episodes still running
 
 
+def clip_norm(params, max_norm: float) -> torch.Tensor:
+    """The gradients' total norm, clipped to `max_norm` where that is finite (seed 002 clips
+    nothing: at inf, clip_grad_norm_ would multiply every gradient by exactly 1)."""
+    params = list(params)
+    norm = torch.nn.utils.get_total_norm([p.grad for p in params if p.grad is not None])
+    if math.isfinite(max_norm):
+        torch.nn.utils.clip_grads_with_norm_(params, max_norm, norm)
+    return norm
+
+
 class Reinforce:
     x_axis = "episode"
 
@@ -91,6 +111,11 @@ class Reinforce:
                                                 cfg.network.critic_layers).to(device)
         self.pi_opt = torch.optim.Adam(self.model.actor.parameters(), lr=cfg.lr.actor, fused=True)
         self.vf_opt = torch.optim.Adam(self.model.critic.parameters(), lr=cfg.lr.critic, fused=True)
+        # plain values: `update` runs once per episode, tens of thousands of times a run, and a config
+        # lookup costs microseconds
+        self.gamma, self.entropy_coef = float(self.cfg.gamma), float(self.cfg.entropy_coef)
+        self.normalize, self.max_grad_norm = bool(self.cfg.normalize_advantages), float(self.cfg.max_grad_norm)
+        self.reduction = LossReduction(self.cfg.loss_reduction).value
         self.noise = GumbelNoise(seeds.actions)
         self.obs: np.ndarray | None = None
         self.trajectories: list[tuple[list, list, list]] = []
@@ -116,9 +141,12 @@ class Reinforce:
     def collect(self, env: VecEnv) -> Finished:
         """Play until at least one episode ends (one env: exactly one whole episode)."""
         if env.num_envs == 1 and env.backend == Backend.gymnasium:
-            # play_episode's tight loop: per-step bookkeeping would cost as much as the physics
-            actor = NumpyMLP(self.model.actor)
-            obs, actions, rewards, episode = env.play_episode(lambda o: self.sample(actor(o)))
+            # play_episode's tight loop: per-step bookkeeping would cost as much as the physics; the
+            # noise of a whole episode comes as one block, of which the episode uses its steps' rows
+            actor, width = NumpyMLP(self.model.actor), self.model.actor[-1].out_features
+            noise = self.noise.upcoming(env.max_steps * width).reshape(env.max_steps, width)
+            obs, actions, rewards, episode = env.play_episode(lambda t, o: int((actor(o) + noise[t]).argmax()))
+            self.noise.skip(len(actions) * width)
             return Finished([(obs, actions, rewards)], episode, len(actions))
         return self._collect_vectorized(env)
 
@@ -157,17 +185,19 @@ class Reinforce:
 
     def update(self, obs: np.ndarray, actions: np.ndarray, rewards: np.ndarray) -> dict[str, float]:
         """One gradient step for the actor and one for the critic, on one whole episode."""
-        c, dev = self.cfg, self.device
-        returns = torch.as_tensor(mc_returns(rewards, c.gamma), dtype=torch.float32, device=dev)
+        dev, model = self.device, self.model
+        returns = torch.as_tensor(mc_returns(rewards, self.gamma), dtype=torch.float32, device=dev)
         actor_loss, critic_loss, entropy = reinforce_losses(
-            self.model, torch.as_tensor(obs, device=dev), torch.as_tensor(actions, device=dev), returns,
-            c.normalize_advantages, LossReduction(c.loss_reduction).value)
+            model, torch.as_tensor(obs, device=dev), torch.as_tensor(actions, device=dev), returns, self.normalize,
+            self.reduction)
         self.pi_opt.zero_grad(set_to_none=True)
         self.vf_opt.zero_grad(set_to_none=True)
-        # one backward pass for both: the two losses reach disjoint parameters (the baseline is detached)
-        (actor_loss - c.entropy_coef * entropy + critic_loss).backward()
-        gn_actor = torch.nn.utils.clip_grad_norm_(self.model.actor.parameters(), c.max_grad_norm)
-        gn_critic = torch.nn.utils.clip_grad_norm_(self.model.critic.parameters(), c.max_grad_norm)
+        # one backward pass for both: the two losses reach disjoint parameters (the baseline is detached);
+        # without an entropy bonus its term would only add zeros to the gradients
+        loss = actor_loss - self.entropy_coef * entropy + critic_loss if self.entropy_coef else actor_loss + critic_loss
+        loss.backward()
+        gn_actor = clip_norm(model.actor.parameters(), self.max_grad_norm)
+        gn_critic = clip_norm(model.critic.parameters(), self.max_grad_norm)
         self.pi_opt.step()
         self.vf_opt.step()
         values = torch.stack([actor_loss, critic_loss, entropy, gn_actor, gn_critic]).tolist()

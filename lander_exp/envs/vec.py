@@ -164,10 +164,11 @@ class VecEnv:
             env.np_random.bit_generator.state = state
         self._seed = None
 
-    def play_episode(self, act: Callable[[np.ndarray], np.integer]) -> tuple[np.ndarray, np.ndarray, np.ndarray, Episodes]:
-        """Play one whole episode in the single Gymnasium env, from a reset, choosing each action with
-        `act(obs [D]) -> action`. One-env algorithms that learn per episode (REINFORCE) use this tight
-        loop instead of `step`, whose per-call bookkeeping costs as much as the physics at one env.
+    def play_episode(self, act: Callable[[int, np.ndarray], int]) -> tuple[np.ndarray, np.ndarray, np.ndarray, Episodes]:
+        """Play one whole episode in the single Gymnasium env, from a reset, choosing step t's action
+        with `act(t, obs [D]) -> action` (a Python int: the env checks a numpy integer more slowly).
+        One-env algorithms that learn per episode (REINFORCE) use this tight loop instead of `step`,
+        whose per-call bookkeeping costs as much as the physics at one env.
         The episode is the one `step` would produce with the same actions (tests/test_reinforce.py).
 
         Returns (obs [T, D], actions [T], rewards [T] as float32 like Step.reward, the episode)."""
@@ -181,7 +182,7 @@ class VecEnv:
         rewards = np.empty(self.max_steps, np.float32)
         terminated = False
         for t in range(self.max_steps):
-            a = act(o)
+            a = act(t, o)
             obs[t] = o
             actions[t] = a
             raw, rewards[t], terminated, _, _ = env.step(a)

@@ -84,10 +84,17 @@ def first_nonfinite(metrics: dict[str, float], model: nn.Module) -> str | None:
 
     Cheap by design: the algorithm's per-minibatch losses and gradient norms arrive as epoch means
     (a NaN or inf in any minibatch makes its mean non-finite), so the hot loop has no check of its
-    own; the parameters are checked once per epoch with one reduction each."""
+    own; the parameters are checked once per epoch, all in one reduction (REINFORCE's epoch is one
+    episode: a check per parameter tensor cost a third of a millisecond), then one by one to name
+    the culprit."""
+    import torch
+
     for key, value in metrics.items():
         if key.startswith("train/") and ("loss" in key or key.startswith("train/grad_norm/")) and not math.isfinite(value):
             return f"{key}={value}"
+    with torch.no_grad():
+        if bool(torch.cat([p.reshape(-1) for p in model.parameters()]).isfinite().all()):
+            return None
     for name, param in model.named_parameters():
         finite = param.isfinite()
         if not finite.all():
