@@ -67,6 +67,7 @@ class EnvConfig:
     obs_scaling: ObsScaling = MISSING
     autoreset: Autoreset = MISSING
     max_episode_steps: int = MISSING
+    pin_threads: bool = MISSING
 
 
 @dataclass
@@ -333,3 +334,6 @@ def _check_env(env_cfg, algo_name: str) -> None:
         if env_cfg.autoreset != Autoreset.next_step:
             raise ConfigError("env.backend=envpool resets an env on the step after its episode ends: "
                               "set env.autoreset=next_step")
+    elif env_cfg.pin_threads:
+        raise ConfigError("env.pin_threads=true pins EnvPool's threads, and env.backend=gymnasium has none: "
+                          "set env.backend=envpool env.autoreset=next_step, or leave env.pin_threads=false")

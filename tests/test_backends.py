@@ -101,3 +101,36 @@ def test_play_steps_matches_stepping_one_at_a_time(backend):
             np.testing.assert_array_equal(getattr(got.episodes, field), getattr(Episodes.concat(episodes), field))
         outcomes |= set(got.episodes.outcomes.tolist())
     assert len(outcomes) >= 2  # the check covered more than one kind of episode end
+
+
+@pytest.mark.parametrize("raw", [True, False], ids=["entry_points", "public_api"])
+def test_the_pool_stepper_steps_as_the_pool_does(raw):
+    """PoolStepper (EnvPool's step halved into send and recv, through the pool's C++ entry points
+    where they exist, else its public send/recv) returns what `pool.step` returns, episode ends included."""
+    import envpool
+
+    from lander_exp.envs.vec import PoolStepper
+
+    make = lambda: envpool.make("LunarLander-v3", env_type="gymnasium", num_envs=5, seed=3, max_episode_steps=40)  # noqa: E731
+    reference, stepped = make(), make()
+    reference.reset()
+    stepped.reset()
+    stepper = PoolStepper(stepped)
+    assert stepper._raw  # this EnvPool has the entry points
+    stepper._raw = raw
+    actions = np.random.default_rng(0).integers(4, size=(300, 5))
+    ends = 0
+    for a in actions:
+        obs, reward, terminated, truncated, _ = reference.step(a)
+        stepper.send(a)
+        got = stepper.recv()
+        for x, y in zip(got, (obs, reward, terminated, truncated), strict=True):
+            np.testing.assert_array_equal(x, y)
+        ends += int((terminated | truncated).sum())
+    assert ends > 10
+
+
+@pytest.mark.parametrize("pin", [False, True])
+def test_pin_threads_pins_the_pools_threads_to_the_first_cores(pin):
+    env = VecEnv(make_cfg(["env.backend=envpool", "env.autoreset=next_step", f"env.pin_threads={pin}"]).env, 2, seed=0)
+    assert env.pool.config["thread_affinity_offset"] == (0 if pin else -1)

@@ -136,6 +136,7 @@ MORE_BAD = [
     ("hydra/launcher=nope", "hydra/launcher=nope is not an option of group 'hydra/launcher': choose one of"),
     ("env.id=LunarLander-v9", "env.id='LunarLander-v9' is not supported: use one of"),
     ("algo.gae_lambda=2", "algo.gae_lambda=2.0 is invalid: must be in [0, 1]"),
+    ("env.pin_threads=true", "env.pin_threads=true pins EnvPool's threads, and env.backend=gymnasium has none"),
 ]
 
 

@@ -177,3 +177,41 @@ def test_the_sampled_policy_draws_actions_at_the_softmax_probabilities_and_the_g
     np.testing.assert_allclose(counts, probs, atol=0.01)
     assert (algo.policy()(obs[:5]) == probs.argmax()).all()
     np.testing.assert_array_equal(algo.policy(sampled_seed=3)(obs[:50]), algo.policy(sampled_seed=3)(obs[:50]))
+
+
+def test_a_pool_of_one_env_per_run_records_each_episode_as_its_env_played_it():
+    """The batch's EnvPool loop (one env per run, stepped as one pool, EnvPool's reset-only step after
+    each end) hands each run the episodes its env played: replaying a run's recorded actions in a pool
+    of its env alone (env j of a pool seeded s is seeded s + j) gives the same observations, rewards,
+    lengths, returns and outcomes, through the general per-step bookkeeping of VecEnv.step."""
+    from lander_exp.core.reinforce import ManyReinforce
+    from lander_exp.envs.vec import VecEnv
+
+    pool_args = ["experiment=reinforce", "env.backend=envpool", "env.autoreset=next_step", "env.max_episode_steps=60"]
+    algos = [Reinforce(make_cfg([*pool_args, f"seed={s}"]), 8, 4, torch.device("cpu")) for s in (0, 1, 2)]
+    cfg = make_cfg(pool_args)
+    many = ManyReinforce(algos, lambda active: (VecEnv(cfg.env, len(active), seed=40), False))
+    played: dict[int, list] = {0: [], 1: [], 2: []}
+    for k, batch, _, _ in many.epochs():
+        algos[k].learn(batch)  # the next episode acts with the new weights, as in a batch
+        played[k].append(batch)
+        if min(len(v) for v in played.values()) >= 5:
+            break
+    assert any(int(b.episodes.lengths[0]) == 60 for v in played.values() for b in v)  # a time limit among them
+    for j, batches in played.items():
+        alone = VecEnv(cfg.env, 1, seed=40 + j)
+        obs = alone.reset()
+        for batch in batches:
+            (ep_obs, ep_actions, ep_rewards), = batch.trajectories
+            for t, action in enumerate(ep_actions):
+                np.testing.assert_array_equal(obs[0], ep_obs[t])
+                step = alone.step(np.array([action]))
+                assert step.live[0] and step.reward[0] == ep_rewards[t]
+                obs = step.obs
+                if len(step.episodes):
+                    break
+            assert t == len(ep_actions) - 1 and len(step.episodes) == 1
+            assert step.episodes.lengths.tolist() == batch.episodes.lengths.tolist()
+            assert step.episodes.outcomes.tolist() == batch.episodes.outcomes.tolist()
+            assert step.episodes.returns[0] == pytest.approx(batch.episodes.returns[0], rel=1e-9)
+            obs = alone.step(np.zeros(1, np.int64)).obs  # EnvPool's reset-only step

@@ -19,7 +19,7 @@ from lander_exp.core.nets import CategoricalActorCritic, NumpyMLP, StackedMLP
 from lander_exp.core.returns import mc_returns
 from lander_exp.core.seeding import RunSeeds
 from lander_exp.envs.outcomes import Episodes, classify
-from lander_exp.envs.vec import VecEnv
+from lander_exp.envs.vec import PoolStepper, VecEnv
 
 
 def reinforce_losses(model: CategoricalActorCritic, obs: torch.Tensor, actions: torch.Tensor, returns: torch.Tensor,
@@ -250,8 +250,10 @@ class ManyReinforce:
         active, carry = list(range(len(self.algos))), None
         while active:
             env, carried = self.envs(active)
-            one_env = env.pool is None and env.num_envs == len(active)
-            loop = self._one_env if one_env else self._vectorized
+            if env.num_envs == len(active):  # one env per run
+                loop = self._one_env if env.pool is None else self._pool_one_env
+            else:
+                loop = self._vectorized
             left, carry = yield from loop(env, active, carry if carried else None)
             active = left
 
@@ -263,10 +265,12 @@ class ManyReinforce:
 
     def _one_env(self, env: VecEnv, active: list[int], carry: dict | None):
         """One Gymnasium env per run: play_episode's loop, for all runs at once (a new episode starts
-        with the run's next step, so a checkpoint between holds the env's state before its reset)."""
+        with the run's next step, so a checkpoint between holds the env's state before its reset).
+        Each run's noise for a whole episode is one row of `noise`, as in its own `collect`."""
         count, dim, limit = len(active), env.obs_dim, env.max_steps
         algos = [self.algos[k] for k in active]
         actor = StackedMLP([a.model.actor for a in algos])
+        width = self.algos[0].model.actor[-1].out_features
         if carry is None:
             carry = {"obs": np.zeros((count, dim), np.float32), "t": np.zeros(count, np.int64),
                      "fresh": np.ones(count, bool), "obs_buf": np.empty((count, limit, dim), np.float32),
@@ -274,24 +278,26 @@ class ManyReinforce:
                      "steps": np.zeros(count, np.int64), "clock": np.zeros(count)}
         obs, t, fresh, steps, clock = carry["obs"], carry["t"], carry["fresh"], carry["steps"], carry["clock"]
         obs_buf, act_buf, rew_buf = carry["obs_buf"], carry["act_buf"], carry["rew_buf"]
-        envs, rows, width = [p.envs[0] for p in env.parts], np.arange(count), self.algos[0].model.actor[-1].out_features
-        scale = env.scale
+        envs, rows, scale = [p.envs[0] for p in env.parts], np.arange(count), env.scale
+        noise = np.stack([a.noise.upcoming(limit * width).reshape(limit, width) for a in algos])
         while True:
             start = time.perf_counter()
-            for j in np.flatnonzero(fresh):  # a new episode: reset (the first one seeded), as play_episode does
-                part = env.parts[j]
-                seed, part._seed = part._seed, None
-                obs[j] = scale(envs[j].reset(seed=seed)[0])
-                t[j] = 0
-            fresh[:] = False
+            if fresh.any():
+                for j in np.flatnonzero(fresh):  # a new episode: reset (the first one seeded), as play_episode does
+                    part = env.parts[j]
+                    seed, part._seed = part._seed, None
+                    obs[j] = scale(envs[j].reset(seed=seed)[0])
+                    t[j] = 0
+                    noise[j] = algos[j].noise.upcoming(limit * width).reshape(limit, width)
+                fresh[:] = False
             logits = actor(obs[:, None, :])[:, 0, :]
-            actions = (logits + np.stack([a.noise.take(width) for a in algos])).argmax(axis=1)
+            actions = (logits + noise[rows, t]).argmax(axis=1)
             obs_buf[rows, t] = obs
             act_buf[rows, t] = actions
             ended = []
-            for j, e in enumerate(envs):
-                raw, rew_buf[j, t[j]], terminated, _, _ = e.step(actions[j])
-                if terminated or t[j] + 1 >= limit:
+            for j, (e, a, tj) in enumerate(zip(envs, actions.tolist(), t.tolist(), strict=True)):
+                raw, rew_buf[j, tj], terminated, _, _ = e.step(a)
+                if terminated or tj + 1 >= limit:
                     ended.append((j, terminated, raw))
                 else:
                     obs[j] = scale(raw)
@@ -301,6 +307,7 @@ class ManyReinforce:
             self.idle = []
             for j, terminated, raw in ended:
                 n = int(t[j])
+                algos[j].noise.skip(n * width)
                 rewards = rew_buf[j, :n].copy()
                 outcome = classify(np.array([terminated]), rewards[n - 1:], raw[None])
                 episode = Episodes(np.array([rewards.sum(dtype=np.float64)]), np.array([n], np.int64), outcome)
@@ -312,6 +319,55 @@ class ManyReinforce:
             left = [k for k in active if k not in self.stopped]
             if left != active:
                 return left, (cut(carry, columns(active, left, 1)) if left else None)
+
+    def _pool_one_env(self, env: VecEnv, active: list[int], carry: None):
+        """One EnvPool env per run, all in one pool: the stacked forward acts, the pool steps on its
+        threads while this loop records the step, and a run's episode ends into its `Finished`.
+        EnvPool resets an env on the step after its episode ends: that step records nothing and
+        uses no noise. The pool is new (its episodes start afresh) whenever the active runs change."""
+        count, limit = len(active), env.max_steps
+        algos = [self.algos[k] for k in active]
+        actor = StackedMLP([a.model.actor for a in algos])
+        width = self.algos[0].model.actor[-1].out_features
+        obs_buf = np.empty((count, limit, env.obs_dim), np.float32)
+        act_buf = np.empty((count, limit), np.int64)
+        rew_buf = np.empty((count, limit), np.float32)
+        t, steps, clock, rows = np.zeros(count, np.int64), np.zeros(count, np.int64), np.zeros(count), np.arange(count)
+        live = np.ones(count, bool)  # False on an env's reset-only step
+        noise = np.stack([a.noise.upcoming(limit * width).reshape(limit, width) for a in algos])
+        obs, scale, pool = env.reset(), env.scale, PoolStepper(env.pool)
+        while True:
+            start = time.perf_counter()
+            actions = (actor(obs[:, None, :])[:, 0, :] + noise[rows, t]).argmax(axis=1)
+            pool.send(actions)
+            obs_buf[rows, t] = obs  # rewritten before it counts where the step only resets
+            act_buf[rows, t] = actions
+            raw, reward, terminated, truncated = pool.recv()
+            rew_buf[rows, t] = reward
+            t += live
+            steps += 1
+            done = terminated | truncated
+            live = ~done
+            obs = scale(raw)
+            clock += (time.perf_counter() - start) / count
+            self.idle = []
+            if not done.any():
+                continue
+            for j in np.flatnonzero(done):
+                n = int(t[j])
+                algos[j].noise.skip(n * width)
+                rewards = rew_buf[j, :n].copy()
+                outcome = classify(terminated[j:j + 1], rewards[n - 1:], raw[j:j + 1])
+                episode = Episodes(np.array([rewards.sum(dtype=np.float64)]), np.array([n], np.int64), outcome)
+                batch = Finished([(obs_buf[j, :n].copy(), act_buf[j, :n].copy(), rewards)], episode, int(steps[j]))
+                took = float(clock[j])
+                t[j], steps[j], clock[j] = 0, 0, 0.0
+                noise[j] = algos[j].noise.upcoming(limit * width).reshape(limit, width)
+                yield active[j], batch, took, None
+                self._after(active[j], j, actor)
+            left = [k for k in active if k not in self.stopped]
+            if left != active:
+                return left, None
 
     def _vectorized(self, env: VecEnv, active: list[int], carry: dict | None):
         """Several envs per run, or EnvPool: `_collect_vectorized`'s loop for all runs at once."""

@@ -55,6 +55,42 @@ class Step:
     live: np.ndarray  # [N] bool: False where this step only reset the env (next_step autoreset)
 
 
+class PoolStepper:
+    """An EnvPool pool's step as its two halves, `send` then `recv`, so that a loop can do its
+    bookkeeping while the pool's threads step, through the pool's own C++ entry points: with one
+    env per run (REINFORCE's seeds batched) EnvPool's Python wrapper costs as much as the physics.
+    Where a version of EnvPool lacks those entry points it falls back to the public `send`/`recv`.
+    Either way `recv` returns what `pool.step` would, less the info dict (tests/test_backends.py)."""
+
+    def __init__(self, pool):
+        self.pool = pool
+        try:
+            keys = list(pool._state_keys)
+            self._at = [keys.index(k) for k in ("obs", "reward", "done", "trunc")]
+            ids = pool.all_env_ids.astype(np.int32)
+            head = {"env_id": ids, "players.env_id": pool._infer_players_env_id({"env_id": ids})}
+            self._head = [head[k] for k in pool._spec._action_keys[:-1]]  # the action itself comes last
+            self._dtype = pool._spec._action_spec[-1][0]
+            self._raw = True
+        except (AttributeError, ValueError, KeyError):
+            self._raw = False
+
+    def send(self, actions: np.ndarray) -> None:
+        if self._raw:
+            self.pool._send([*self._head, actions.astype(self._dtype)])
+        else:
+            self.pool.send(actions)
+
+    def recv(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """(raw obs, reward, terminated, truncated) of every env, in env order."""
+        if self._raw:
+            state = self.pool._recv()
+            obs, reward, done, trunc = (state[i] for i in self._at)
+            return obs, reward, done & ~trunc, trunc
+        obs, reward, terminated, truncated, _ = self.pool.recv()
+        return obs, reward, terminated, truncated
+
+
 class VecEnv:
     """N copies of one env stepped together, with scaled observations and episode bookkeeping.
 
@@ -71,6 +107,7 @@ class VecEnv:
             autoreset or env_cfg.autoreset)
         self.scale = _scaler(ObsScaling(env_cfg.obs_scaling))
         self.max_steps = env_cfg.max_episode_steps
+        self.pin_threads = env_cfg.pin_threads
         self._seed = seed
         self.pool = None
         self.envs = []
@@ -99,6 +136,7 @@ class VecEnv:
         self.num_envs = sum(p.num_envs for p in parts)
         self.env_id, self.backend, self.autoreset, self.scale = first.env_id, first.backend, first.autoreset, first.scale
         self.max_steps, self.single_action_space, self.obs_dim = first.max_steps, first.single_action_space, first.obs_dim
+        self.pin_threads = first.pin_threads
         self._seed, self.pool, self.parts = None, None, list(parts)
         self.envs = [e for p in parts for e in p.envs]
         self._ret = np.zeros(self.num_envs)
@@ -122,7 +160,7 @@ class VecEnv:
         if self.pool is not None:
             self.pool.close()
         self.pool = envpool.make(self.env_id, env_type="gymnasium", num_envs=self.num_envs, seed=seed,
-                                 max_episode_steps=self.max_steps)
+                                 max_episode_steps=self.max_steps, thread_affinity_offset=0 if self.pin_threads else -1)
 
     def reset(self, seed: int | None = None) -> np.ndarray:
         """Reset every env; env i is seeded with seed + i (the first call defaults to the constructor's seed)."""
