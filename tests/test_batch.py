@@ -8,6 +8,10 @@ from __future__ import annotations
 
 import csv
 import json
+import shlex
+import signal
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -17,7 +21,7 @@ from omegaconf import OmegaConf
 from lander_exp.core.nets import NumpyMLP, StackedMLP, mlp
 from lander_exp.run.records import wandb_dir_of
 from tests.conftest import TINY, leet_summary, run_cli
-from tests.processes import assert_same_state, exit_code, load, metric_rows, spawn, wait_for
+from tests.processes import assert_same_state, cli_env, exit_code, load, metric_rows, spawn, wait_for
 
 PPO = [*TINY, "train.torch_threads=1", "train.video_every=0", "train.max_epochs=3"]
 REINFORCE = ["experiment=reinforce", "train.max_episodes=24", "train.eval_every=8", "train.eval_episodes=2",
@@ -149,6 +153,30 @@ def test_a_batch_killed_with_sigkill_resumes_every_seed_as_if_never_killed(tmp_p
         assert_same_state(load(ref / "checkpoints" / "epoch_000048.pt"), load(resumed / "checkpoints" / "epoch_000048.pt"))
         assert metric_rows(wandb_dir_of(resumed)) == metric_rows(wandb_dir_of(ref))
         assert exit_code(wandb_dir_of(resumed)) == 0
+
+
+def test_a_batch_stopped_by_sigterm_prints_a_resume_command_that_works_as_printed(tmp_path):
+    """SIGTERM stops every seed with a checkpoint; the batch's last line names the command that
+    continues them, and that command, run as printed from the same folder, finishes every seed."""
+    args = [*REINFORCE, "train.max_episodes=400", "train.eval_every=4", "seeds=[3,5]"]
+    proc = spawn(args, cwd=tmp_path)
+
+    def checkpointed():
+        return len(list((tmp_path / "runs").glob("20*/*/s*/checkpoints/epoch_*.pt"))) >= 2
+
+    assert wait_for(checkpointed, proc)
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 143, err[-2000:]
+    last = err.strip().splitlines()[-1]
+    assert "seeds stopped early" in last and "W&B run: none" not in err, err[-2000:]
+    printed = last.split("continue them with: ")[1]
+    assert printed.split()[0] == sys.executable or printed.startswith("python ")
+    resumed = subprocess.run(shlex.split(printed), cwd=tmp_path, env=cli_env(), capture_output=True, text=True, timeout=300)
+    assert resumed.returncode == 0, resumed.stderr[-2000:]
+    for s in (3, 5):
+        (run_dir,) = (tmp_path / "runs").glob(f"20*/*/s{s}")
+        assert leet_summary(wandb_dir_of(run_dir))["summary"]["episodes"] == 400
 
 
 def test_a_multirun_over_seeds_trains_them_in_one_process_with_the_batched_launcher(workdir):

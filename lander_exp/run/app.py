@@ -51,7 +51,8 @@ def main(cfg: DictConfig) -> float | None:
         with checkpoint.owned(run_dir):
             summary = train.run(cfg, run_dir, choices=choices, on_eval=trial.from_env())
     except RunStopped as ex:
-        print_summary({"stop_reason": ex.reason, **ex.summary}, run_dir)
+        if not cfg.seeds:  # a batch's seeds have each said how they ended (run/batch.report)
+            print_summary({"stop_reason": ex.reason, **ex.summary}, run_dir)
         if hc.mode == RunMode.MULTIRUN:
             raise  # the launcher reports which job stopped; __main__ prints the line and exits
         # one run: exit here, before Hydra adds its "Error executing job" line to ours
@@ -66,6 +67,7 @@ def _batch(cfg: DictConfig, batch_dir: Path, choices: dict[str, str]) -> float |
     import time
 
     from lander_exp.run import batch
+    from lander_exp.shell import python_command, shown
 
     members = batch.members_of(cfg, batch_dir, choices)
     started = time.perf_counter()
@@ -74,6 +76,6 @@ def _batch(cfg: DictConfig, batch_dir: Path, choices: dict[str, str]) -> float |
     if stopped is not None:
         count = sum(not isinstance(o, dict) for o in outcomes)
         raise type(stopped)(f"{count} of {len(members)} seeds stopped early (lines above); continue them with: "
-                            f"python -m lander_exp.resume {batch_dir}", stopped.exit_code)
+                            f"{python_command('lander_exp.resume', shown(batch_dir))}", stopped.exit_code)
     values = [o.get("eval_return_ma") for o in outcomes]
     return None if None in values else sum(values) / len(values)
