@@ -120,6 +120,7 @@ class TrainConfig:
     eval_every: int = MISSING
     eval_episodes: int = MISSING
     eval_envs: int = MISSING
+    eval_screen: int = MISSING
     target_return: float | None = MISSING
     target_window: int = MISSING
     keep_checkpoints: int = MISSING
@@ -253,6 +254,12 @@ def validate(cfg: DictConfig) -> None:
                 "train.eval_envs", "train.target_window", "train.keep_checkpoints"):
         value = OmegaConf.select(cfg, key)
         _check(value > 0, key, value, "must be a positive integer")
+    t = cfg.train
+    if t.eval_screen:
+        _check(2 <= t.eval_screen < t.eval_episodes, "train.eval_screen", t.eval_screen,
+               f"must be 0 (off) or a number of episodes from 2 to train.eval_episodes - 1 ({t.eval_episodes - 1})")
+        _check(t.target_return is not None, "train.eval_screen", t.eval_screen,
+               "screens an evaluation against train.target_return, which is null: set one, or train.eval_screen=0")
     _check(cfg.train.video_every >= 0, "train.video_every", cfg.train.video_every,
            "must be 0 (no videos) or a positive number of evaluations between videos")
     _check(cfg.train.torch_threads >= 0, "train.torch_threads", cfg.train.torch_threads,

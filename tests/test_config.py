@@ -82,6 +82,11 @@ def test_validate_rejects(override):
         make_cfg([override])
 
 
+def test_a_screened_evaluation_needs_a_target_to_screen_against():
+    with pytest.raises(ConfigError, match="train.eval_screen=10 .* train.target_return, which is null: set one"):
+        make_cfg(["experiment=reinforce", "train.eval_screen=10"])
+
+
 BAD = [
     ("foo=1", "unknown key 'foo'"),
     ("network.hiden_dim=32", "unknown key 'network.hiden_dim'"),
@@ -137,6 +142,7 @@ MORE_BAD = [
     ("env.id=LunarLander-v9", "env.id='LunarLander-v9' is not supported: use one of"),
     ("algo.gae_lambda=2", "algo.gae_lambda=2.0 is invalid: must be in [0, 1]"),
     ("env.pin_threads=true", "env.pin_threads=true pins EnvPool's threads, and env.backend=gymnasium has none"),
+    ("train.eval_screen=1", "train.eval_screen=1 is invalid: must be 0 (off) or a number of episodes from 2 to"),
 ]
 
 

@@ -111,7 +111,7 @@ def test_an_evaluation_round_steps_only_the_envs_still_playing(backend):
         return step_some(actions, ids)
 
     env._step_some = counting
-    got = env.play_round(env.reset(seed=20), wobbly, 4)
+    got = env.play_round(env.reset(seed=20), wobbly, np.arange(4))
     assert len(got) == 4 and len(set(got.lengths.tolist())) > 1
     np.testing.assert_array_equal(got.lengths, expected.lengths)
     np.testing.assert_array_equal(got.outcomes, expected.outcomes)
@@ -196,3 +196,16 @@ def test_one_env_episodes_of_reinforce_say_whether_a_leg_was_down():
         env = VecEnv(make_cfg(["experiment=reinforce", f"env.max_episode_steps={limit}"]).env, 1, seed=4)
         _, actions, _, episode = env.play_episode(lambda t, o: 0)
         assert len(actions) == limit and episode.outcomes.tolist() == [expected]
+
+
+def test_an_evaluation_played_in_two_calls_plays_the_episodes_of_one():
+    """run_episodes(start=k) continues an evaluation: episodes 0..k-1, then k..n-1, are the n episodes
+    of one call (EnvPool: exactly), across rounds of env.num_envs."""
+    env = VecEnv(make_cfg(["env.backend=envpool", "env.autoreset=next_step"]).env, 4, seed=0)
+    whole = run_episodes(env, _heuristic, 10, seed=7)
+    first, rest = run_episodes(env, _heuristic, 6, seed=7), run_episodes(env, _heuristic, 10, seed=7, start=6)
+    assert (len(first), len(rest)) == (6, 4)
+    split = Episodes.concat([first, rest])
+    order = lambda e: np.lexsort((e.returns, e.lengths))  # noqa: E731  (rounds end their episodes in their own order)
+    for field in ("returns", "lengths", "outcomes"):
+        np.testing.assert_array_equal(getattr(split, field)[order(split)], getattr(whole, field)[order(whole)])

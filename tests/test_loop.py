@@ -39,10 +39,10 @@ def test_the_evaluation_schedule_changes_nothing_training_learns_or_logs(tmp_pat
 
 
 def test_target_is_reached_at_equality_and_not_below():
-    cfg = make_cfg(["train.target_return=200", "train.target_window=2"])
-    assert target_reached(cfg, [150.0, 250.0])
-    assert not target_reached(cfg, [150.0, 249.0])
-    assert not target_reached(cfg, [])
+    train = make_cfg(["train.target_return=200", "train.target_window=2"]).train
+    assert target_reached(train, [150.0, 250.0])
+    assert not target_reached(train, [150.0, 249.0])
+    assert not target_reached(train, [])
 
 
 def test_a_run_stops_at_the_first_evaluation_that_reaches_its_target(tmp_path):

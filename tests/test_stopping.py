@@ -7,10 +7,11 @@ import signal
 import subprocess
 import time
 
+import numpy as np
 import torch
 
 from lander_exp.run.stopping import first_nonfinite
-from tests.conftest import TINY, leet_summary, run_cli
+from tests.conftest import TINY, leet_summary, make_cfg, run_cli
 from tests.processes import RUN, exit_code, load, metric_rows, newest_epoch, run_folder, spawn, wait_for, wandb_runs
 
 # A learning rate that diverges within the first epoch (the largest initial log std validation allows)
@@ -101,3 +102,23 @@ def test_first_nonfinite_names_losses_gradients_and_parameters_but_not_other_met
     with torch.no_grad():
         model.bias.fill_(float("nan"))
     assert first_nonfinite(fine, model) == "parameter bias (non-finite entries: 1)"
+
+
+def test_a_screened_evaluation_stops_early_only_where_the_target_is_out_of_reach():
+    """train.eval_screen: the first episodes decide whether the rest are played. A policy far below
+    the target plays the screen alone; one that might reach it plays every episode, the same ones an
+    unscreened evaluation plays."""
+    from lander_exp.core.algorithm import make_algo
+    from lander_exp.envs.vec import VecEnv
+    from lander_exp.run.train import evaluate
+
+    cfg = make_cfg(["experiment=fast"])
+    env = VecEnv(cfg.env, 12, seed=0, autoreset="same_step")
+    algo = make_algo(cfg, env.obs_dim, env.single_action_space, torch.device("cpu"))  # untrained: far below 220
+    full = evaluate(algo, env, 12)
+    assert full.returns.mean() < 0
+    assert len(evaluate(algo, env, 12, screen=4, target=220.0)) == 4
+    reachable = float(evaluate(algo, env, 4).returns.mean())  # a target the first four make: everything is played
+    screened = evaluate(algo, env, 12, screen=4, target=reachable)
+    assert len(screened) == 12
+    np.testing.assert_array_equal(np.sort(screened.returns), np.sort(full.returns))

@@ -305,6 +305,8 @@ class ManyReinforce:
             steps += 1
             clock += (time.perf_counter() - start) / count
             self.idle = []
+            if not ended:
+                continue
             for j, terminated, raw in ended:
                 n = int(t[j])
                 algos[j].noise.skip(n * width)

@@ -267,15 +267,16 @@ class VecEnv:
                      Episodes.concat(episodes), live, cat(ep_envs))
 
     def _play_steps_pool(self, obs: np.ndarray, act: Callable[[int, np.ndarray], np.ndarray], steps: int) -> Steps:
-        n, dim, pool, scale = self.num_envs, self.obs_dim, self.pool, self.scale
+        n, dim, pool, scale = self.num_envs, self.obs_dim, PoolStepper(self.pool), self.scale
         obs_buf = np.empty((steps, n, dim), np.float32)
         rewards = np.empty((steps, n), np.float32)
         terminated = np.empty((steps, n), bool)
         truncated = np.empty((steps, n), bool)
         raw_buf = np.empty((steps, n, dim), np.float32)  # each step's raw obs: x and leg contacts, for classify
         for t in range(steps):
-            obs_buf[t] = obs
-            raw_obs, rewards[t], terminated[t], truncated[t], _ = pool.step(act(t, obs))
+            pool.send(act(t, obs))
+            obs_buf[t] = obs  # while the pool steps
+            raw_obs, rewards[t], terminated[t], truncated[t] = pool.recv()
             raw_buf[t] = raw_obs
             obs = scale(raw_obs)
         # A step right after an episode's end only resets its env (EnvPool reports it with reward 0
@@ -356,16 +357,16 @@ class VecEnv:
         final = obs if raw_final is raw_obs else self.scale(raw_final)
         return Step(obs, reward, terminated, truncated, final, eps, live)
 
-    def play_round(self, obs: np.ndarray, policy: Callable[[np.ndarray], np.ndarray], count: int) -> Episodes:
-        """From envs just reset to `obs`, play until envs 0..count-1 have each ended one episode, in
-        the order they end (by step, then env). Only the envs still playing step: an evaluation waits
+    def play_round(self, obs: np.ndarray, policy: Callable[[np.ndarray], np.ndarray], ids: np.ndarray) -> Episodes:
+        """From envs just reset to `obs`, play until the envs `ids` (ascending) have each ended one
+        episode, in the order they end (by step, then env). Only the envs still playing step: an evaluation waits
         for its slowest episode, and a finished env would only play an episode nobody counts. The
         policy still sees every env's observation (a finished env keeps its last), so each row is
         acted on as in a step of all envs, and a sampled policy draws the same noise. Afterwards the
         envs stand wherever they stopped: reset them before stepping them again."""
         obs = obs.copy()
         returns, lengths = np.zeros(self.num_envs), np.zeros(self.num_envs, np.int64)
-        playing, parts = np.arange(count), []
+        playing, parts = np.asarray(ids, np.int64), []
         while len(playing):
             raw, reward, terminated = self._step_some(np.asarray(policy(obs))[playing], playing)
             returns[playing] += reward
@@ -407,13 +408,16 @@ def _scaler(mode: ObsScaling) -> Callable[[np.ndarray], np.ndarray]:
     return lambda o: np.asarray(o, dtype=np.float32)
 
 
-def run_episodes(env: VecEnv, policy: Callable[[np.ndarray], np.ndarray], episodes: int, seed: int) -> Episodes:
-    """Play exactly `episodes` whole episodes with `policy`, in rounds of env.num_envs.
+def run_episodes(env: VecEnv, policy: Callable[[np.ndarray], np.ndarray], episodes: int, seed: int,
+                 start: int = 0) -> Episodes:
+    """Play episodes start..episodes-1 of an evaluation of `episodes` whole episodes with `policy`,
+    in rounds of env.num_envs (episode e is env e % num_envs's in round e // num_envs).
 
     Round k resets its envs with seeds seed + k*num_envs + i, so the same seed gives the same
-    start states on every call: successive evaluations of a run differ only by the policy."""
-    parts = []
-    for first in range(0, episodes, env.num_envs):
+    start states on every call: successive evaluations of a run differ only by the policy, and an
+    evaluation played in two calls (the second from `start`) plays the episodes of one call."""
+    n, parts = env.num_envs, []
+    for first in range(start - start % n, episodes, n):
         obs = env.reset(seed=seed + first)
-        parts.append(env.play_round(obs, policy, min(env.num_envs, episodes - first)))
+        parts.append(env.play_round(obs, policy, np.arange(max(start, first), min(episodes, first + n)) - first))
     return Episodes.concat(parts)

@@ -157,13 +157,13 @@ def run(members: list[Member]) -> list[dict | RunStopped]:
                     stepper.stop(j)
                     close(k, ex, 1)
                     continue
-                bar.update(metrics.get("episode/count", 0) if r.cfg.train.max_episodes is not None else 1)
+                bar.update(metrics.get("episode/count", 0) if r.train.max_episodes is not None else 1)
                 if stop.requested:
                     # this run, and those at an epoch's end since the envs last stepped, stop now
                     for i in [j, *stepper.idle]:
                         if i != j:
                             ri = runs[todo[i]]
-                            checkpoint.save(ri.run_dir, ri.progress.epoch, ri.state(), keep=ri.cfg.train.keep_checkpoints)
+                            checkpoint.save(ri.run_dir, ri.progress.epoch, ri.state(), keep=ri.train.keep_checkpoints)
                         stepper.stop(i)
                         close(todo[i], runs[todo[i]].interrupted(stop.signum), 128 + stop.signum)
                     stepper.idle = []

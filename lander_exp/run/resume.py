@@ -58,7 +58,7 @@ def finished(cfg, state: dict) -> str | None:
     """Why the checkpointed run has nothing left to train, or None."""
     from lander_exp.run.train import stop_reason
 
-    return stop_reason(cfg, state["epoch"], state["episodes"], state["eval_history"])
+    return stop_reason(cfg.train, state["epoch"], state["episodes"], state["eval_history"])
 
 
 def run_folders(paths: list[Path]) -> list[Path]:

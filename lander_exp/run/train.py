@@ -7,6 +7,7 @@ run that is never interrupted learns and logs the same whatever its schedule."""
 
 from __future__ import annotations
 
+import math
 import signal
 import time
 from collections.abc import Callable
@@ -17,7 +18,7 @@ import numpy as np
 import torch
 from omegaconf import DictConfig, OmegaConf
 
-from lander_exp.config import Autoreset, ConfigError, Device
+from lander_exp.config import Autoreset, ConfigError, Device, TrainConfig
 from lander_exp.core.algorithm import Algorithm, make_algo
 from lander_exp.core.jump import detect_jump
 from lander_exp.core.seeding import RunSeeds
@@ -47,19 +48,29 @@ def episode_metrics(prefix: str, eps: Episodes) -> dict[str, float]:
     return out
 
 
-def evaluate(algo: Algorithm, env: VecEnv, episodes: int) -> Episodes:
-    return run_episodes(env, algo.policy(), episodes, EVAL_SEED)
+def evaluate(algo: Algorithm, env: VecEnv, episodes: int, screen: int = 0, target: float | None = None) -> Episodes:
+    """The greedy policy on `episodes` episodes from the fixed start states. With `screen`, the first
+    `screen` episodes are played first and the rest only if those could make a mean of `target`
+    (their mean plus two standard errors reaches it): an evaluation far below the target stops early,
+    and one that goes on plays exactly the episodes of an unscreened one."""
+    policy = algo.policy()
+    if not screen:
+        return run_episodes(env, policy, episodes, EVAL_SEED)
+    first = run_episodes(env, policy, screen, EVAL_SEED)
+    if first.returns.mean() + 2 * first.returns.std(ddof=1) / math.sqrt(screen) < target:
+        return first
+    return Episodes.concat([first, run_episodes(env, policy, episodes, EVAL_SEED, start=screen)])
 
 
-def target_reached(cfg: DictConfig, history: list[float]) -> bool:
-    t = cfg.train
+def target_reached(t, history: list[float]) -> bool:
+    """Whether the moving average of the evaluations reached the target (`t`: the train settings)."""
     return t.target_return is not None and bool(history) and np.mean(history[-t.target_window:]) >= t.target_return
 
 
-def stop_reason(cfg: DictConfig, epoch: int, episodes: int, history: list[float]) -> str | None:
-    """Why a run that has trained `epoch` epochs and `episodes` episodes stops now, or None."""
-    t = cfg.train
-    if target_reached(cfg, history):
+def stop_reason(t, epoch: int, episodes: int, history: list[float]) -> str | None:
+    """Why a run that has trained `epoch` epochs and `episodes` episodes stops now, or None (`t`:
+    the train settings, cfg.train)."""
+    if target_reached(t, history):
         return "target_return"
     if t.max_episodes is not None and episodes >= t.max_episodes:
         return "max_episodes"
@@ -77,6 +88,7 @@ class Progress:
     episodes: int = 0
     eval_history: list[float] = field(default_factory=list)
     episode_log: list[Episodes] = field(default_factory=list)  # every training episode, in order
+    tail: Episodes = field(default_factory=lambda: Episodes.concat([]))  # the last MA_EPISODES of them
     wall_before: float = 0.0  # seconds trained by earlier processes of this run
 
     def add(self, eps: Episodes, steps: int) -> None:
@@ -85,6 +97,12 @@ class Progress:
         self.episodes += len(eps)
         if len(eps):
             self.episode_log.append(eps)
+            self.keep_tail(Episodes.concat([self.tail, eps]))
+
+    def keep_tail(self, eps: Episodes) -> None:
+        """Keep the last MA_EPISODES of `eps` for the moving averages: joined one epoch at a time, not
+        from the whole log (REINFORCE adds one episode per epoch, tens of thousands a run)."""
+        self.tail = eps.select(slice(-MA_EPISODES, None))
 
     def recent(self) -> Episodes:
         return Episodes.concat(self.episode_log)
@@ -95,6 +113,9 @@ class Run:
 
     def __init__(self, cfg: DictConfig, run_dir: Path, choices: dict[str, str] | None, resume: dict | None):
         self.cfg, self.run_dir, self.choices = cfg, run_dir, choices
+        # the train settings as plain attributes: a DictConfig lookup costs tens of microseconds, and
+        # the loop reads several per epoch (REINFORCE's epoch is one episode)
+        self.train: TrainConfig = OmegaConf.to_object(cfg.train)
         self.seeds = RunSeeds.of(cfg.seed)
         self.env = VecEnv(cfg.env, cfg.env.num_envs, seed=self.seeds.envs)
         self.eval_env = VecEnv(cfg.env, cfg.train.eval_envs, seed=EVAL_SEED, autoreset=Autoreset.same_step)
@@ -121,6 +142,7 @@ class Run:
         p.epoch, p.global_step, p.episodes = state["epoch"], state["global_step"], state["episodes"]
         p.eval_history = list(state["eval_history"])
         p.episode_log = [Episodes(*(np.asarray(state["episode_log"][k]) for k in ("returns", "lengths", "outcomes")))]
+        p.keep_tail(p.episode_log[0])
         p.wall_before = state.get("wall_s", 0.0)
         self.choices = state.get("choices", self.choices)
         self.env.restore_rng(state.get("env_rng"), fallback_seed=self.seeds.restart(p.epoch))
@@ -157,9 +179,8 @@ class Run:
                         "perf/env_steps_per_s": batch.env_steps / (rollout_s + update_s)})
         if len(batch.episodes):
             metrics.update(episode_metrics("episode", batch.episodes))
-            recent = Episodes.concat(p.episode_log[-MA_EPISODES:])  # each part holds at least one episode
-            metrics["episode/return_ma100"] = float(recent.returns[-MA_EPISODES:].mean())
-            metrics["episode/length_ma100"] = float(recent.lengths[-MA_EPISODES:].mean())
+            metrics["episode/return_ma100"] = float(p.tail.returns.mean())
+            metrics["episode/length_ma100"] = float(p.tail.lengths.mean())
         return metrics
 
     def check_finite(self, metrics: dict) -> None:
@@ -176,16 +197,17 @@ class Run:
         raise NonFiniteError(message)
 
     def last_epoch(self) -> bool:
-        t, p = self.cfg.train, self.progress
+        t, p = self.train, self.progress
         return p.epoch == t.max_epochs or (t.max_episodes is not None and p.episodes >= t.max_episodes)
 
     def evaluate(self) -> dict:
-        t, history = self.cfg.train, self.progress.eval_history
+        t, history = self.train, self.progress.eval_history
         t0 = time.perf_counter()
-        ev = evaluate(self.algo, self.eval_env, t.eval_episodes)
+        ev = evaluate(self.algo, self.eval_env, t.eval_episodes, t.eval_screen, t.target_return)
         history.append(float(ev.returns.mean()))
         ma = float(np.mean(history[-t.target_window:]))
         metrics = {"eval/return_mean": history[-1], "eval/return_std": float(ev.returns.std()), "eval/return_ma": ma,
+                   "eval/episodes": len(ev),
                    "eval/length": float(ev.lengths.mean()), **{f"eval/{k}": v for k, v in ev.rates().items()},
                    "perf/eval_s": time.perf_counter() - t0}
         metrics.update(self.videos.after_eval(self.algo, self.progress.epoch, len(history), ma, self.last_epoch()))
@@ -196,7 +218,7 @@ class Run:
         """After an epoch: fail on a non-finite number, evaluate on schedule, log the row, and
         checkpoint after an evaluation or when the run is `stopping` on a signal. Returns `on_eval`'s
         reason to stop early, if it gave one."""
-        t, p = self.cfg.train, self.progress
+        t, p = self.train, self.progress
         self.check_finite(metrics)
         evaluated = p.epoch % t.eval_every == 0 or self.last_epoch()
         early = None
@@ -211,7 +233,7 @@ class Run:
 
     def stop_reason(self) -> str | None:
         p = self.progress
-        return stop_reason(self.cfg, p.epoch, p.episodes, p.eval_history)
+        return stop_reason(self.train, p.epoch, p.episodes, p.eval_history)
 
     def interrupted(self, signum: int) -> Interrupted:
         """The run's stop on a signal: its stop_reason (SIGINT, SIGTERM) goes to the W&B summary."""
@@ -230,11 +252,11 @@ class Run:
             out.update(jump.as_summary())
         out.update(epochs=p.epoch, global_step=p.global_step, episodes=p.episodes, wall_s=time.perf_counter() - self.start,
                    final_eval_return=history[-1] if history else None,
-                   eval_return_ma=float(np.mean(history[-self.cfg.train.target_window:])) if history else None)
+                   eval_return_ma=float(np.mean(history[-self.train.target_window:])) if history else None)
         return out
 
     def progress_bar(self):
-        return loop_bar(self.cfg.train, self.progress.epoch, self.progress.episodes)
+        return loop_bar(self.train, self.progress.epoch, self.progress.episodes)
 
     def close(self) -> None:
         self.env.close()
@@ -253,7 +275,7 @@ def run(cfg: DictConfig, run_dir: Path, choices: dict[str, str] | None = None, r
     if cfg.train.torch_threads:
         torch.set_num_threads(cfg.train.torch_threads)
     r = Run(cfg, run_dir, choices, resume)
-    p, t = r.progress, cfg.train
+    p, t = r.progress, r.train
     reason = r.stop_reason()  # set on a resume of a run killed once done
     bar, stop, exit_code = r.progress_bar(), StopSignals(), 1  # signals held until the W&B run is closed
     try:
