@@ -29,6 +29,7 @@ def make_cfg(overrides: list[str] = ()):
 def run_cli(args: list[str], cwd: Path, module: str = "lander_exp", timeout: int = 300) -> subprocess.CompletedProcess:
     env = {**os.environ, "WANDB_SILENT": "true", "PYTHONPATH": str(ROOT)}
     env.pop("WANDB_MODE", None)
+    env.pop("WANDB_SERVICE", None)  # a W&B run in this process would otherwise share its service with the child
     return subprocess.run([sys.executable, "-m", module, *args], cwd=cwd, env=env, capture_output=True,
                           text=True, timeout=timeout)
 

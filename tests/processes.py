@@ -22,6 +22,7 @@ WALL_KEYS = ("_runtime", "_timestamp")  # W&B's own clock
 def cli_env(extra: dict[str, str] | None = None) -> dict[str, str]:
     env = {**os.environ, "WANDB_SILENT": "true", "PYTHONPATH": str(ROOT)}
     env.pop("WANDB_MODE", None)
+    env.pop("WANDB_SERVICE", None)  # a W&B run in this process would otherwise share its service with the child
     env.update(extra or {})
     return env
 

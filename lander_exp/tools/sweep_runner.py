@@ -30,6 +30,12 @@ DONE_MARKER = "sweep_done.json"  # written into a point's run folder once its pr
 CSV_COLUMNS = ["run", "varied_settings", "seed", "eval_return", *RATES, *(f"sampled_{k}" for k in RATES)]
 
 
+
+def own_service() -> dict[str, str]:
+    """This environment less W&B's WANDB_SERVICE: each run starts its own W&B service, so a run
+    killed outright leaves no run id "in use" in a service its resume would share."""
+    return {k: v for k, v in os.environ.items() if k != "WANDB_SERVICE"}
+
 @dataclass
 class Job:
     point: Point
@@ -200,7 +206,7 @@ class Runner:
         if self.stopping:
             return False
         job.run_dir.mkdir(parents=True, exist_ok=True)
-        env = {**os.environ, "WANDB_MODE": "offline", "HYDRA_FULL_ERROR": "1", **job.env}
+        env = {**own_service(), "WANDB_MODE": "offline", "HYDRA_FULL_ERROR": "1", **job.env}
         start = time.perf_counter()
         with open(job.run_dir / "sweep.log", "w") as log:
             proc = subprocess.Popen(self.command(job), stdout=log, stderr=subprocess.STDOUT, env=env,
@@ -235,7 +241,7 @@ class Runner:
         tag = "s" + "-".join(seeds) if part else ""
         command = self.command(jobs[0], jobs) + ([f"hydra.output_subdir=.hydra/{tag}"] if part else [])
         log_path = batch_dir / (f"sweep_{tag}.log" if part else "sweep.log")
-        env = {**os.environ, "WANDB_MODE": "offline", "HYDRA_FULL_ERROR": "1"}
+        env = {**own_service(), "WANDB_MODE": "offline", "HYDRA_FULL_ERROR": "1"}
         start = time.perf_counter()
         with open(log_path, "w") as log:
             proc = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True)
