@@ -222,6 +222,22 @@ def register() -> None:
     OmegaConf.register_new_resolver("seed_tag", seed_tag, replace=True)
 
 
+# Keys added to the schema after runs were saved with it, each with the value that does what the code
+# did before the key existed: a run folder from then still loads for evaluate, analyze and resume.
+ADDED_KEYS = {"env.pin_threads": False, "train.eval_screen": 0}
+
+
+def saved_config(saved: dict | DictConfig) -> DictConfig:
+    """A run's saved config (config.yaml, or the copy in a checkpoint) against this schema, with the
+    keys added since it was saved filled as the code behaved before them."""
+    register()
+    saved = OmegaConf.create(saved) if isinstance(saved, dict) else saved
+    for key, value in ADDED_KEYS.items():
+        if OmegaConf.select(saved, key, default=None) is None:
+            OmegaConf.update(saved, key, value, force_add=True)
+    return OmegaConf.merge(OmegaConf.structured(Config), saved)
+
+
 def omegaconf_line(ex: OmegaConfBaseException) -> str:
     """OmegaConf's multi-line message as one line: the complaint plus the full key it concerns."""
     first = str(ex).splitlines()[0] if str(ex) else type(ex).__name__

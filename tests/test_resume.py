@@ -166,6 +166,35 @@ def test_a_second_process_cannot_train_in_a_folder_in_use(workdir, reference, ca
     assert out == "" and err.count("\n") == 1 and "in use by another lander_exp process" in err  # no "resuming ..." first
 
 
+def test_a_run_saved_before_a_config_key_existed_still_evaluates_and_resumes(workdir, reference):
+    """config.ADDED_KEYS: a run folder whose config.yaml and checkpoints predate env.pin_threads and
+    train.eval_screen reads them as the code behaved then (no pinning, no screen)."""
+    import yaml
+
+    from lander_exp.config import ADDED_KEYS
+    from lander_exp.tools.evaluate import load_run
+
+    run_dir = copy_run(reference, workdir)
+    unfinished(run_dir)
+
+    def drop(config: dict) -> dict:
+        for key in ADDED_KEYS:
+            group, name = key.split(".")
+            config[group].pop(name)
+        return config
+
+    path = run_dir / "config.yaml"
+    path.write_text(yaml.safe_dump(drop(yaml.safe_load(path.read_text()))))
+    for ckpt in run_dir.glob("checkpoints/epoch_*.pt"):
+        state = torch.load(ckpt, weights_only=True)
+        state["config"] = drop(state["config"])
+        torch.save(state, ckpt)
+    cfg, _, _ = load_run(run_dir)
+    assert (cfg.env.pin_threads, cfg.train.eval_screen) == (False, 0)
+    assert resume.main([str(run_dir)]) == 0
+    assert sorted(run_dir.glob("checkpoints/epoch_*.pt"))[-1].name == "epoch_000010.pt"  # trained on to its end
+
+
 REINFORCE = ["experiment=reinforce", "seed=5", "train.max_episodes=40", "train.eval_every=8", "train.eval_episodes=2",
              "train.eval_envs=2", "env.max_episode_steps=100", "network.hidden_dim=16", "train.torch_threads=1",
              "train.video_every=0", "train.progress=false", "train.keep_checkpoints=10"]

@@ -16,7 +16,7 @@ from pathlib import Path
 from omegaconf import OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
-from lander_exp.config import Config, ConfigError, omegaconf_line, register, validate
+from lander_exp.config import ConfigError, omegaconf_line, saved_config, validate
 from lander_exp.run import checkpoint
 from lander_exp.run.records import RUN_FILE, flatten
 from lander_exp.run.stopping import RunStopped
@@ -29,9 +29,8 @@ def load_resumable(run_dir: Path):
     if not (run_dir / "config.yaml").is_file():
         raise ConfigError(f"{run_dir} is not a run folder (no config.yaml): pass a folder made by "
                           f"{python_command('lander_exp')}")
-    register()
     try:
-        cfg = OmegaConf.merge(OmegaConf.structured(Config), OmegaConf.load(run_dir / "config.yaml"))
+        cfg = saved_config(OmegaConf.load(run_dir / "config.yaml"))
         validate(cfg)
     except (ConfigError, OmegaConfBaseException) as ex:
         why = omegaconf_line(ex) if isinstance(ex, OmegaConfBaseException) else str(ex)
@@ -43,7 +42,8 @@ def load_resumable(run_dir: Path):
     if lacking:
         raise ConfigError(f"checkpoint {path} cannot be resumed: it lacks {', '.join(lacking)} (written by a version "
                           "of lander_exp without resume); evaluate it, or start a new run")
-    saved, now = flatten(state["config"]), flatten(OmegaConf.to_container(cfg, enum_to_str=True))
+    saved = flatten(OmegaConf.to_container(saved_config(state["config"]), enum_to_str=True))
+    now = flatten(OmegaConf.to_container(cfg, enum_to_str=True))
     for key in sorted(set(saved) | set(now)):
         if saved.get(key, "<absent>") != now.get(key, "<absent>"):
             raise ConfigError(f"incompatible config: the checkpoint was written with {key}={saved.get(key, '<absent>')!r} "

@@ -15,7 +15,7 @@ from pathlib import Path
 import torch
 from omegaconf import OmegaConf
 
-from lander_exp.config import Autoreset, Backend, Config, ConfigError, register, validate
+from lander_exp.config import Autoreset, Backend, ConfigError, saved_config, validate
 from lander_exp.core.algorithm import make_algo
 from lander_exp.envs.outcomes import Episodes
 from lander_exp.envs.vec import VecEnv, run_episodes
@@ -29,8 +29,7 @@ def load_run(run_dir: Path, ckpt: Path | None = None):
     if not (run_dir / "config.yaml").is_file():
         raise ConfigError(f"{run_dir} is not a run folder (no config.yaml): pass a folder made by "
                           f"{python_command('lander_exp')}")
-    register()
-    cfg = OmegaConf.merge(OmegaConf.structured(Config), OmegaConf.load(run_dir / "config.yaml"))
+    cfg = saved_config(OmegaConf.load(run_dir / "config.yaml"))
     validate(cfg)
     state = checkpoint.load(ckpt or checkpoint.latest(run_dir))
     env = VecEnv(cfg.env, 1, seed=0)
