@@ -184,7 +184,7 @@ def test_a_pool_of_one_env_per_run_records_each_episode_as_its_env_played_it():
     each end) hands each run the episodes its env played: replaying a run's recorded actions in a pool
     of its env alone (env j of a pool seeded s is seeded s + j) gives the same observations, rewards,
     lengths, returns and outcomes, through the general per-step bookkeeping of VecEnv.step."""
-    from lander_exp.core.reinforce import ManyReinforce
+    from lander_exp.core.many_reinforce import ManyReinforce
     from lander_exp.envs.vec import VecEnv
 
     pool_args = ["experiment=reinforce", "env.backend=envpool", "env.autoreset=next_step", "env.max_episode_steps=60"]

@@ -67,8 +67,9 @@ def make_many(algos: list[Algorithm], envs):
     `learn` the batch itself, or the (train/* row, seconds) of having learned it already), `stop(k)`
     and `idle`."""
     from lander_exp.core.many_ppo import ManyPPO
+    from lander_exp.core.many_reinforce import ManyReinforce
     from lander_exp.core.ppo import PPO
-    from lander_exp.core.reinforce import ManyReinforce, Reinforce
+    from lander_exp.core.reinforce import Reinforce
 
     if all(isinstance(a, PPO) for a in algos):
         return ManyPPO(algos, envs)

@@ -19,8 +19,8 @@ from collections.abc import Callable, Iterator
 import torch
 from torch import nn
 
+from lander_exp.core.many_reinforce import columns
 from lander_exp.core.ppo import PPO, Prepared, Rollout, actor_metrics, clipped_surrogate, critic_metrics, total_loss
-from lander_exp.core.reinforce import columns
 from lander_exp.envs.vec import VecEnv
 
 
@@ -28,7 +28,7 @@ class ManyPPO:
     """PPO's epochs for several runs of one config at once (run/batch.py): every run collects its
     epoch in the shared envs (`PPO.collect_many`), then all learn from their own rollouts in one
     stacked update (`learn_stacked` below), or each in turn where that cannot stand for theirs.
-    `envs(runs)` is as for core.reinforce.ManyReinforce."""
+    `envs(runs)` is as for core.many_reinforce.ManyReinforce."""
 
     def __init__(self, algos: list[PPO], envs: Callable[[list[int]], tuple[VecEnv, bool]]):
         self.algos, self.envs = algos, envs
