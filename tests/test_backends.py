@@ -118,14 +118,17 @@ def test_the_pool_stepper_steps_as_the_pool_does(raw):
     stepper = PoolStepper(stepped)
     assert stepper._raw  # this EnvPool has the entry points
     stepper._raw = raw
-    actions = np.random.default_rng(0).integers(4, size=(300, 5))
+    rng = np.random.default_rng(0)
     ends = 0
-    for a in actions:
-        obs, reward, terminated, truncated, _ = reference.step(a)
-        stepper.send(a)
+    for t in range(300):
+        ids = None if t % 3 else np.sort(rng.choice(5, size=int(rng.integers(1, 5)), replace=False))  # a part of the pool
+        a = rng.integers(4, size=5 if ids is None else len(ids))
+        obs, reward, terminated, truncated, info = reference.step(a, env_id=ids)
+        order = np.argsort(info["env_id"])
+        stepper.send(a, ids)
         got = stepper.recv()
         for x, y in zip(got, (obs, reward, terminated, truncated), strict=True):
-            np.testing.assert_array_equal(x, y)
+            np.testing.assert_array_equal(x, y[order])
         ends += int((terminated | truncated).sum())
     assert ends > 10
 

@@ -57,38 +57,46 @@ class Step:
 
 class PoolStepper:
     """An EnvPool pool's step as its two halves, `send` then `recv`, so that a loop can do its
-    bookkeeping while the pool's threads step, through the pool's own C++ entry points: with one
-    env per run (REINFORCE's seeds batched) EnvPool's Python wrapper costs as much as the physics.
-    Where a version of EnvPool lacks those entry points it falls back to the public `send`/`recv`.
-    Either way `recv` returns what `pool.step` would, less the info dict (tests/test_backends.py)."""
+    bookkeeping while the pool's threads step, through the pool's own C++ entry points: with a few
+    envs per call (REINFORCE's seeds batched, an evaluation's last episodes) EnvPool's Python
+    wrapper costs as much as the physics. Where a version of EnvPool lacks those entry points (or
+    the env has several players) it falls back to the public `send`/`recv`. Either way `recv`
+    returns what `pool.step` would, less the info dict (tests/test_backends.py)."""
 
     def __init__(self, pool):
         self.pool = pool
+        self._subset = False
         try:
             keys = list(pool._state_keys)
-            self._at = [keys.index(k) for k in ("obs", "reward", "done", "trunc")]
-            ids = pool.all_env_ids.astype(np.int32)
-            head = {"env_id": ids, "players.env_id": pool._infer_players_env_id({"env_id": ids})}
-            self._head = [head[k] for k in pool._spec._action_keys[:-1]]  # the action itself comes last
+            self._at = [keys.index(k) for k in ("obs", "reward", "done", "trunc", "info:env_id")]
+            names = list(pool._spec._action_keys)
+            self._raw = names[:-1] == ["env_id", "players.env_id"] and pool.config.get("max_num_players", 1) == 1
+            self._all = pool.all_env_ids.astype(np.int32)
             self._dtype = pool._spec._action_spec[-1][0]
-            self._raw = True
         except (AttributeError, ValueError, KeyError):
             self._raw = False
 
-    def send(self, actions: np.ndarray) -> None:
+    def send(self, actions: np.ndarray, ids: np.ndarray | None = None) -> None:
+        """Step every env, or the envs `ids` alone (ascending)."""
+        self._subset = ids is not None
         if self._raw:
-            self.pool._send([*self._head, actions.astype(self._dtype)])
+            ids = self._all if ids is None else ids.astype(np.int32)
+            self.pool._send([ids, ids, actions.astype(self._dtype)])  # one player per env: its id is the env's
         else:
-            self.pool.send(actions)
+            self.pool.send(actions, ids)
 
     def recv(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-        """(raw obs, reward, terminated, truncated) of every env, in env order."""
+        """(raw obs, reward, terminated, truncated) of the envs stepped, in env order."""
         if self._raw:
             state = self.pool._recv()
-            obs, reward, done, trunc = (state[i] for i in self._at)
-            return obs, reward, done & ~trunc, trunc
-        obs, reward, terminated, truncated, _ = self.pool.recv()
-        return obs, reward, terminated, truncated
+            obs, reward, done, trunc, env_id = (state[i] for i in self._at)
+        else:
+            obs, reward, terminated, truncated, info = self.pool.recv()
+            done, trunc, env_id = terminated | truncated, truncated, info["env_id"]
+        if self._subset:  # a part of the pool answers in the order its envs finish
+            order = np.argsort(env_id)
+            obs, reward, done, trunc = obs[order], reward[order], done[order], trunc[order]
+        return obs, reward, done & ~trunc, trunc
 
 
 class VecEnv:
@@ -110,6 +118,7 @@ class VecEnv:
         self.pin_threads = env_cfg.pin_threads
         self._seed = seed
         self.pool = None
+        self._stepper: PoolStepper | None = None  # the pool's, for stepping part of it (play_round)
         self.envs = []
         self.parts: list[VecEnv] | None = None  # set by `joined`
         if self.backend == Backend.envpool:
@@ -137,7 +146,7 @@ class VecEnv:
         self.env_id, self.backend, self.autoreset, self.scale = first.env_id, first.backend, first.autoreset, first.scale
         self.max_steps, self.single_action_space, self.obs_dim = first.max_steps, first.single_action_space, first.obs_dim
         self.pin_threads = first.pin_threads
-        self._seed, self.pool, self.parts = None, None, list(parts)
+        self._seed, self.pool, self.parts, self._stepper = None, None, list(parts), None
         self.envs = [e for p in parts for e in p.envs]
         self._ret = np.zeros(self.num_envs)
         self._len = np.zeros(self.num_envs, np.int64)
@@ -383,9 +392,11 @@ class VecEnv:
         """One step of the envs `ids` (ascending) alone, no autoreset: (raw obs, reward, terminated)
         in the order of `ids`."""
         if self.pool is not None:
-            raw, reward, terminated, _, info = self.pool.step(actions, env_id=ids)
-            order = np.argsort(info["env_id"])  # the pool may answer in the order its envs finish
-            return raw[order], reward[order].astype(np.float32), terminated[order]
+            if self._stepper is None or self._stepper.pool is not self.pool:
+                self._stepper = PoolStepper(self.pool)
+            self._stepper.send(actions, ids)
+            raw, reward, terminated, _ = self._stepper.recv()
+            return raw, reward.astype(np.float32), terminated
         raw = np.empty((len(ids), self.obs_dim), np.float32)
         reward = np.empty(len(ids), np.float32)
         terminated = np.empty(len(ids), bool)
