@@ -1,7 +1,8 @@
 """Many seeds in one process against one process per seed, side by side in one session.
 
     python benchmarks/many_seeds.py [--workloads reinforce_jump ppo_fast] [--episodes 10000] [--seeds 0 1 2 3 4]
-    python benchmarks/many_seeds.py --workloads reinforce_jump --batched-backend gymnasium --batched-processes 2
+    python benchmarks/many_seeds.py --workloads reinforce_jump --batched-backend envpool --batched-processes 1
+    python benchmarks/many_seeds.py --modes one_process_per_seed --repo ../lander_exp_old   # another checkout's code
 
 reinforce_jump: the configuration of --sweep (sweeps/reinforce_jump.yaml: its one point without the seed,
 --episodes per seed). one_process_per_seed runs `python -m lander_exp POINT seed=S` processes, --workers at
@@ -15,6 +16,9 @@ process per seed one after another, against `experiment=fast seeds=[...]`. Then 
 is re-evaluated greedily on --reeval-episodes episodes of Gymnasium's own LunarLanderContinuous-v3
 from start states training never evaluated on (a mean of 200 is "solved"), into --reeval-csv with
 each seed's own wall time (`python -m lander_exp.evaluate RUN --backend gymnasium` does the same).
+
+--repo runs the `python -m lander_exp` of another checkout (a worktree of an older commit, say), so that
+a change is measured side by side with the code before it; --modes picks the modes measured.
 
 Every run is a whole `python -m lander_exp` process timed from launch to exit, W&B offline logging,
 evaluations and checkpoints included; env_steps is the sum of the runs' global_step. The raw rate is
@@ -81,10 +85,14 @@ def pool_raw(env_id: str, num_envs: int, steps: int = 4_000) -> float:
     return rate
 
 
+REPO = ROOT  # the checkout whose lander_exp runs (--repo)
+MODES = ("one_process_per_seed", "batched")
+
+
 def launch(args: list[str], out: Path) -> float:
     t = time.perf_counter()
     proc = subprocess.run([sys.executable, "-m", "lander_exp", *args, "train.progress=false", f"tracker.dir={out}"],
-                          cwd=ROOT, env=ENV, capture_output=True, text=True)
+                          cwd=REPO, env={**ENV, "PYTHONPATH": str(REPO)}, capture_output=True, text=True)
     if proc.returncode != 0:
         sys.exit(f"benchmark run failed (exit {proc.returncode}): {' '.join(args)}\n{proc.stderr[-2000:]}")
     return time.perf_counter() - t
@@ -171,17 +179,21 @@ def append(path: Path, rows: list[dict]) -> None:
 
 
 def main() -> int:
+    global REPO
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--workloads", nargs="+", choices=("reinforce_jump", "ppo_fast"), default=["reinforce_jump", "ppo_fast"])
+    p.add_argument("--modes", nargs="+", choices=MODES, default=list(MODES))
+    p.add_argument("--repo", type=Path, default=ROOT, help="the checkout whose `python -m lander_exp` runs (default: this one)")
     p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3, 4])
     p.add_argument("--sweep", type=Path, default=ROOT / "sweeps/reinforce_jump.yaml",
                    help="reinforce_jump: the sweep file whose configuration runs")
     p.add_argument("--episodes", type=int, default=10_000, help="reinforce_jump: episodes per seed (the sweep's 10,000)")
     p.add_argument("--workers", type=int, default=2, help="reinforce_jump one_process_per_seed: processes at a time")
-    p.add_argument("--batched-backend", choices=("envpool", "gymnasium"), default="envpool",
-                   help="reinforce_jump batched: the envs the batch steps")
-    p.add_argument("--batched-processes", type=int, default=1,
-                   help="reinforce_jump batched: processes the seeds are split over (2 with gymnasium: both cores)")
+    p.add_argument("--batched-backend", choices=("envpool", "gymnasium"), default="gymnasium",
+                   help="reinforce_jump batched: the envs the batch steps (gymnasium: each seed's own episodes)")
+    p.add_argument("--batched-processes", type=int, default=3,
+                   help="reinforce_jump batched: processes the seeds are split over (as `sweep --batch-seeds --workers P`)")
+    p.add_argument("--pin-threads", action="store_true", help="reinforce_jump batched with envpool: env.pin_threads=true")
     p.add_argument("--csv", type=Path, default=CSV)
     p.add_argument("--reeval-episodes", type=int, default=100, help="ppo_fast: Gymnasium episodes per final policy")
     p.add_argument("--reeval-csv", type=Path, default=REEVAL_CSV, help="ppo_fast: where the re-evaluation goes (appended)")
@@ -190,34 +202,43 @@ def main() -> int:
     if args.breakdown:
         print(where_time_goes(args.breakdown))
         return 0
+    REPO = args.repo.resolve()
     work = Path(tempfile.mkdtemp(prefix="many_seeds_"))
     date, rows = datetime.date.today().isoformat(), []
-    print(f"load average at start: {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores; runs in {work}", flush=True)
+    print(f"load average at start: {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores; runs in {work}; code of {REPO}",
+          flush=True)
     n = len(args.seeds)
     if "reinforce_jump" in args.workloads:
         base = [*sweep_point(args.sweep), f"train.max_episodes={args.episodes}"]
         print("reinforce_jump runs:", " ".join(base), flush=True)
-        batched = base + (["env.backend=envpool", "env.autoreset=next_step"] if args.batched_backend == "envpool" else [])
-        raw_solo = gym_raw("LunarLander-v3") * min(args.workers, os.cpu_count())
-        raw_batch = (pool_raw("LunarLander-v3", n) if args.batched_backend == "envpool"
-                     else gym_raw("LunarLander-v3") * min(args.batched_processes, os.cpu_count()))
-        row, _ = measure("reinforce_jump", "one_process_per_seed", lambda s: [*base, s], args.seeds, args.workers,
-                         work / "reinforce_solo")
-        rows.append({**row, "raw_env_steps_per_s": round(raw_solo)})
-        row, _ = measure("reinforce_jump", "batched", lambda s: [*batched, s], args.seeds, args.batched_processes,
-                         work / "reinforce_batched")
-        rows.append({**row, "raw_env_steps_per_s": round(raw_batch)})
+        pool = args.batched_backend == "envpool"
+        batched = base + (["env.backend=envpool", "env.autoreset=next_step"] if pool else [])
+        batched += ["env.pin_threads=true"] if pool and args.pin_threads else []
+        cores = os.cpu_count()
+        runs = {"one_process_per_seed": (base, args.workers, lambda: gym_raw("LunarLander-v3") * min(args.workers, cores)),
+                "batched": (batched, args.batched_processes,
+                            lambda: pool_raw("LunarLander-v3", n) if pool
+                            else gym_raw("LunarLander-v3") * min(args.batched_processes, cores))}
+        for mode in args.modes:
+            overrides, workers, raw_rate = runs[mode]
+            raw = raw_rate()
+            row, _ = measure("reinforce_jump", mode, lambda s, o=overrides: [*o, s], args.seeds, workers,
+                             work / f"reinforce_{mode}")
+            rows.append({**row, "raw_env_steps_per_s": round(raw)})
     if "ppo_fast" in args.workloads:
-        raw_solo, raw_batch = pool_raw("LunarLanderContinuous-v3", 16), pool_raw("LunarLanderContinuous-v3", 16 * n)
+        raws = {"one_process_per_seed": 16, "batched": 16 * n}
         reeval, solo_walls = [], {}
-        for mode, raw in (("one_process_per_seed", raw_solo), ("batched", raw_batch)):
+        for mode in args.modes:
+            raw = pool_raw("LunarLanderContinuous-v3", raws[mode])
             row, walls = measure("ppo_fast", mode, lambda s: ["experiment=fast", s], args.seeds, 1, work / f"ppo_{mode}")
             rows.append({**row, "raw_env_steps_per_s": round(raw)})
             reeval += reevaluate(work / f"ppo_{mode}", mode, walls, args.reeval_episodes)
             solo_walls = solo_walls or walls
-        print(f"one_process_per_seed: median wall per seed {statistics.median(solo_walls.values()):.1f} s", flush=True)
-        print(f"solved (re-evaluation >= 200): {sum(r['solved'] for r in reeval if r['mode'] == 'one_process_per_seed')}/{n} "
-              f"alone, {sum(r['solved'] for r in reeval if r['mode'] == 'batched')}/{n} batched", flush=True)
+        if solo_walls:
+            print(f"one_process_per_seed: median wall per seed {statistics.median(solo_walls.values()):.1f} s", flush=True)
+        for mode in args.modes:
+            solved = sum(r["solved"] for r in reeval if r["mode"] == mode)
+            print(f"solved (re-evaluation >= 200), {mode}: {solved}/{n}", flush=True)
         append(args.reeval_csv, [{"date": date, **r} for r in reeval])
     # date,workload,mode,seeds,wall_s,env_steps,env_steps_per_s,raw_env_steps_per_s
     append(args.csv, [{"date": date, **r} for r in rows])
