@@ -7,10 +7,10 @@
 reinforce_jump: the configuration of --sweep (sweeps/reinforce_jump.yaml: its one point without the seed,
 --episodes per seed). one_process_per_seed runs `python -m lander_exp POINT seed=S` processes, --workers at
 a time, as `python -m lander_exp.sweep sweeps/reinforce_jump.yaml --workers 2` does; batched runs
-`python -m lander_exp POINT seeds=[...]` with --batched-backend's envs (EnvPool by default: one pool of
-one env per seed; gymnasium: the same episodes as the seeds alone), in --batched-processes processes
-(each every P-th seed; 2 puts a Gymnasium batch on both cores). The run folders stay
-in the printed folder (`scripts/jump_table.py` reads them).
+`python -m lander_exp POINT seeds=[...]` in --batched-processes processes (each every P-th seed, as
+`sweep --batch-seeds --workers P` splits them) with --batched-backend's envs (gymnasium by default: each
+seed plays the episodes it plays alone; envpool: one pool of one env per seed per process). The run
+folders stay in the printed folder (`scripts/jump_table.py` reads them).
 ppo_fast: `experiment=fast` (EnvPool, each seed until its stopping rule says 200 is reached): one
 process per seed one after another, against `experiment=fast seeds=[...]`. Then every final policy
 is re-evaluated greedily on --reeval-episodes episodes of Gymnasium's own LunarLanderContinuous-v3
@@ -191,7 +191,7 @@ def main() -> int:
     p.add_argument("--workers", type=int, default=2, help="reinforce_jump one_process_per_seed: processes at a time")
     p.add_argument("--batched-backend", choices=("envpool", "gymnasium"), default="gymnasium",
                    help="reinforce_jump batched: the envs the batch steps (gymnasium: each seed's own episodes)")
-    p.add_argument("--batched-processes", type=int, default=3,
+    p.add_argument("--batched-processes", type=int, default=2,
                    help="reinforce_jump batched: processes the seeds are split over (as `sweep --batch-seeds --workers P`)")
     p.add_argument("--pin-threads", action="store_true", help="reinforce_jump batched with envpool: env.pin_threads=true")
     p.add_argument("--csv", type=Path, default=CSV)
