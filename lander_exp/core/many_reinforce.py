@@ -16,7 +16,7 @@ import numpy as np
 from lander_exp.core.nets import StackedMLP
 from lander_exp.core.reinforce import Finished, Reinforce
 from lander_exp.envs.outcomes import Episodes, classify
-from lander_exp.envs.vec import PoolStepper, VecEnv
+from lander_exp.envs.vec import VecEnv
 
 
 def columns(old: list[int], new: list[int], width: int) -> np.ndarray:
@@ -141,7 +141,7 @@ class ManyReinforce:
         t, steps, clock, rows = np.zeros(count, np.int64), np.zeros(count, np.int64), np.zeros(count), np.arange(count)
         live = np.ones(count, bool)  # False on an env's reset-only step
         noise = np.stack([a.noise.upcoming(limit * width).reshape(limit, width) for a in algos])
-        obs, scale, pool = env.reset(), env.scale, PoolStepper(env.pool)
+        obs, scale, pool = env.reset(), env.scale, env.stepper()
         while True:
             start = time.perf_counter()
             actions = (actor(obs[:, None, :])[:, 0, :] + noise[rows, t]).argmax(axis=1)

@@ -118,7 +118,7 @@ class VecEnv:
         self.pin_threads = env_cfg.pin_threads
         self._seed = seed
         self.pool = None
-        self._stepper: PoolStepper | None = None  # the pool's, for stepping part of it (play_round)
+        self._stepper: PoolStepper | None = None  # see stepper()
         self.envs = []
         self.parts: list[VecEnv] | None = None  # set by `joined`
         if self.backend == Backend.envpool:
@@ -276,7 +276,7 @@ class VecEnv:
                      Episodes.concat(episodes), live, cat(ep_envs))
 
     def _play_steps_pool(self, obs: np.ndarray, act: Callable[[int, np.ndarray], np.ndarray], steps: int) -> Steps:
-        n, dim, pool, scale = self.num_envs, self.obs_dim, PoolStepper(self.pool), self.scale
+        n, dim, pool, scale = self.num_envs, self.obs_dim, self.stepper(), self.scale
         obs_buf = np.empty((steps, n, dim), np.float32)
         rewards = np.empty((steps, n), np.float32)
         terminated = np.empty((steps, n), bool)
@@ -366,10 +366,16 @@ class VecEnv:
         final = obs if raw_final is raw_obs else self.scale(raw_final)
         return Step(obs, reward, terminated, truncated, final, eps, live)
 
+    def stepper(self) -> PoolStepper:
+        """The EnvPool pool's step in two halves (PoolStepper), made once per pool."""
+        if self._stepper is None or self._stepper.pool is not self.pool:
+            self._stepper = PoolStepper(self.pool)
+        return self._stepper
+
     def play_round(self, obs: np.ndarray, policy: Callable[[np.ndarray], np.ndarray], ids: np.ndarray) -> Episodes:
         """From envs just reset to `obs`, play until the envs `ids` (ascending) have each ended one
-        episode, in the order they end (by step, then env). Only the envs still playing step: an evaluation waits
-        for its slowest episode, and a finished env would only play an episode nobody counts. The
+        episode, in the order they end (by step, then env). Only the envs still playing step: an
+        evaluation waits for its slowest episode, and a finished env would only play an episode nobody counts. The
         policy still sees every env's observation (a finished env keeps its last), so each row is
         acted on as in a step of all envs, and a sampled policy draws the same noise. Afterwards the
         envs stand wherever they stopped: reset them before stepping them again."""
@@ -392,10 +398,9 @@ class VecEnv:
         """One step of the envs `ids` (ascending) alone, no autoreset: (raw obs, reward, terminated)
         in the order of `ids`."""
         if self.pool is not None:
-            if self._stepper is None or self._stepper.pool is not self.pool:
-                self._stepper = PoolStepper(self.pool)
-            self._stepper.send(actions, ids)
-            raw, reward, terminated, _ = self._stepper.recv()
+            stepper = self.stepper()
+            stepper.send(actions, ids)
+            raw, reward, terminated, _ = stepper.recv()
             return raw, reward.astype(np.float32), terminated
         raw = np.empty((len(ids), self.obs_dim), np.float32)
         reward = np.empty(len(ids), np.float32)
