@@ -19,7 +19,7 @@ def _training_rows(wandb_dir):
 
 
 @pytest.mark.parametrize("overrides", [[], ["experiment=fast", "train.target_return=null", "algo.steps_per_epoch=1024",
-                                            "train.eval_episodes=2", "train.eval_envs=2"]],
+                                            "train.eval_episodes=2", "train.eval_envs=2", "train.eval_screen=0"]],
                          ids=["gymnasium", "envpool_fast"])
 def test_the_evaluation_schedule_changes_nothing_training_learns_or_logs(tmp_path, overrides):
     dirs = []
