@@ -2,6 +2,10 @@
 (every train.video_every evaluations plus the last) landing in the run folder and the W&B record."""
 
 import json
+import os
+import signal
+import time
+from pathlib import Path
 
 import gymnasium as gym
 import imageio.v2 as imageio
@@ -81,3 +85,44 @@ def test_with_envpool_the_video_is_the_episode_evaluation_plays_in_envpool(tmp_p
     gym_cfg = make_cfg(["env.max_episode_steps=60"])  # Gymnasium from the same seed: another episode
     other = record_episode(gym_cfg.env, steer, tmp_path / "gym.mp4", seed=1_000_000)
     assert other.episode_return != pytest.approx(video.episode_return, rel=1e-3)
+
+
+def _children(name: str) -> list[int]:
+    """This process's child processes whose command name starts with `name` (Linux /proc)."""
+    me, found = os.getpid(), []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)
+            comm, ppid = fields[0].split("(", 1)[1], int(fields[1].split()[1])
+        except (OSError, IndexError, ValueError):
+            continue
+        if ppid == me and comm.startswith(name):
+            found.append(int(stat.parent.name))
+    return found
+
+
+@pytest.mark.parametrize("signum", [signal.SIGUSR2, signal.SIGTERM])
+def test_a_stop_signal_sent_to_every_process_does_not_kill_the_video_writer(tmp_path, signum):
+    """SLURM signals every process of a job (its warning before the time limit, its SIGTERM): ffmpeg
+    must outlive it, or the run's graceful stop fails on a broken pipe. The run's own handler still
+    sees the signal, once the video's writer has started."""
+    cfg = make_cfg(["env.max_episode_steps=40"])
+    seen, sent = [], []
+    previous = signal.signal(signum, lambda s, _: seen.append(s))
+
+    def policy(obs):
+        if not sent:
+            (ffmpeg,) = _children("ffmpeg")
+            os.kill(ffmpeg, signum)
+            sent.append(ffmpeg)
+            time.sleep(0.2)  # time for a signal ffmpeg would act on to kill it
+        return np.zeros((len(obs), 2), np.float32)
+
+    try:
+        video = record_episode(cfg.env, policy, tmp_path / "ep.mp4", seed=1)
+        os.kill(os.getpid(), signum)  # this process's handler still works
+    finally:
+        signal.signal(signum, previous)
+    assert sent and seen == [signum]
+    frames = [np.asarray(f) for f in imageio.get_reader(tmp_path / "ep.mp4")]
+    assert len(frames) == video.frames == 41

@@ -6,6 +6,8 @@ run differ only by the policy."""
 from __future__ import annotations
 
 import os
+import signal
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -72,6 +74,22 @@ class _EnvPoolEnv:
         self.pool.close()
 
 
+# The signals that stop a run (Ctrl-C, kill, SLURM's warning before a time limit): SLURM sends them to
+# every process of the job, ffmpeg too, which would die mid-video and fail the run's graceful stop.
+STOP_SIGNALS = {signal.SIGINT, signal.SIGTERM, signal.SIGUSR1, signal.SIGUSR2}
+
+
+@contextmanager
+def _stop_signals_blocked():
+    """Block the stop signals in this thread while a child process starts: the child keeps the blocked
+    mask across exec, so ffmpeg never acts on them; here they wait and arrive when this ends."""
+    old = signal.pthread_sigmask(signal.SIG_BLOCK, STOP_SIGNALS)
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, old)
+
+
 def record_episode(env_cfg, policy, path: Path, seed: int) -> EpisodeVideo:
     """Play one episode with `policy` (batch of observations -> batch of actions, as algo.policy()
     gives) from reset seed `seed` in the config's backend, and write every frame to `path` (MP4,
@@ -86,7 +104,8 @@ def record_episode(env_cfg, policy, path: Path, seed: int) -> EpisodeVideo:
         # 600x400 frames: a macro block of 8 divides both, so ffmpeg does not resize them
         with imageio.get_writer(partial, fps=env.fps, codec="libx264", macro_block_size=8,
                                 ffmpeg_log_level="error") as writer:
-            writer.append_data(env.render())
+            with _stop_signals_blocked():  # the writer starts ffmpeg at its first frame
+                writer.append_data(env.render())
             frames = 1
             while True:
                 action = policy(scale(obs)[None])[0]
