@@ -104,8 +104,8 @@ def _children(name: str) -> list[int]:
 @pytest.mark.parametrize("signum", [signal.SIGUSR2, signal.SIGTERM])
 def test_a_stop_signal_sent_to_every_process_does_not_kill_the_video_writer(tmp_path, signum):
     """SLURM signals every process of a job (its warning before the time limit, its SIGTERM): ffmpeg
-    must outlive it, or the run's graceful stop fails on a broken pipe. The run's own handler still
-    sees the signal, once the video's writer has started."""
+    must outlive it, or the run's graceful stop fails on a broken pipe. Afterwards this process's own
+    handler gets the signal again (its mask is restored)."""
     cfg = make_cfg(["env.max_episode_steps=40"])
     seen, sent = [], []
     previous = signal.signal(signum, lambda s, _: seen.append(s))

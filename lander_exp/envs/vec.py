@@ -375,10 +375,10 @@ class VecEnv:
     def play_round(self, obs: np.ndarray, policy: Callable[[np.ndarray], np.ndarray], ids: np.ndarray) -> Episodes:
         """From envs just reset to `obs`, play until the envs `ids` (ascending) have each ended one
         episode, in the order they end (by step, then env). Only the envs still playing step: an
-        evaluation waits for its slowest episode, and a finished env would only play an episode nobody counts. The
-        policy still sees every env's observation (a finished env keeps its last), so each row is
-        acted on as in a step of all envs, and a sampled policy draws the same noise. Afterwards the
-        envs stand wherever they stopped: reset them before stepping them again."""
+        evaluation waits for its slowest episode, and a finished env would only play an episode nobody
+        counts. The policy still sees every env's observation (a finished env keeps its last), so each
+        row is acted on as in a step of all envs, and a sampled policy draws the same noise. Afterwards
+        the envs stand wherever they stopped: reset them before stepping them again."""
         obs = obs.copy()
         returns, lengths = np.zeros(self.num_envs), np.zeros(self.num_envs, np.int64)
         playing, parts = np.asarray(ids, np.int64), []
