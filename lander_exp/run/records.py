@@ -4,6 +4,7 @@ projects. One data model (`RunRecord`) so that the report does not care where a 
 
 from __future__ import annotations
 
+import hashlib
 import json
 import shutil
 import subprocess
@@ -62,6 +63,18 @@ def flatten(config: dict, prefix: str = "") -> dict[str, object]:
 
 def not_setting(key: str) -> bool:
     return any(key == p or key.startswith(p + ".") for p in NOT_SETTING)
+
+
+def setting(config: dict) -> dict[str, object]:
+    """The flat values that define a run's experiment: every key of a resolved config but the seed and
+    the bookkeeping ones of NOT_SETTING. Two runs are the same experiment exactly when these match."""
+    return {k: v for k, v in flatten(config).items() if not not_setting(k)}
+
+
+def setting_hash(config: dict) -> str:
+    """6 hex digits of `setting(config)`: the W&B group's suffix and the report's grouping rule, so
+    that two runs share a group exactly when they differ only by seed, whichever keys a sweep varies."""
+    return hashlib.sha1(json.dumps(setting(config), sort_keys=True, default=str).encode()).hexdigest()[:6]
 
 
 def wandb_executable() -> str:

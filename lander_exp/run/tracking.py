@@ -10,7 +10,6 @@ into the run folder, `wandb_superseded/`); online, W&B drops rows logged again a
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import secrets
@@ -23,7 +22,7 @@ import wandb
 from omegaconf import DictConfig, OmegaConf
 
 from lander_exp.config import ConfigError
-from lander_exp.run.records import RUN_FILE, flatten, not_setting, wandb_dir_of
+from lander_exp.run.records import RUN_FILE, setting_hash, wandb_dir_of
 from lander_exp.shell import command, shown
 
 NAMESPACES = ("train", "episode", "eval", "perf")
@@ -39,22 +38,14 @@ def new_run_id() -> str:
     return "".join(secrets.choice(alphabet) for _ in range(8))
 
 
-def setting_hash(cfg: DictConfig) -> str:
-    """6 hex digits that differ whenever any value that defines the experiment differs (every key
-    but the seed and the bookkeeping ones in records.NOT_SETTING), so that two runs share a group
-    exactly when they differ only by seed, whichever keys a sweep varies."""
-    flat = flatten(OmegaConf.to_container(cfg, resolve=True, enum_to_str=True))
-    setting = {k: v for k, v in flat.items() if not not_setting(k)}
-    return hashlib.sha1(json.dumps(setting, sort_keys=True, default=str).encode()).hexdigest()[:6]
-
-
 def run_labels(cfg: DictConfig) -> tuple[str, str, list[str]]:
     """(name, group, tags) from the values that usually differ between runs, so that W&B's
     group-by works untouched: the group is the name without the seed, i.e. one group per setting
     (readable for the usual keys, plus a hash of all of them, e.g. for a sweep of algo.gae_lambda)."""
     net, lr = cfg.network, cfg.lr
     group = (f"{cfg.algo.name}-a{net.actor_layers}c{net.critic_layers}h{net.hidden_dim}"
-             f"-lr{_fmt(lr.actor)}_{_fmt(lr.critic)}-n{cfg.env.num_envs}-{setting_hash(cfg)}")
+             f"-lr{_fmt(lr.actor)}_{_fmt(lr.critic)}-n{cfg.env.num_envs}-"
+             f"{setting_hash(OmegaConf.to_container(cfg, resolve=True, enum_to_str=True))}")
     tags = [cfg.algo.name, cfg.env.id, f"backend:{cfg.env.backend.value}", *cfg.tracker.tags]
     return f"{group}-s{cfg.seed}", cfg.tracker.group or group, tags
 
