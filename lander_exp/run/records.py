@@ -19,7 +19,7 @@ from lander_exp.shell import python_command
 # Keys that never make two runs different experiments: the seed, and bookkeeping that does not
 # change what is learned. Runs differing only in these share a W&B group and a report group.
 NOT_SETTING = ("seed", "run_dir", "tracker", "preset", "device", "train.progress", "train.torch_threads", "env.pin_threads",
-               "train.keep_checkpoints", "train.video_every", "analysis_of", "analysis")
+               "train.keep_checkpoints", "train.video_every", "analysis_of", "analysis", "provenance")
 RUN_FILE = "wandb_run.json"  # in every run folder, by tracking.Tracker: which W&B run it writes to, and where
 AXES = ("global_step", "episode")
 ALGO_AXIS = {"ppo": "global_step", "reinforce": "episode"}  # fallback when a record declares no step metric

@@ -70,7 +70,7 @@ class Tracker:
     """`resume`: the tracker state of a checkpoint (`state_dict()`); the run continues that W&B run."""
 
     def __init__(self, cfg: DictConfig, run_dir: Path, x_axis: str, choices: dict[str, str] | None = None,
-                 resume: dict | None = None):
+                 resume: dict | None = None, provenance: dict | None = None):
         self.rows: list[dict] = list(resume["rows"]) if resume else []
         self._videos: dict[int, dict] = {}  # videos made by `video` and not yet logged
         self.run_dir = run_dir
@@ -80,6 +80,8 @@ class Tracker:
         config["run_dir"] = str(run_dir)
         if choices:
             config["preset"] = choices  # which file of each config group composed this run
+        if provenance:
+            config["provenance"] = provenance  # the code, libraries and machine of this process (run/provenance.py)
         mode = cfg.tracker.mode.value
         wandb_root = Path(cfg.tracker.dir)
         if resume:  # the W&B files live where the first process put them, whatever the current folder

@@ -24,7 +24,7 @@ from lander_exp.core.jump import detect_jump
 from lander_exp.core.seeding import RunSeeds
 from lander_exp.envs.outcomes import Episodes
 from lander_exp.envs.vec import VecEnv, run_episodes
-from lander_exp.run import checkpoint
+from lander_exp.run import checkpoint, provenance
 from lander_exp.run.progress import loop_bar
 from lander_exp.run.stopping import Interrupted, NonFiniteError, StopSignals, first_nonfinite
 from lander_exp.run.tracking import Tracker
@@ -123,7 +123,9 @@ class Run:
         self.progress = Progress()
         if resume:
             self.restore(resume)
-        self.tracker = Tracker(cfg, run_dir, self.algo.x_axis, self.choices, resume=resume and resume["tracker"])
+        origin = provenance.record(run_dir, provenance.collect())
+        self.tracker = Tracker(cfg, run_dir, self.algo.x_axis, self.choices, resume=resume and resume["tracker"],
+                               provenance=origin)
         self.videos = EvalVideos(cfg, run_dir, self.tracker, seed=EVAL_SEED)
         self.start = time.perf_counter() - self.progress.wall_before
         OmegaConf.save(cfg, run_dir / "config.yaml")

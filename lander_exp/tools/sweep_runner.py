@@ -79,8 +79,9 @@ def plan(spec: Spec, sweep_dir: Path, count: int | None, seed: int, batch_seeds:
 
 def runner_overrides(spec: Spec, sweep_dir: Path, run_dir: Path) -> list[str]:
     """What the runner adds to each point: offline W&B, the sweep's group and tags, its folders."""
+    kind = spec.raw.get("kind", "sweep")  # a claim's runs (lander_exp.tools.claim) are tagged as such
     return ["tracker.mode=offline", f"tracker.dir='{sweep_dir}'", f"tracker.group={spec.name}",
-            f"tracker.tags=[sweep,'sweep:{spec.name}']", f"hydra.run.dir='{run_dir}'"]
+            f"tracker.tags=[{kind},'{kind}:{spec.name}']", f"hydra.run.dir='{run_dir}'"]
 
 
 def preflight(spec: Spec, jobs: list[Job]) -> None:
@@ -281,7 +282,7 @@ class Runner:
                 units.append([job])
         units = split_batches(units, self.workers)
         processes = f" in {len(units)} processes" if len(units) != len(todo) else ""
-        print(f"sweep {self.spec.name}: {len(jobs)} runs, {len(jobs) - len(todo)} already done, "
+        print(f"{self.spec.raw.get('kind', 'sweep')} {self.spec.name}: {len(jobs)} runs, {len(jobs) - len(todo)} already done, "
               f"{len(todo)} to run{processes} with {self.workers} worker(s)", flush=True)
         labels = [f"[{i + 1}/{len(units)}]" for i in range(len(units))]
 

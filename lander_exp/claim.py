@@ -1,0 +1,6 @@
+"""`python -m lander_exp.claim`: the command; its code is lander_exp.tools.claim."""
+
+from lander_exp.tools.claim import main
+
+if __name__ == "__main__":
+    raise SystemExit(main())
