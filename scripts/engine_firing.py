@@ -5,6 +5,12 @@ fires with. LunarLanderContinuous-v3 fires the main engine when action[0] > 0 an
 second (25 steps) without a push, so a policy whose noise fires an engine on a good share of steps
 stands on the pad until the time limit.
 
+Where such an episode's return goes: it is the shaping reward's gain from the start to standing on
+the pad (about +185 here) less the fuel, so the columns also give, over the grounded timeouts, the
+mean fuel cost of each engine (the env's own rates: 0.3 per main-engine step at full throttle, 0.03
+per side-engine step) and the step at which a leg first touched: a lander that hovers on its way down
+burns its +100 in the main engine before it ever stands.
+
     python scripts/engine_firing.py runs/sweeps/hover_long runs/sweeps/hover_cure --episodes 50 --out firing.csv
 """
 
@@ -35,29 +41,40 @@ def firing(run_dir: Path, episodes: int, sampled: bool) -> dict:
     env_cfg.backend = "gymnasium"
     env = VecEnv(env_cfg, 1, seed=EVAL_SEED, autoreset=Autoreset.same_step)
     policy = algo.policy(EVAL_SEED if sampled else None)
-    main_on, side_on, grounded = [], [], 0
+    main_on, side_on, main_fuel, side_fuel, touch, returns, grounded = [], [], [], [], [], [], 0
     try:
         for i in range(episodes):
-            obs, actions = env.reset(seed=EVAL_SEED + i), []
+            obs, actions, contact = env.reset(seed=EVAL_SEED + i), [], None
             while True:
                 action = policy(obs)
                 actions.append(action[0])
                 step = env.step(action)
                 obs = step.obs
+                if contact is None and (obs[0, 6] > 0 or obs[0, 7] > 0):  # a leg's contact flag (never scaled)
+                    contact = len(actions)
                 if len(step.episodes):
                     break
             if step.episodes.outcomes[0] == TIMEOUT_GROUNDED:
                 grounded += 1
-                tail = np.asarray(actions[-TAIL:])
+                acts = np.asarray(actions)
+                tail = acts[-TAIL:]
                 main_on.append(float((tail[:, 0] > 0).mean()))
                 side_on.append(float((np.abs(tail[:, 1]) > 0.5).mean()))
+                # LunarLanderContinuous's fuel: main throttle 50-100% above 0, side 50-100% above |0.5|
+                main_fuel.append(float(np.sum(np.where(acts[:, 0] > 0, 0.3 * (np.clip(acts[:, 0], 0, 1) + 1) / 2, 0))))
+                side_fuel.append(float(np.sum(np.where(np.abs(acts[:, 1]) > 0.5, 0.03 * np.clip(np.abs(acts[:, 1]), 0.5, 1), 0))))
+                touch.append(contact)
+                returns.append(float(step.episodes.returns[0]))
     finally:
         env.close()
     std = np.exp(algo.model.log_std.detach().numpy())
     return {"epoch": state["epoch"], "std_main": round(float(std[0]), 3), "std_side": round(float(std[1]), 3),
             "timeout_grounded": round(grounded / episodes, 3),
             "main_on_last200": round(float(np.mean(main_on)), 3) if main_on else "",
-            "side_on_last200": round(float(np.mean(side_on)), 3) if side_on else ""}
+            "side_on_last200": round(float(np.mean(side_on)), 3) if side_on else "",
+            **{k: round(float(np.mean(v)), 1) if v else "" for k, v in (
+                ("grounded_return", returns), ("grounded_main_fuel", main_fuel), ("grounded_side_fuel", side_fuel),
+                ("grounded_first_contact_step", touch))}}
 
 
 def main(argv: list[str] | None = None) -> int:
