@@ -3,8 +3,9 @@
 
 Each generated block sits between `<!-- claims:NAME -->` and `<!-- /claims:NAME -->` markers: NAME is a
 claim (its statement, configuration, test, and one row per seed set: the newest check of that set,
-with the per-seed rows folded below) or `summary` (one line per claim, for the README). Text outside
-the markers is left as it is.
+with the per-seed rows folded below), `summary` (one line per claim, for the README) or `tried` (the
+configurations tried on the development seeds and not kept: claims/tried/*.yaml, their results in
+docs/results/claims/tried/). Text outside the markers is left as it is.
 
     python scripts/claims_doc.py            # rewrite the blocks
     python scripts/claims_doc.py --check    # exit 1 if a block is not what the CSVs give (the tests run this)
@@ -25,6 +26,7 @@ from lander_exp.tools.claim import seeds_text  # noqa: E402
 from lander_exp.tools.claim_spec import SEED_SETS, Claim, load  # noqa: E402
 
 RESULTS = ROOT / "docs" / "results" / "claims"
+TRIED = "tried"  # claims/tried/*.yaml, results in RESULTS/tried/
 DOCS = (ROOT / "docs" / "findings.md", ROOT / "README.md")
 BLOCK = re.compile(r"(<!-- claims:([\w.-]+) -->\n)(.*?)(<!-- /claims:\2 -->)", re.S)
 
@@ -119,10 +121,25 @@ def summary_block(claims: list[Claim], summary: list[dict]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def render(text: str, claims: dict[str, Claim], summary: list[dict]) -> str:
+def tried_block(tried: list[Claim], summary: list[dict]) -> str:
+    lines = ["| configuration | what it tried | development seeds: runs passing [95% Wilson interval] | median | verdict |",
+             "|---|---|---|---|---|"]
+    for c in tried:
+        row = latest(summary, c.name, "development")
+        rel = c.path.relative_to(ROOT) if c.path.is_relative_to(ROOT) else c.path
+        median = (f"{_f(row['median'])} [{_f(row['median_ci_low'])}, {_f(row['median_ci_high'])}]"
+                  if row and row["median"] else "–")
+        lines.append(f"| `{rel}`: {config_text(c)} | {c.statement} | {rate_text(row) if row else 'not run'} | {median} | "
+                     f"{row['verdict'] if row else '–'} |")
+    return "\n".join(lines) + "\n"
+
+
+def render(text: str, claims: dict[str, Claim], summary: list[dict], tried: list[Claim], tried_summary: list[dict]) -> str:
     def block(m: re.Match) -> str:
         name = m.group(2)
-        if name == "summary":
+        if name == TRIED:
+            body = tried_block(tried, tried_summary)
+        elif name == "summary":
             body = summary_block(list(claims.values()), summary)
         elif name in claims:
             body = claim_block(claims[name], summary)
@@ -139,10 +156,12 @@ def main() -> int:
     args = p.parse_args()
     claims = {c.name: c for c in map(load, sorted((ROOT / "claims").glob("*.yaml")))}
     summary = read_csv(RESULTS / "summary.csv")
+    tried = [load(p) for p in sorted((ROOT / "claims" / TRIED).glob("*.yaml"))]
+    tried_summary = read_csv(RESULTS / TRIED / "summary.csv")
     stale = []
     for doc in DOCS:
         text = doc.read_text()
-        new = render(text, claims, summary)
+        new = render(text, claims, summary, tried, tried_summary)
         if new != text:
             stale.append(doc)
             if not args.check:

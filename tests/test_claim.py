@@ -15,6 +15,7 @@ from lander_exp.tools.claim_spec import ClaimError
 from tests.conftest import ROOT, TINY, leet_records, run_cli
 
 CLAIM_FILES = sorted((ROOT / "claims").glob("*.yaml"))
+TRIED_FILES = sorted((ROOT / "claims" / "tried").glob("*.yaml"))
 TINY_OVERRIDES = [*TINY, "train.max_epochs=1"]
 
 
@@ -177,6 +178,16 @@ def test_every_shipped_claim_file_loads_and_composes(path, tmp_path):
     assert c.name == path.stem and c.statement and c.write_up in ("How to Land on the Moon", "The laws of the 'land'")
     assert c.seeds["development"] == list(range(10)) and c.seeds["confirmation"][0] == 100
     spec = claim.spec_of(c, c.seeds["confirmation"][:1])
+    from lander_exp.tools.sweep_runner import plan, preflight
+
+    preflight(spec, plan(spec, tmp_path, None, 0))
+
+
+@pytest.mark.parametrize("path", TRIED_FILES, ids=lambda p: p.name)
+def test_every_configuration_tried_loads_and_composes(path, tmp_path):
+    c = claim_spec.load(path)
+    assert c.name == path.stem and list(c.seeds) == ["development"] and c.seeds["development"] == list(range(10))
+    spec = claim.spec_of(c, [0])
     from lander_exp.tools.sweep_runner import plan, preflight
 
     preflight(spec, plan(spec, tmp_path, None, 0))
