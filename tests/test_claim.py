@@ -191,3 +191,18 @@ def test_every_configuration_tried_loads_and_composes(path, tmp_path):
     from lander_exp.tools.sweep_runner import plan, preflight
 
     preflight(spec, plan(spec, tmp_path, None, 0))
+
+
+def test_a_claim_being_trained_elsewhere_is_refused_in_one_line(tmp_path):
+    import fcntl
+
+    path = write_claim(tmp_path)
+    claim_dir = tmp_path / "runs" / "claims" / "tiny"
+    claim_dir.mkdir(parents=True)
+    with open(claim_dir / "claim.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)  # another process training this claim
+        proc = run_cli([str(path), "--seeds", "7"], cwd=tmp_path, module="lander_exp.claim")
+    assert proc.returncode == 2
+    (line,) = proc.stderr.strip().splitlines()
+    assert "is being trained by another `lander_exp.claim`" in line
+    assert [p.name for p in claim_dir.iterdir()] == ["claim.lock"]  # nothing trained, nothing cleared

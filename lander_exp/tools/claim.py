@@ -18,10 +18,12 @@ from __future__ import annotations
 import argparse
 import csv
 import datetime
+import fcntl
 import json
 import os
 import signal
 import sys
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -123,6 +125,20 @@ def reusable(folders: list[Path]) -> dict[tuple[str, int], Path]:
                 continue
             found[identity(config)] = run_dir
     return found
+
+
+@contextmanager
+def held(claim_dir: Path):
+    """One process trains a claim's runs at a time: the sweep runner clears the folder of a run it
+    finds unfinished, which would be another process's run in progress."""
+    claim_dir.mkdir(parents=True, exist_ok=True)
+    with open(claim_dir / "claim.lock", "w") as lock:
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            raise ClaimError(f"{claim_dir} is being trained by another `lander_exp.claim`: wait for it to finish, "
+                             "or give this one another --dir") from None
+        yield
 
 
 # ---- what each run shows ------------------------------------------------------------------------------------
@@ -394,8 +410,8 @@ def check_claim(claim: Claim, args) -> int:
     todo = [job for job, _, _, state in plan_rows if state == "todo"]
     failed = set()
     if todo:
-        runner = Runner(spec, args.workers)
-        runner.run(todo)
+        with held(args.dir / claim.name):
+            Runner(spec, args.workers).run(todo)
         failed = {job.run_dir for job in todo if not is_done(job)}
     rows = [measure(claim, seed, run_dir, run_dir not in failed) for job, seed, run_dir, _ in plan_rows]
     verdict = judge(claim, rows)
