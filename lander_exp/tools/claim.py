@@ -308,13 +308,15 @@ def write_results(results: Path, claim: Claim, seed_set: str, seeds: list[int], 
         w.writeheader()
         w.writerows(table)
     origin = provenance.collect()
+    # the judging code's state; the results this command writes into the tree do not make it dirty
+    changed = [c for c in origin.get("changed", []) if not (provenance.SOURCE / c).resolve().is_relative_to(results.resolve())]
     summary = results / "summary.csv"
     fresh = not summary.is_file()
     with open(summary, "a", newline="") as f:
         w = csv.writer(f)
         if fresh:
             w.writerow(SUMMARY_COLUMNS)
-        w.writerow([datetime.date.today().isoformat(), origin["commit"][:12] + ("+dirty" if origin.get("dirty") else ""),
+        w.writerow([datetime.date.today().isoformat(), origin["commit"][:12] + ("+dirty" if changed else ""),
                     claim.name, seed_set, seeds_text(seeds), v.passed, f"{v.rate:.4f}", f"{v.ci[0]:.4f}",
                     f"{v.ci[1]:.4f}", claim.required_rate, "PASS" if v.ok else "FAIL", _num(v.median),
                     _num(v.median_ci and v.median_ci[0]), _num(v.median_ci and v.median_ci[1])])
