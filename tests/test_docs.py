@@ -4,6 +4,8 @@ nothing points outside the repository."""
 
 import importlib.util
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -59,3 +61,21 @@ def test_commands_are_modules(page):
 def test_readme_names_the_test_command_ci_runs():
     ci = (ROOT / ".ci" / "run").read_text()
     assert "make test" in ci and "make test" in (ROOT / "README.md").read_text()
+
+
+def test_claims_tables_are_generated_from_the_claim_results():
+    """Every claim has its generated block in docs/findings.md, the README has the summary, and each
+    block is exactly what scripts/claims_doc.py makes of docs/results/claims/ (no number typed by hand)."""
+    findings, readme = (ROOT / "docs" / "findings.md").read_text(), (ROOT / "README.md").read_text()
+    for claim in sorted((ROOT / "claims").glob("*.yaml")):
+        assert f"<!-- claims:{claim.stem} -->" in findings, claim.stem
+    assert "<!-- claims:tried -->" in findings and "<!-- claims:summary -->" in readme
+    done = subprocess.run([sys.executable, str(ROOT / "scripts" / "claims_doc.py"), "--check"],
+                          capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+
+
+@pytest.mark.parametrize("page", ["README.md", "docs/findings.md"])
+def test_findings_are_rates_not_every_run(page):
+    text = (ROOT / page).read_text()
+    assert not re.search(r"in every run|every run (lands|jumps|hovers|earns)|five of five|seed 00[02]", text), page
