@@ -104,6 +104,19 @@ def test_runs_of_the_same_config_and_seed_elsewhere_are_reused(tiny_claim, tmp_p
     assert not (tmp_path / "runs").exists()  # nothing trained
 
 
+def test_a_part_of_the_confirmation_seeds_is_reported_as_confirmation_with_its_seeds(tiny_claim, tmp_path):
+    workdir, _ = tiny_claim
+    path = write_claim(tmp_path, name="part")
+    proc = run_cli([str(path), "--seeds", "101", "--reuse", str(workdir / "runs")], cwd=tmp_path,
+                   module="lander_exp.claim")
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "checks 1 of the claim's 2 confirmation seeds" in proc.stderr
+    (row,) = rows(tmp_path / "docs" / "results" / "claims" / "part.csv")
+    (summary,) = rows(tmp_path / "docs" / "results" / "claims" / "summary.csv")
+    assert (row["seed_set"], row["seed"]) == ("confirmation", "101")
+    assert (summary["seed_set"], summary["seeds"], summary["passed"]) == ("confirmation", "101", "1")
+
+
 def test_the_wilson_interval_matches_a_hand_computation():
     z = 1.959963984540054
     for k, n in ((14, 20), (0, 10), (20, 20), (3, 7)):

@@ -379,9 +379,12 @@ def check_claim(claim: Claim, args) -> int:
         if args.seed_set not in claim.seeds:
             raise ClaimError(f"{claim.path} has no {args.seed_set} seeds: add seeds.{args.seed_set}, or pass --seeds")
         seeds, seed_set = claim.seeds[args.seed_set], args.seed_set
-    if seed_set is None:  # named after the claim's set it equals, else after the seeds themselves
-        seed_set = next((k for k, v in claim.seeds.items() if v == seeds), seeds_text(seeds))
-        if seed_set not in claim.seeds and claim.seeds.get("confirmation") and set(seeds) & set(claim.seeds["confirmation"]):
+    if seed_set is None:  # named after the claim's set that holds them all (a part of it, where compute is short)
+        seed_set = next((k for k, v in claim.seeds.items() if set(seeds) <= set(v)), seeds_text(seeds))
+        if seed_set in claim.seeds and len(seeds) < len(claim.seeds[seed_set]):
+            print(f"lander_exp.claim: note: --seeds {args.seeds} checks {len(seeds)} of the claim's "
+                  f"{len(claim.seeds[seed_set])} {seed_set} seeds", file=sys.stderr)
+        elif seed_set not in claim.seeds and claim.seeds.get("confirmation") and set(seeds) & set(claim.seeds["confirmation"]):
             print(f"lander_exp.claim: note: --seeds {args.seeds} includes confirmation seeds", file=sys.stderr)
     spec = spec_of(claim, seeds)
     probe = plan(spec, args.dir / claim.name, None, 0)
