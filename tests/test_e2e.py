@@ -50,7 +50,7 @@ def test_short_run_streams_every_metric_and_the_config_to_an_offline_wandb_run(w
 
     summary = leet_summary(wandb_dir)
     assert summary["config"]["algo"]["batch_size"] == 256 and summary["config"]["seed"] == 7
-    assert summary["config"]["env"]["obs_scaling"] == "none" and summary["config"]["preset"]["network"] == "seed"
+    assert summary["config"]["env"]["obs_scaling"] == "none" and summary["config"]["preset"]["network"] == "deep"
     assert summary["name"].endswith("-s7") and "ppo" in summary["tags"]
     assert summary["summary"]["stop_reason"] == "max_epochs" and summary["summary"]["epochs"] == 2
 
@@ -90,3 +90,28 @@ def test_multirun_gives_one_wandb_run_per_job_in_one_wandb_folder(workdir):
 def test_evaluate_rejects_a_folder_without_a_run(workdir):
     ev = run_cli([str(workdir)], cwd=workdir, module="lander_exp.evaluate")
     assert ev.returncode == 2 and len(ev.stderr.strip().splitlines()) == 1 and "not a run folder" in ev.stderr
+
+
+def test_evaluate_takes_every_run_a_glob_matches_and_names_those_it_cannot(tiny_video_run, workdir):
+    """The README's `evaluate runs/*/*_ppo_s1` once two runs match: each is evaluated; a folder that
+    holds no run is named on stderr; --checkpoint, which names one run's file, wants one run."""
+    import shutil
+
+    _, run_dir = tiny_video_run
+    runs = [workdir / "runs" / "day" / f"{t}_ppo_s0" for t in ("10-00-00", "11-00-00", "12-00-00")]
+    for copy in runs[:2]:
+        shutil.copytree(run_dir, copy, ignore=shutil.ignore_patterns(".lock", "videos", "analysis"))
+    runs[2].mkdir()  # a run killed before Hydra wrote anything of it
+    ev = run_cli(["runs/day/10-00-00_ppo_s0", *map(str, runs[1:]), "--episodes", "2", "--envs", "2", "--json"],
+                 cwd=workdir, module="lander_exp.evaluate")
+    assert ev.returncode == 0, ev.stderr[-2000:]
+    results = [json.loads(line) for line in ev.stdout.splitlines()]
+    assert [r["run_dir"] for r in results] == ["runs/day/10-00-00_ppo_s0", str(runs[1])]
+    assert results[0]["return_mean"] == results[1]["return_mean"] and results[0]["episodes"] == 2  # the same policy
+    assert ev.stderr.strip().splitlines() == [f"lander_exp.evaluate: skipped: {runs[2]} is not a run folder (no "
+                                              f"config.yaml): pass a folder made by {sys.executable} -m lander_exp"]
+    one = run_cli([*map(str, runs[:2]), "--checkpoint", "x.pt"], cwd=workdir, module="lander_exp.evaluate")
+    assert one.returncode == 2 and "--checkpoint names one run's file, and 2 run folders were given" in one.stderr
+    none = run_cli([str(runs[2]), str(workdir)], cwd=workdir, module="lander_exp.evaluate")
+    assert none.returncode == 2 and none.stderr.strip().splitlines()[-1] == (
+        "lander_exp.evaluate: error: none of the run folders given can be evaluated (lines above)")

@@ -14,8 +14,11 @@ from hydra.types import RunMode
 from omegaconf import DictConfig
 
 from lander_exp.config import ConfigError, register, validate
+from lander_exp.run.help import register_help
+from lander_exp.run.presets import CONF_DIR
 
 register()
+register_help()
 
 
 def _remove_job_dir(job_dir: Path) -> None:
@@ -26,9 +29,6 @@ def _remove_job_dir(job_dir: Path) -> None:
             parent.rmdir()
         except OSError:
             break
-
-
-CONF_DIR = Path(__file__).resolve().parents[2] / "conf"  # the repository's conf/ (editable install)
 
 
 @hydra.main(version_base="1.3", config_path=str(CONF_DIR), config_name="config")

@@ -7,19 +7,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from lander_exp.run.tracking import RUN_FILE
-from lander_exp.shell import command, shown
-
-
-def duration(seconds: float) -> str:
-    seconds = round(seconds)
-    if seconds < 60:
-        return f"{seconds} s"
-    minutes, s = divmod(seconds, 60)
-    if minutes < 60:
-        return f"{minutes} min {s:02d} s"
-    hours, m = divmod(minutes, 60)
-    return f"{hours} h {m:02d} min"
+from lander_exp.run.records import RUN_FILE
+from lander_exp.shell import command, duration, shown
 
 
 def wandb_line(run_dir: Path) -> str:

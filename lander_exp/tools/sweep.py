@@ -89,7 +89,7 @@ def parse_args(argv: list[str] | None):
     p.add_argument("--mode", choices=("offline", "online"),
                    default="online" if os.environ.get("WANDB_MODE") == "online" else "offline",
                    help="online: W&B's server and agent; offline (default unless WANDB_MODE=online): run here")
-    p.add_argument("--workers", type=int, default=1, help="offline: runs at a time on this machine (default 1)")
+    p.add_argument("--workers", type=int, default=1, help="offline: runs at a time, each its own process (default 1)")
     p.add_argument("--count", type=int, help="runs to make: random needs it; grid: at most this many; online: the agent's count")
     p.add_argument("--seed", type=int, default=0, help="offline random: seed of the point draws (default 0)")
     p.add_argument("--dir", default="runs/sweeps", help="offline: sweeps go to DIR/<sweep name>/ (default runs/sweeps)")
