@@ -38,7 +38,7 @@ def test_short_run_streams_every_metric_and_the_config_to_an_offline_wandb_run(w
                                    lines[4]).group(1)
     assert (workdir / wandb_exe).samefile(Path(sys.executable).parent / "wandb") and len(lines) == 5
     # the bar counts epochs against the cap without an ETA to it: the run stops at its target return
-    assert "epoch 2 of at most 2 (stops at an eval mean of 250, evaluates every 1 epochs)" in proc.stderr
+    assert "epoch 2 of at most 2 (stops at an eval mean of 250, evaluates after every epoch)" in proc.stderr
     assert not re.search(r"<\d\d:\d\d", proc.stderr), proc.stderr[-2000:]
     assert len(rows) == 2  # one row per epoch
     assert [r["global_step"] for r in rows] == [512, 1024]
@@ -78,13 +78,29 @@ def test_multirun_gives_one_wandb_run_per_job_in_one_wandb_folder(workdir):
     proc = run_cli(["-m", *TINY, "train.max_epochs=1", "seed=1,2", "train.target_return=null", "train.progress=true"],
                    cwd=workdir)
     assert proc.returncode == 0, proc.stderr[-3000:]
-    assert proc.stderr.count("100%|") >= 2 and proc.stdout.count("run ended (max_epochs) after 1 epochs") == 2
+    assert proc.stderr.count("100%|") >= 2 and proc.stdout.count("run ended (max_epochs) after 1 epoch, ") == 2
     wandb_dirs = sorted((workdir / "runs" / "wandb").glob("offline-run-*"))
     assert len(wandb_dirs) == 2
     names = sorted(leet_summary(d)["name"] for d in wandb_dirs)
     assert [n[-3:] for n in names] == ["-s1", "-s2"]
     job_dirs = sorted((workdir / "runs" / "multirun").glob("*/*/*_ppo_s*"))
     assert len(job_dirs) == 2 and all((d / "checkpoints" / "epoch_000001.pt").is_file() for d in job_dirs)
+
+
+def test_where_stderr_is_no_terminal_the_bar_prints_lines_and_a_reinforce_run_counts_episodes_once(workdir):
+    """A sweep's run log or a SLURM log: no carriage returns, a line every few seconds at most, and a
+    REINFORCE run (an epoch is an episode) ends `after 300 episodes`, not `300 epochs, ... 300 episodes`."""
+    from lander_exp.run.progress import LOG_EVERY_S
+
+    proc = run_cli(["experiment=reinforce", "train.max_episodes=300", "train.eval_every=100", "train.eval_episodes=2",
+                    "train.eval_envs=2", "network.hidden_dim=16", "tracker=off", "train.progress=true"], cwd=workdir)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "\r" not in proc.stderr
+    bar_lines = [ln for ln in proc.stderr.splitlines() if "episode/s" in ln]
+    wall = int(re.search(r"after 300 episodes, [\d,]+ env steps, (\d+) s", proc.stdout).group(1))
+    assert 1 <= len(bar_lines) <= wall / LOG_EVERY_S + 3 and bar_lines[-1].startswith("100%|"), proc.stderr
+    assert re.search(r"steps=[\d,]+\]$", bar_lines[-1]) and "e+" not in bar_lines[-1]  # 28,875, not 2.89e+4
+    assert "epochs" not in proc.stdout
 
 
 def test_evaluate_rejects_a_folder_without_a_run(workdir):

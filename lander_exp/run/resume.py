@@ -82,7 +82,7 @@ def resume_batch(run_dirs: list[Path]) -> int:
         if done and json.loads((run_dir / RUN_FILE).read_text()).get("finished"):
             print(f"{run_dir}: nothing to resume, it stopped on {done} (epoch {state['epoch']})")
             continue
-        print(f"resuming {run_dir} after epoch {state['epoch']} ({state['global_step']} env steps)", flush=True)
+        print(f"resuming {run_dir} after epoch {state['epoch']} ({state['global_step']:,} env steps)", flush=True)
         members.append(batch.Member(cfg, run_dir, resume=state))
     if not members:
         return 0
