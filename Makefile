@@ -42,7 +42,7 @@ test: install chromium  ## every test but the SLURM ones (make test-slurm)
 test-slurm: install slurm-up  ## the tests that submit to the one-node SLURM cluster (needs root: apt-get, /etc/slurm)
 	$(PY) -m pytest -m slurm
 
-slurm-up:  ## a one-node SLURM cluster on this machine, with accounting (idempotent)
+slurm-up:  ## a one-node SLURM cluster on the machine make runs on, with accounting (idempotent)
 	$(SUDO) bash scripts/slurm_cluster.sh up
 
 slurm-down:

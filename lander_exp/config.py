@@ -44,7 +44,7 @@ class Backend(str, Enum):
 
 class ObsScaling(str, Enum):
     none = "none"  # the env's observations as they come (already normalised by the env)
-    divide = "divide"  # obs / OBS_SCALE: the seed's constants applied a second time
+    divide = "divide"  # obs / OBS_SCALE: the write-up's constants applied a second time
     multiply = "multiply"  # obs * OBS_SCALE: undoes the env's normalisation (physical units)
 
 
@@ -61,7 +61,7 @@ class TrackerMode(str, Enum):
 
 class RolloutBootstrap(str, Enum):
     next_obs = "next_obs"  # value of the observation after the rollout's last step
-    repeat_last = "repeat_last"  # the seed: value of the last stored observation, repeated
+    repeat_last = "repeat_last"  # the write-up's code: value of the last stored observation, repeated
 
 
 class LossReduction(str, Enum):
@@ -433,7 +433,7 @@ def _check_env(env_cfg, algo_name: str) -> None:
         raise ConfigError(f"env.id={env_cfg.id!r} is not supported: use one of {', '.join(ENV_ACTIONS)}")
     want = ALGO_ACTIONS[algo_name]
     if kind != want:
-        hint = " (or experiment=reinforce, seed 002's whole setup)" if algo_name == "reinforce" else ""
+        hint = " (or experiment=reinforce, the whole setup of \"The laws of the 'land'\")" if algo_name == "reinforce" else ""
         raise ConfigError(f"env.id={env_cfg.id!r} has {kind} actions but algo={algo_name} needs {want}: "
                           f"choose env={want}{hint}")
     if env_cfg.backend == Backend.envpool:

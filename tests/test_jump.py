@@ -1,4 +1,4 @@
-"""Seed 002's jump detector (lander_exp/core/jump.py) on synthetic outcome curves, and on curves cut
+"""The jump detector of "The laws of the 'land'" (lander_exp/core/jump.py) on synthetic outcome curves, and on curves cut
 from real REINFORCE runs (tests/fixtures/jump/, see its README)."""
 
 from pathlib import Path
