@@ -159,7 +159,7 @@ class TrainConfig:
                                       "(null: never stop early)")
     target_window: int = doc("evaluations in that moving average")
     keep_checkpoints: int = doc("newest checkpoints kept in the run folder")
-    progress: bool = doc("show the progress bar (where output is not a terminal: a line every 30 s)")
+    progress: bool = doc("show the progress bar (where output is not a terminal, e.g. a log: a line every 10 s)")
     torch_threads: int = doc("torch's threads for the updates (0: one per core; on a small or busy machine more "
                              "threads make the update slower)")
     video_every: int = doc("evaluations between videos of an evaluation episode, plus one at the last "
