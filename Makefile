@@ -1,4 +1,7 @@
 # `make train` and `make test` install what they need into .venv first.
+# Recipes run in bash: a Ctrl-C that stops a run cleanly (exit 130) then ends make quietly (bash waits
+# for the run and exits with its code; sh would die of the same SIGINT and make would print an error).
+SHELL := /bin/bash
 # TORCH picks the PyTorch build: the default takes PyPI's (CUDA on Linux, where a GPU is usable);
 # for a CPU-only build elsewhere: make install TORCH="torch --index-url https://download.pytorch.org/whl/cpu"
 PYTHON ?= python3
@@ -20,12 +23,17 @@ $(VENV)/.installed: pyproject.toml
 	$(PY) -m pip install -q -e ".[dev,analysis,launchers,search]"
 	touch $@
 
-train: install  ## the main job: PPO of seed 000 until it lands, tracked in W&B (offline)
-	$(PY) -m lander_exp $(ARGS)
+# 130: stopped by Ctrl-C with a checkpoint; the run has printed how to resume it
+STOPPED_OK := || { code=$$?; [ $$code -eq 130 ] || exit $$code; }
+
+train: install  ## the main job: the PPO of "How to Land on the Moon" until it lands, tracked in W&B (offline)
+	@echo "$(PY) -m lander_exp $(ARGS)"
+	@$(PY) -m lander_exp $(ARGS) $(STOPPED_OK)
 
 sweep: install  ## a sweep file, offline here (WANDB_MODE=online: on W&B), e.g. make sweep SWEEP=sweeps/hover.yaml SWEEP_ARGS="--workers 2"
 	@test -n "$(SWEEP)" || { echo 'usage: make sweep SWEEP=sweeps/X.yaml [SWEEP_ARGS="--workers 2"]'; exit 2; }
-	$(PY) -m lander_exp.sweep $(SWEEP) $(SWEEP_ARGS)
+	@echo "$(PY) -m lander_exp.sweep $(SWEEP) $(SWEEP_ARGS)"
+	@$(PY) -m lander_exp.sweep $(SWEEP) $(SWEEP_ARGS) $(STOPPED_OK)
 
 # the suite runs on every core (pytest-xdist): its tests are mostly whole training processes, each on one
 test: install chromium  ## every test but the SLURM ones (make test-slurm)
@@ -34,7 +42,7 @@ test: install chromium  ## every test but the SLURM ones (make test-slurm)
 test-slurm: install slurm-up  ## the tests that submit to the one-node SLURM cluster (needs root: apt-get, /etc/slurm)
 	$(PY) -m pytest -m slurm
 
-slurm-up:  ## a one-node SLURM cluster on this machine, with accounting (idempotent)
+slurm-up:  ## a one-node SLURM cluster on the machine make runs on, with accounting (idempotent)
 	$(SUDO) bash scripts/slurm_cluster.sh up
 
 slurm-down:

@@ -1,4 +1,4 @@
-"""The seed configuration's PPO (`python -m lander_exp`: 8 Gymnasium envs, 100k steps per epoch, 20
+"""The default PPO ("How to Land on the Moon"'s configuration, (`python -m lander_exp`: 8 Gymnasium envs, 100k steps per epoch, 20
 passes at batch 5000, the 8-layer actor) with N seeds in one process against one seed alone, on a
 GPU (or any `device`): the epoch time per seed.
 

@@ -14,11 +14,21 @@ from typing import Any
 
 from hydra.core.config_store import ConfigStore
 from omegaconf import MISSING, DictConfig, OmegaConf, open_dict
-from omegaconf.errors import OmegaConfBaseException
+from omegaconf.errors import OmegaConfBaseException, ValidationError
 
 
 class ConfigError(ValueError):
     """A bad value in a composed config; its message is one line naming the key and the fix."""
+
+
+class WrongType(ConfigError):
+    """A value of the wrong type for its key (`seed=abc`). The message names the type; the command line
+    adds an example from the key's default (run/preflight.one_line)."""
+
+    def __init__(self, key: str, value: Any, example: Any = None):
+        self.key, self.value = key, value
+        shown = f", e.g. {key}={example}" if example is not None else ""
+        super().__init__(f"{key}={value} is invalid: {key} takes {expected_type(key)}{shown}")
 
 
 class Device(str, Enum):
@@ -34,7 +44,7 @@ class Backend(str, Enum):
 
 class ObsScaling(str, Enum):
     none = "none"  # the env's observations as they come (already normalised by the env)
-    divide = "divide"  # obs / OBS_SCALE: the seed's constants applied a second time
+    divide = "divide"  # obs / OBS_SCALE: the write-up's constants applied a second time
     multiply = "multiply"  # obs * OBS_SCALE: undoes the env's normalisation (physical units)
 
 
@@ -51,7 +61,7 @@ class TrackerMode(str, Enum):
 
 class RolloutBootstrap(str, Enum):
     next_obs = "next_obs"  # value of the observation after the rollout's last step
-    repeat_last = "repeat_last"  # the seed: value of the last stored observation, repeated
+    repeat_last = "repeat_last"  # the write-up's code: value of the last stored observation, repeated
 
 
 class LossReduction(str, Enum):
@@ -59,94 +69,125 @@ class LossReduction(str, Enum):
     sum = "sum"  # sum over the steps: the textbook REINFORCE estimator, every step weighs the same
 
 
+def doc(meaning: str, default: Any = MISSING, factory: Any = None) -> Any:
+    """A schema field with what it means: the one place a key's meaning is written (`--help` shows
+    it beside the key, lander_exp/run/help.py). Values live in conf/, so the default stays MISSING."""
+    if factory is not None:
+        return field(default_factory=factory, metadata={"doc": meaning})
+    return field(default=default, metadata={"doc": meaning})
+
+
 @dataclass
 class EnvConfig:
-    id: str = MISSING
-    num_envs: int = MISSING
-    backend: Backend = MISSING
-    obs_scaling: ObsScaling = MISSING
-    autoreset: Autoreset = MISSING
-    max_episode_steps: int = MISSING
-    pin_threads: bool = MISSING
+    id: str = doc("the Gymnasium env: LunarLanderContinuous-v3 (PPO) or LunarLander-v3 (REINFORCE); env=continuous "
+                  "or env=discrete sets it with its companions")
+    num_envs: int = doc("training envs stepped side by side")
+    backend: Backend = doc("gymnasium (Gymnasium's own envs) or envpool (EnvPool's C++ envs, faster; needs "
+                           "env.autoreset=next_step)")
+    obs_scaling: ObsScaling = doc("none (the env's observations, already normalised by the env), divide (divided by "
+                                  "the env's scale once more, as the code of \"How to Land on the Moon\" does) or "
+                                  "multiply (physical units); docs/departures.md")
+    autoreset: Autoreset = doc("same_step (an env whose episode ended starts the next one in the same step) or "
+                               "next_step (on the step after, Gymnasium's and EnvPool's way; those reset-only steps "
+                               "are left out of the updates)")
+    max_episode_steps: int = doc("steps after which an episode is cut off (a time-limit end)")
+    pin_threads: bool = doc("envpool only: pin EnvPool's threads to the first cores (faster for a process that has "
+                            "the machine to itself, slower where processes share cores)")
 
 
 @dataclass
 class NetworkConfig:
-    hidden_dim: int = MISSING
-    actor_layers: int = MISSING
-    critic_layers: int = MISSING
+    hidden_dim: int = doc("width of every hidden layer, actor and critic")
+    actor_layers: int = doc("hidden layers of the actor (the policy)")
+    critic_layers: int = doc("hidden layers of the critic (the value function)")
 
 
 @dataclass
 class LrConfig:
-    actor: float = MISSING
-    critic: float = MISSING
+    actor: float = doc("Adam's learning rate of the actor (and of PPO's log_std)")
+    critic: float = doc("Adam's learning rate of the critic")
 
 
 @dataclass
 class PPOConfig:
-    name: str = "ppo"
-    steps_per_epoch: int = MISSING
-    update_epochs: int = MISSING
-    batch_size: int = MISSING
-    gamma: float = MISSING
-    gae_lambda: float = MISSING
-    eps_clip: float = MISSING
-    vf_coef: float = MISSING
-    entropy_coef: float = MISSING
-    max_grad_norm: float = MISSING
-    init_log_std: float = MISSING
-    normalize_advantages: bool = MISSING
-    bootstrap_truncation: bool = MISSING
-    rollout_bootstrap: RolloutBootstrap = MISSING
-    reset_each_epoch: bool = MISSING
-    overlap_critic: bool = MISSING
+    name: str = doc("the algorithm: ppo or reinforce (algo=ppo or experiment=reinforce sets it)", "ppo")
+    steps_per_epoch: int = doc("env steps collected per epoch, over all envs; an update follows each epoch")
+    update_epochs: int = doc("passes over an epoch's data in its update")
+    batch_size: int = doc("minibatch size of the update, in env steps")
+    gamma: float = doc("discount factor of future rewards")
+    gae_lambda: float = doc("GAE's lambda: 0 bootstraps from the critic after one step, 1 uses whole returns")
+    eps_clip: float = doc("PPO's clip range of the new-to-old probability ratio")
+    vf_coef: float = doc("weight of the critic's loss")
+    entropy_coef: float = doc("weight of the entropy bonus (more: more exploration)")
+    max_grad_norm: float = doc("gradients clipped to this norm, the actor's (with log_std) and the critic's apart")
+    init_log_std: float = doc("the policy's log standard deviation (before tanh) at the start, learnt from there; "
+                              "in [-20, 2]")
+    normalize_advantages: bool = doc("normalise each minibatch's advantages to mean 0 and std 1")
+    bootstrap_truncation: bool = doc("at a time-limit end, bootstrap from the critic's value of the last state "
+                                     "(true) or treat it as a terminal state (false: the write-up's code)")
+    rollout_bootstrap: RolloutBootstrap = doc("the value past a rollout's last step: next_obs (the critic's value of "
+                                              "the next observation) or repeat_last (the last stored value again: "
+                                              "the write-up's code)")
+    reset_each_epoch: bool = doc("reset every env when an epoch starts, dropping the episodes in progress (true: "
+                                 "the write-up's code)")
+    overlap_critic: bool = doc("speed only: the critic learns from an epoch while the next rollout runs (same "
+                               "weights; its metrics arrive one row late; docs/speed.md)")
 
 
 @dataclass
 class ReinforceConfig:
-    name: str = "reinforce"
-    gamma: float = MISSING
-    normalize_advantages: bool = MISSING
-    entropy_coef: float = MISSING
-    max_grad_norm: float = MISSING
-    loss_reduction: LossReduction = MISSING
+    name: str = doc("the algorithm: ppo or reinforce (algo=ppo or experiment=reinforce sets it)", "reinforce")
+    gamma: float = doc("discount factor of future rewards")
+    normalize_advantages: bool = doc("normalise each episode's advantages to mean 0 and std 1")
+    entropy_coef: float = doc("weight of the entropy bonus (more: more exploration)")
+    max_grad_norm: float = doc("gradients clipped to this norm (.inf: no clipping)")
+    loss_reduction: LossReduction = doc("mean or sum of both losses over an episode's steps (sum: the textbook "
+                                        "estimator, every step weighs the same)")
 
 
 @dataclass
 class TrainConfig:
-    max_epochs: int | None = MISSING
-    max_episodes: int | None = MISSING
-    eval_every: int = MISSING
-    eval_episodes: int = MISSING
-    eval_envs: int = MISSING
-    eval_screen: int = MISSING
-    target_return: float | None = MISSING
-    target_window: int = MISSING
-    keep_checkpoints: int = MISSING
-    progress: bool = MISSING
-    torch_threads: int = MISSING
-    video_every: int = MISSING
+    max_epochs: int | None = doc("stop after this many epochs (null: no limit); a PPO epoch is algo.steps_per_epoch "
+                                 "env steps, a REINFORCE epoch one episode per env")
+    max_episodes: int | None = doc("stop after this many training episodes (null: no limit)")
+    eval_every: int = doc("epochs between evaluations of the greedy policy; a checkpoint is written after each")
+    eval_episodes: int = doc("episodes per evaluation, from the same start states every time")
+    eval_envs: int = doc("envs an evaluation plays its episodes in")
+    eval_screen: int = doc("play an evaluation's first N episodes, the rest only if those could still make a mean "
+                           "of train.target_return (0: always all; docs/speed.md)")
+    target_return: float | None = doc("stop once the moving average of the evaluations' mean returns reaches this "
+                                      "(null: never stop early)")
+    target_window: int = doc("evaluations in that moving average")
+    keep_checkpoints: int = doc("newest checkpoints kept in the run folder")
+    progress: bool = doc("show the progress bar (where output is not a terminal, e.g. a log: a line every 10 s)")
+    torch_threads: int = doc("torch's threads for the updates (0: one per core; on a small or busy machine more "
+                             "threads make the update slower)")
+    video_every: int = doc("evaluations between videos of an evaluation episode, plus one at the last "
+                           "(RUN_DIR/videos/, W&B's eval/video; 0: none)")
 
 
 @dataclass
 class TrackerConfig:
-    mode: TrackerMode = MISSING
-    project: str = MISSING
-    entity: str | None = MISSING
-    dir: str = MISSING
-    group: str | None = MISSING
-    tags: list[str] = field(default_factory=list)
+    mode: TrackerMode = doc("offline (W&B runs on disk; the default unless the WANDB_MODE environment variable "
+                            "names another), online (W&B's servers; `wandb login` first) or disabled (no W&B run)")
+    project: str = doc("the W&B project")
+    entity: str | None = doc("the W&B team or user (null: your default entity)")
+    dir: str = doc("folder of the run folders and of the W&B runs (DIR/wandb/), relative to the current folder")
+    group: str | None = doc("the run's W&B group (null: named after its settings, so that a setting's seeds "
+                            "share one)")
+    tags: list[str] = doc("W&B tags added to the run's own, e.g. tracker.tags=[baseline]", factory=list)
 
 
 @dataclass
 class Config:
-    seed: int = MISSING
-    # several seeds of this config trained in one process (run/batch.py); None here too, so that run
-    # folders written before the key existed still load
-    seeds: list[int] | None = None
-    device: Device = MISSING
-    algo: Any = MISSING
+    seed: int = doc("the random seed: every random stream of the run (weights, env resets, actions, minibatches) "
+                    "derives from it")
+    # None here too, so that run folders written before the key existed still load
+    seeds: list[int] | None = doc("several seeds of this configuration trained in one process, each its own run, "
+                                  "e.g. seeds=[0,1,2,3,4] (null: one run of `seed`; README, \"Many seeds in one "
+                                  "process\")", None)
+    device: Device = doc("auto, cpu or cuda (auto: CUDA when a GPU is visible)")
+    algo: Any = MISSING  # PPOConfig or ReinforceConfig, chosen by algo.name (validate)
     env: EnvConfig = MISSING
     network: NetworkConfig = MISSING
     lr: LrConfig = MISSING
@@ -171,9 +212,52 @@ def _keys(schema: type, prefix: str = "") -> list[str]:
     return out
 
 
+def key_type(key: str) -> Any:
+    """The type the schema gives a dotted key (`algo.*`: the first algorithm schema that has it), or None."""
+    schema: Any = Config
+    parts = key.split(".")
+    for i, part in enumerate(parts):
+        if schema is Any and i == 1 and parts[0] == "algo":
+            schema = next((s for s in ALGO_SCHEMAS.values() if part in typing.get_type_hints(s)), None)
+            if schema is None:
+                return None
+        if not dataclasses.is_dataclass(schema) or part not in typing.get_type_hints(schema):
+            return None
+        schema = typing.get_type_hints(schema)[part]
+    return schema
+
+
+def expected_type(key: str) -> str:
+    """What a value of `key` must be, in words: "a whole number", "true or false", "one of a, b"."""
+    hint = key_type(key)
+    args = typing.get_args(hint)
+    nullable = type(None) in args
+    if nullable:
+        hint = next(a for a in args if a is not type(None))
+    if typing.get_origin(hint) is list:
+        words = {int: "a list of whole numbers", str: "a list of names"}.get(typing.get_args(hint)[0], "a list")
+    elif isinstance(hint, type) and issubclass(hint, Enum):
+        words = "one of " + ", ".join(m.value for m in hint)
+    else:
+        words = {bool: "true or false", int: "a whole number", float: "a number", str: "text"}.get(hint, "another value")
+    return f"{words} or null" if nullable else words
+
+
 def schema_keys() -> list[str]:
     """Every key the schema defines, dotted (`algo.*`: those of every algorithm)."""
     return _keys(Config)
+
+
+def key_docs(schema: type = Config, prefix: str = "") -> dict[str, str]:
+    """{dotted key: what it means} for every leaf key of `schema` (for `algo`, pass its schema and
+    prefix "algo.")."""
+    out = {}
+    for f in dataclasses.fields(schema):
+        if "doc" in f.metadata:
+            out[f"{prefix}{f.name}"] = f.metadata["doc"]
+        elif dataclasses.is_dataclass(typing.get_type_hints(schema)[f.name]):
+            out.update(key_docs(typing.get_type_hints(schema)[f.name], f"{prefix}{f.name}."))
+    return out
 
 
 def unknown_key(key: str, more_names: list[str] = ()) -> ConfigError:
@@ -303,6 +387,9 @@ def validate(cfg: DictConfig) -> None:
     try:
         with open_dict(cfg):
             cfg.algo = OmegaConf.merge(OmegaConf.structured(schema), cfg.algo)
+    except ValidationError as ex:
+        key = f"algo.{ex.full_key}"
+        raise WrongType(key, OmegaConf.select(cfg, key)) from None
     except OmegaConfBaseException as ex:
         raise ConfigError(f"algo.{omegaconf_line(ex)}") from None
     algo = cfg.algo
@@ -346,7 +433,7 @@ def _check_env(env_cfg, algo_name: str) -> None:
         raise ConfigError(f"env.id={env_cfg.id!r} is not supported: use one of {', '.join(ENV_ACTIONS)}")
     want = ALGO_ACTIONS[algo_name]
     if kind != want:
-        hint = " (or experiment=reinforce, seed 002's whole setup)" if algo_name == "reinforce" else ""
+        hint = " (or experiment=reinforce, the whole setup of \"The laws of the 'land'\")" if algo_name == "reinforce" else ""
         raise ConfigError(f"env.id={env_cfg.id!r} has {kind} actions but algo={algo_name} needs {want}: "
                           f"choose env={want}{hint}")
     if env_cfg.backend == Backend.envpool:

@@ -7,12 +7,16 @@ interpreter actually running, as the shell can reach it from the current folder.
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import shlex
 import shutil
 import sys
 import tempfile
 from pathlib import Path
+
+# What every command imports (pyproject.toml's dependencies), checked before any of it is imported.
+DEPENDENCIES = ("hydra", "omegaconf", "numpy", "torch", "gymnasium", "wandb", "yaml", "tqdm")
 
 
 def executable(name: str = "python") -> str:
@@ -55,6 +59,43 @@ def command(name: str, *args: object) -> str:
 def pip_install(extra: str) -> str:
     """The command that installs one of lander_exp's extras into this environment (from the repository root)."""
     return f"{python_command('pip', 'install', '-e')} '.[{extra}]'"
+
+
+def duration(seconds: float) -> str:
+    """`42 s`, `3 min 05 s`, `2 h 10 min`."""
+    seconds = round(seconds)
+    if seconds < 60:
+        return f"{seconds} s"
+    minutes, s = divmod(seconds, 60)
+    if minutes < 60:
+        return f"{minutes} min {s:02d} s" if s else f"{minutes} min"
+    hours, m = divmod(minutes, 60)
+    return f"{hours} h {m:02d} min"
+
+
+def require_dependencies(module: str) -> None:
+    """Exit with one line (code 2) when this interpreter lacks lander_exp's dependencies, e.g. a system
+    `python` outside the project's .venv: the commands call this before importing any of them."""
+    missing = next((name for name in DEPENDENCIES if importlib.util.find_spec(name) is None), None)
+    if missing is None:
+        return
+    root = Path(__file__).resolve().parents[1]
+    venv = root / ".venv"
+    python = shown(venv / "bin" / "python")
+    again = " ".join([python, "-m", module, *map(shlex.quote, sys.argv[1:])])
+    if venv.is_dir():
+        fix = f"activate the project's environment with `. {shown(venv / 'bin' / 'activate')}`, or run `{again}`"
+    else:
+        where = "" if root == Path.cwd().resolve() else f" in {root}"
+        fix = f"`make install`{where} installs them into {shown(venv)}; then run `{again}`"
+    print(f"{module}: error: this Python ({sys.executable}) lacks lander_exp's dependencies (no module named "
+          f"{missing!r}): {fix}", file=sys.stderr)
+    sys.exit(2)
+
+
+def count(n: int, noun: str, plural: str | None = None) -> str:
+    """`1 run`, `2 runs`: a number with its noun, in the plural unless it is one."""
+    return f"{n:,} {noun if n == 1 else plural or noun + 's'}"
 
 
 def unwritable(folder: Path) -> str | None:

@@ -1,8 +1,8 @@
 """One CSV row per run of a sweep folder: its final policy played greedily and sampled, on the same
 episodes of Gymnasium's env, with the outcome rates that say where a timed-out lander was
 (timeout_grounded: a leg down at the limit, timeout_airborne: none) and the mean return of each.
-Seed 000's "100+ points for doing nothing" is about the policy it trained with; which of the two
-earns it, the seed does not say, so both are reported.
+"How to Land on the Moon"'s "100+ points for doing nothing" is about the policy it trained with; which of the two
+earns it, the write-up does not say, so both are reported.
 
     python scripts/hover_table.py runs/sweeps/hover [runs/sweeps/hover_long ...] --episodes 100 --out docs/results/hover.csv
 """

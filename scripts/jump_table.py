@@ -1,4 +1,4 @@
-"""One CSV row per run of a sweep folder: seed 002's jump (lander_exp/core/jump.py) found in the
+"""One CSV row per run of a sweep folder: the jump of "The laws of the 'land'" (lander_exp/core/jump.py) found in the
 per-episode outcomes and returns every checkpoint holds (the run's last checkpoint: all its
 training episodes, whatever the number of envs):
 

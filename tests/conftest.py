@@ -50,9 +50,35 @@ def history(records: list[dict]) -> list[dict]:
     return [r["history"]["item"] for r in records if r["type"] == "history"]
 
 
+def _entries(folder: Path, depth: int = 3) -> set[str]:
+    """The paths under `folder` down to `depth` levels (runs/<date>/<run>, runs/wandb/<run>, ...)."""
+    if depth == 0 or not folder.is_dir():
+        return set()
+    out = set()
+    for entry in folder.iterdir():
+        out.add(entry.name)
+        if entry.is_dir() and not entry.is_symlink():
+            out.update(f"{entry.name}/{sub}" for sub in _entries(entry, depth - 1))
+    return out
+
+
+@pytest.fixture(scope="session", autouse=True)
+def repo_runs_untouched():
+    """Tests never write into the repository's own runs/ (the user's runs): the suite fails if
+    anything appeared there while it ran (a relative `runs` resolved against the repository)."""
+    runs = ROOT / "runs"
+    before = _entries(runs)
+    yield
+    added = sorted(_entries(runs) - before)
+    assert not added, (f"the tests wrote into the repository's {runs}: {added[:10]} (a test ran the CLI or a tool "
+                       "with the repository as its current folder; training there during the suite also shows here)")
+
+
 @pytest.fixture
-def workdir(tmp_path: Path) -> Path:
-    """An empty folder to run the CLI in: run folders and W&B files land under it."""
+def workdir(tmp_path: Path, monkeypatch) -> Path:
+    """An empty folder to run the CLI in, and the test's current folder: run folders and W&B files
+    land under it, also those of a command called in this process (a relative `runs` resolves here)."""
+    monkeypatch.chdir(tmp_path)
     return tmp_path
 
 

@@ -1,12 +1,13 @@
 import re
 import subprocess
+import sys
 
 import pytest
 from omegaconf import OmegaConf
 
 from lander_exp.config import ALGO_ACTIONS, ENV_ACTIONS, ConfigError
 from lander_exp.run.app import CONF_DIR
-from tests.conftest import TINY, make_cfg, run_cli
+from tests.conftest import ROOT, TINY, make_cfg, run_cli
 
 GROUPS = ["network", "lr", "tracker", "env", "algo"]
 
@@ -35,7 +36,7 @@ def test_every_option_of_every_group_composes_and_validates(algo, group, option)
     assert cfg[group] is not None and cfg.algo.name == (option if group == "algo" else algo)
 
 
-def test_algo_files_choose_no_other_group_and_experiment_reinforce_is_seed_002s_setup():
+def test_algo_files_choose_no_other_group_and_experiment_reinforce_is_the_laws_of_the_land_setup():
     with pytest.raises(ConfigError, match="algo=reinforce needs discrete: choose env=discrete .or experiment=reinforce"):
         make_cfg(["algo=reinforce"])
     assert make_cfg(["algo=reinforce", "env=discrete"]).network == make_cfg([]).network  # the default network
@@ -45,7 +46,7 @@ def test_algo_files_choose_no_other_group_and_experiment_reinforce_is_seed_002s_
     assert (cfg.train.max_episodes, cfg.train.max_epochs) == (10_000, None)
     assert cfg.algo.normalize_advantages is False
     # the user's choice still wins over the experiment's
-    assert make_cfg(["experiment=reinforce", "network=seed"]).network.actor_layers == 8
+    assert make_cfg(["experiment=reinforce", "network=deep"]).network.actor_layers == 8
 
 
 def test_interface_keys_exist():
@@ -133,9 +134,13 @@ MORE_BAD = [
     ("train.keep_checkpoints=0", "train.keep_checkpoints=0 is invalid: must be a positive integer"),
     ("algo.batch_size=513", "algo.batch_size=513 is invalid: must not exceed algo.steps_per_epoch (512)"),
     ("algo.steps_per_epoch=1", "algo.steps_per_epoch=1 is invalid: must be at least env.num_envs (2)"),
-    ("env.num_envs=1.5", "env.num_envs=1.5: Value '1.5' of type 'float' could not be converted to Integer"),
-    ("train.progress=maybe", "train.progress=maybe: Value 'maybe' is not a valid bool"),
-    ("lr.actor=fast", "lr.actor=fast: Value 'fast' of type 'str' could not be converted to Float"),
+    ("env.num_envs=1.5", "env.num_envs=1.5 is invalid: env.num_envs takes a whole number, e.g. env.num_envs=8"),
+    ("train.progress=maybe", "train.progress=maybe is invalid: train.progress takes true or false, e.g. train.progress="),
+    ("lr.actor=fast", "lr.actor=fast is invalid: lr.actor takes a number, e.g. lr.actor=0.0003"),
+    ("algo.update_epochs=x", "algo.update_epochs=x is invalid: algo.update_epochs takes a whole number, e.g. "
+                             "algo.update_epochs=20"),
+    ("env.backend=foo", "env.backend=foo is invalid: env.backend takes one of gymnasium, envpool, e.g. env.backend="),
+    ("seeds=abc", "seeds=abc is invalid: seeds takes a list of whole numbers or null, e.g. seeds=[0,1,2]"),
     ("algo=nope", "algo=nope is not an option of group 'algo': choose one of ppo"),
     ("lr=turbo", "lr=turbo is not an option of group 'lr': choose one of"),
     ("hydra/launcher=nope", "hydra/launcher=nope is not an option of group 'hydra/launcher': choose one of"),
@@ -165,11 +170,11 @@ def test_fast_experiment_overrides_groups_and_keys_and_yields_to_the_command_lin
     assert (cfg.env.backend, cfg.env.autoreset, cfg.network.actor_layers) == ("envpool", "next_step", 2)
     assert (cfg.train.eval_every, cfg.train.eval_episodes, cfg.train.target_return, cfg.train.target_window) == (1, 50, 220, 1)
     # explicit overrides on the command line still win over the experiment's values
-    cfg = make_cfg(["experiment=fast", "env.num_envs=32", "network=seed"])
+    cfg = make_cfg(["experiment=fast", "env.num_envs=32", "network=deep"])
     assert (cfg.env.num_envs, cfg.network.actor_layers) == (32, 8)
 
 
-def test_seed_fast_experiment_changes_only_how_the_seed_configuration_runs():
+def test_default_fast_experiment_changes_only_how_the_default_configuration_runs():
     def flat(cfg, prefix=""):
         out = {}
         for key, value in cfg.items():
@@ -177,16 +182,31 @@ def test_seed_fast_experiment_changes_only_how_the_seed_configuration_runs():
         return out
 
     default = flat(OmegaConf.to_container(make_cfg([]), resolve=True))
-    fast = flat(OmegaConf.to_container(make_cfg(["experiment=seed_fast"]), resolve=True))
+    fast = flat(OmegaConf.to_container(make_cfg(["experiment=default_fast"]), resolve=True))
     changed = {key for key in default.keys() | fast.keys() if default.get(key) != fast.get(key)}
     assert changed == {"env.backend", "env.autoreset", "train.torch_threads", "algo.overlap_critic"}
+
+
+# Presets renamed to say what they hold; the old names still compose, each to its new name's values,
+# also where another choice (experiment=fast's network, the command line's lr) competes with it.
+ALIASES = [("network=seed", "network=deep"), ("lr=seed", "lr=a3e-4_c1e-3"), ("experiment=seed_fast", "experiment=default_fast")]
+
+
+@pytest.mark.parametrize("old,new", ALIASES, ids=[old for old, _ in ALIASES])
+@pytest.mark.parametrize("context", [[], ["experiment=fast"], ["network=shallow", "lr=fast"]], ids=str)
+def test_old_preset_names_compose_to_the_values_of_the_new_ones(old, new, context):
+    def values(overrides):
+        return OmegaConf.to_container(make_cfg(overrides), resolve=True)
+
+    assert values([*context, old]) == values([*context, new])
+    assert (make_cfg([old]).network.actor_layers, make_cfg([old]).lr.actor) == (8, 3e-4)
 
 
 def test_unknown_experiment_names_the_options(workdir):
     proc = run_cli(["experiment=fsat"], cwd=workdir)
     assert proc.returncode == 2
     assert proc.stderr.strip().splitlines() == [
-        "lander_exp: error: experiment=fsat is not an option of group 'experiment': choose one of fast, reinforce, seed_fast"]
+        "lander_exp: error: experiment=fsat is not an option of group 'experiment': choose one of default_fast, fast, reinforce"]
     assert not (workdir / "runs").exists()
 
 
@@ -227,12 +247,62 @@ def test_mistakes_end_in_one_line_naming_the_fix_and_leave_nothing(tmp_path, mon
     assert [p.name for p in tmp_path.iterdir()] == ["FILE"]
 
 
+# Errors Hydra and OmegaConf word for their own developers, and a Python without lander_exp's
+# dependencies: one line each, through a real process, naming the fix.
+RAW_ERRORS = [
+    (["experiment=fast,reinforce"], "lander_exp: error: experiment=fast,reinforce gives several values, and one run "
+                                    "takes one: for one run per value (a multirun) add -m, `{python} -m lander_exp -m "
+                                    "experiment=fast,reinforce`; a key that holds a list takes key=[a,b]"),
+    (["seed=abc"], "lander_exp: error: seed=abc is invalid: seed takes a whole number, e.g. seed=0"),
+    (["train.max_episodes=many"], "lander_exp: error: train.max_episodes=many is invalid: train.max_episodes takes a "
+                                  "whole number or null, e.g. train.max_episodes=1000"),
+    (["experiment=reinforce", "algo.loss_reduction=5"], "lander_exp: error: algo.loss_reduction=5 is invalid: "
+                                                        "algo.loss_reduction takes one of mean, sum, e.g. "
+                                                        "algo.loss_reduction=mean"),
+]
+
+
+@pytest.mark.parametrize("args,says", RAW_ERRORS, ids=[" ".join(a) for a, _ in RAW_ERRORS])
+def test_raw_errors_become_one_line_naming_the_fix(workdir, args, says):
+    proc = run_cli(args, cwd=workdir)
+    python = re.search(r"`(\S+) -m", proc.stderr).group(1) if "`" in says else ""
+    assert (proc.returncode, proc.stderr.strip().splitlines(), proc.stdout) == (2, [says.format(python=python)], "")
+    assert list(workdir.iterdir()) == []
+
+
+def test_the_multirun_an_error_suggests_runs_as_printed(workdir):
+    proc = run_cli([*TINY, "train.max_epochs=1", "seed=1,2"], cwd=workdir)
+    printed = re.search(r"`([^`]+)`", proc.stderr).group(1)
+    env = {"PATH": "/usr/bin:/bin", "HOME": str(workdir), "WANDB_SILENT": "true", "PYTHONPATH": str(ROOT)}
+    ran = subprocess.run(printed, shell=True, cwd=workdir, env=env, capture_output=True, text=True, timeout=300)
+    assert ran.returncode == 0, ran.stderr[-2000:]
+    assert len(list((workdir / "runs" / "multirun").glob("*/*/*_ppo_s[12]"))) == 2
+
+
+@pytest.mark.parametrize("module", ["lander_exp", "lander_exp.evaluate", "lander_exp.report", "lander_exp.runs"])
+def test_a_python_without_the_dependencies_says_which_python_to_use(tmp_path, module):
+    """`python -S` leaves out every installed package: what a Python outside the project's venv sees."""
+    env = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), "PYTHONPATH": str(ROOT)}
+    proc = subprocess.run([sys.executable, "-S", "-m", module, "seed=1"], cwd=tmp_path, env=env, capture_output=True,
+                          text=True, timeout=60)
+    lines = proc.stderr.strip().splitlines()
+    assert proc.returncode == 2 and len(lines) == 1 and "Traceback" not in proc.stderr, proc.stderr
+    assert lines[0].startswith(f"{module}: error: this Python ({sys.executable}) lacks lander_exp's dependencies "
+                               "(no module named "), lines
+    venv = ROOT / ".venv"
+    python = str(venv / "bin" / "python")
+    fix = (f"activate the project's environment with `. {venv}/bin/activate`, or run `{python} -m {module} seed=1`"
+           if venv.is_dir() else f"`make install` in {ROOT} installs them into {venv}; then run `{python} -m {module} seed=1`")
+    assert lines[0].endswith(f"): {fix}"), lines
+
+
 def test_the_command_an_error_prints_works_as_printed(tmp_path):
     proc = run_cli(["network.hiden_dim=32"], cwd=tmp_path)
     printed = re.search(r"`([^`]+--help)`", proc.stderr).group(1)
-    shell = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path)}  # a shell whose `python` is not lander_exp's
+    # a shell whose `python` is not lander_exp's (PYTHONPATH: this checkout's code, not the venv's install)
+    shell = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), "PYTHONPATH": str(ROOT)}
     helped = subprocess.run(printed, shell=True, cwd=tmp_path, env=shell, capture_output=True, text=True, timeout=120)
-    assert helped.returncode == 0 and "hidden_dim: 64" in helped.stdout, helped.stderr[-2000:]
+    assert helped.returncode == 0 and "network.hidden_dim=64" in helped.stdout, helped.stderr[-2000:]
     assert re.search(r"(\S+) -m lander_exp network=shallow", helped.stdout).group(1) == printed.split()[0]  # --help's examples
 
 

@@ -48,7 +48,7 @@ def _rollout(terminated, truncated, n_trunc_obs):
     (["algo.rollout_bootstrap=repeat_last"], [10.0, 7.0, 0.0, 14.0, 14.0]),
     # next_step (Gymnasium's default): obs[t+1] after an end is that episode's own final obs
     (["env.autoreset=next_step"], [10.0, 11.0, 0.0, 14.0, 5.0]),
-    # the seed: all three choices its way
+    # the write-up's code: all three choices its way
     (["env.autoreset=next_step", "algo.bootstrap_truncation=false", "algo.rollout_bootstrap=repeat_last"],
      [10.0, 0.0, 0.0, 14.0, 14.0]),
 ])

@@ -1,4 +1,4 @@
-"""Seed 002's jump detector (lander_exp/core/jump.py) on synthetic outcome curves, and on curves cut
+"""The jump detector of "The laws of the 'land'" (lander_exp/core/jump.py) on synthetic outcome curves, and on curves cut
 from real REINFORCE runs (tests/fixtures/jump/, see its README)."""
 
 from pathlib import Path
@@ -29,7 +29,7 @@ def test_a_switch_from_timing_out_to_landing_is_found_where_it_happens():
     assert jump.return_before == pytest.approx(145, abs=4) and jump.return_after == pytest.approx(230, abs=4)
 
 
-def test_the_seed_002_curve_jumps_at_the_landing_not_at_the_earlier_larger_rise_in_return():
+def test_the_laws_of_the_land_curve_jumps_at_the_landing_not_at_the_earlier_larger_rise_in_return():
     """Crash, then sit on the pad until the time limit (return up to ~140), then land from 6400 on:
     the return's largest rise is the first; the landed rate rises only at the second."""
     rng = np.random.default_rng(2)

@@ -85,10 +85,10 @@ def test_every_logged_metric_lies_within_its_meaning(tmp_path):
     assert [r["eval/return_ma"] for r in rows] == pytest.approx([np.mean(evals[max(0, i - 2):i + 1]) for i in range(3)])
 
 
-def test_the_seed_fast_preset_trains_with_its_critic_one_epoch_behind(tmp_path):
-    """experiment=seed_fast (EnvPool, the background critic) shrunk to small epochs: it trains, its
+def test_the_default_fast_preset_trains_with_its_critic_one_epoch_behind(tmp_path):
+    """experiment=default_fast (EnvPool, the background critic) shrunk to small epochs: it trains, its
     actor metrics mean what they say, and the critic's arrive one row late, as documented."""
-    proc = run_cli(["experiment=seed_fast", "algo.steps_per_epoch=2048", "algo.batch_size=512", "algo.update_epochs=2",
+    proc = run_cli(["experiment=default_fast", "algo.steps_per_epoch=2048", "algo.batch_size=512", "algo.update_epochs=2",
                     "train.max_epochs=3", "train.eval_every=3", "train.eval_episodes=2", "train.eval_envs=2",
                     "train.target_return=null", "train.video_every=0", "train.progress=false"], cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr[-3000:]

@@ -9,7 +9,7 @@ from lander_exp.core.nets import ActorCritic, NumpyMLP, mlp
 @pytest.mark.parametrize("scale", [0.5, 2.0, 4.0])  # 4: tanh saturates in most dimensions
 def test_ppo_ratio_of_gaussian_log_probs_equals_the_ratio_of_squashed_densities(scale):
     """PPO's ratio uses the Gaussian's log-prob of the stored pre-tanh action u: the tanh log-det of
-    the squashed density (seed 000's correction, exact or with its +1e-6) depends on u alone and
+    the squashed density ("How to Land on the Moon"'s correction, exact or with its +1e-6) depends on u alone and
     cancels. Checked against torch's own TanhTransform density, in float64."""
     torch.manual_seed(0)
     u = (torch.randn(256, 2, dtype=torch.float64) * scale).clamp(-6, 6)

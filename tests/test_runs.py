@@ -5,7 +5,7 @@ import json
 import shutil
 import subprocess
 
-from tests.conftest import TINY, run_cli
+from tests.conftest import ROOT, TINY, run_cli
 from tests.processes import RUN, spawn, wait_for
 
 
@@ -54,9 +54,10 @@ def test_a_run_killed_before_its_first_checkpoint_is_left_out_of_the_report_list
 
     # the printed command works as printed, in a shell whose `python` is not lander_exp's
     printed = lines[-1].split(" with ", 1)[1]
-    shell = {"PATH": "/usr/bin:/bin", "HOME": str(workdir)}
+    shell = {"PATH": "/usr/bin:/bin", "HOME": str(workdir), "PYTHONPATH": str(ROOT)}  # this checkout's code
     cleaned = subprocess.run(printed, shell=True, cwd=workdir, env=shell, capture_output=True, text=True, timeout=300)
     assert cleaned.returncode == 0, cleaned.stderr[-3000:]
+    assert cleaned.stdout.strip().splitlines()[-1] == "1 dead run deleted"  # one run, not "1 dead runs"
     assert not dead.exists() and not dead_wandb.exists()
     assert (finished / "checkpoints" / "epoch_000002.pt").is_file() and (killed / "checkpoints").is_dir()
     assert len(list((workdir / "runs" / "wandb").glob("offline-run-*"))) == 1  # the finished run's

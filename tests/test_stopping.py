@@ -122,3 +122,46 @@ def test_a_screened_evaluation_stops_early_only_where_the_target_is_out_of_reach
     screened = evaluate(algo, env, 12, screen=4, target=reachable)
     assert len(screened) == 12
     np.testing.assert_array_equal(np.sort(screened.returns), np.sort(full.returns))
+
+
+def test_ctrl_c_of_make_train_ends_with_the_runs_own_lines_and_no_make_error(tmp_path):
+    """`make train` in a terminal (a pty), Ctrl-C once: the run stops with a checkpoint and says how to
+    resume; make adds no `*** ... Error 130` or `Interrupt` line, and still ends by the SIGINT."""
+    import os
+    import pty
+    import select
+    import shlex
+    import sys
+    import time
+    from pathlib import Path
+
+    from tests.conftest import ROOT
+
+    venv = Path(sys.executable).parent.parent  # the venv running the tests: nothing is installed (-o)
+    args = [*RUN, "train.max_epochs=100", f"tracker.dir={tmp_path}/runs", f"hydra.run.dir={tmp_path}/run"]
+    command = ["make", "-s", "-C", str(ROOT), f"VENV={venv}", "-o", f"{venv}/.installed", "train",
+               f"ARGS={shlex.join(args)}"]
+    pid, fd = pty.fork()
+    if pid == 0:  # the child: a session of its own with the pty as its terminal, as a user's shell
+        os.environ.update(WANDB_SILENT="true", PYTHONPATH=str(ROOT))
+        os.chdir(tmp_path)
+        os.execvp("make", command)
+    output, deadline, interrupted = b"", time.monotonic() + 240, False
+    while time.monotonic() < deadline:
+        if not interrupted and list((tmp_path / "run").glob("checkpoints/epoch_*.pt")):
+            os.write(fd, b"\x03")  # Ctrl-C, as the terminal sends it to the whole foreground group
+            interrupted = True
+        ready, _, _ = select.select([fd], [], [], 0.1)
+        if ready:
+            try:
+                chunk = os.read(fd, 65536)
+            except OSError:  # the child's side closed: it ended
+                break
+            if not chunk:
+                break
+            output += chunk
+    _, status = os.waitpid(pid, 0)
+    text = output.decode(errors="replace")
+    assert interrupted and "stopped by SIGINT after epoch" in text and "lander_exp.resume" in text, text[-3000:]
+    assert "make:" not in text and "Error 130" not in text, text[-3000:]
+    assert os.waitstatus_to_exitcode(status) == -signal.SIGINT  # the caller still sees the interruption

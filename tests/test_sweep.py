@@ -239,3 +239,40 @@ def test_online_without_a_wandb_account_stops_with_one_line(workdir):
     lines = proc.stderr.strip().splitlines()
     assert proc.returncode == 2 and len(lines) == 1 and "W&B online: No API key" in lines[0], proc.stderr
     assert not (workdir / "runs").exists()
+
+
+def test_ctrl_c_prints_the_command_that_continues_the_sweep_and_the_runs_say_what_the_sweep_will_do(workdir):
+    """Ctrl-C stops the sweep's runs with a checkpoint; the sweep prints the exact command that continues
+    it (run here as printed, from a shell whose `python` is not the venv's), and the stopped point's log
+    says that the sweep runs it again, not that `lander_exp.resume` continues it."""
+    import signal
+    import time
+
+    from tests.processes import spawn
+
+    fixed = ", ".join([*TINY, "train.max_epochs=6", "train.torch_threads=1"])
+    write(workdir, f"""
+        # a 1-point grid of a run long enough to interrupt
+        program: lander_exp/__main__.py
+        command: ["${{env}}", "${{interpreter}}", -m, lander_exp, tracker.mode=online, {fixed}, "${{args_no_hyphens}}"]
+        method: grid
+        metric: {{name: eval/return_ma, goal: maximize}}
+        parameters:
+          seed: {{values: [1]}}
+    """)
+    proc = spawn(["tiny.yaml", "--dir", "out"], cwd=workdir, module="lander_exp.sweep")
+    point = workdir / "out" / "tiny" / "seed-1"
+    deadline = time.monotonic() + 180
+    while not list(point.glob("checkpoints/epoch_*.pt")) and time.monotonic() < deadline and proc.poll() is None:
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130, err[-2000:]
+    printed = re.search(r"continue the sweep with: (.+)$", err, re.M).group(1)
+    log = (point / "sweep.log").read_text()
+    assert "stopped by SIGTERM after epoch" in log and "lander_exp.resume" not in log, log[-2000:]
+    assert f"the sweep runs this point again from its start when run again: {printed}" in log
+    shell = {"PATH": "/usr/bin:/bin", "HOME": str(workdir), "WANDB_SILENT": "true", "PYTHONPATH": str(ROOT)}
+    again = subprocess.run(printed, shell=True, cwd=workdir, env=shell, capture_output=True, text=True, timeout=300)
+    assert again.returncode == 0 and "0 already done, 1 to run" in again.stdout, again.stdout + again.stderr[-2000:]
+    assert (point / sweep_runner.DONE_MARKER).is_file()

@@ -1,7 +1,7 @@
-"""Seed 002's jump: the switch from timing out to landing, found in a run's episode outcomes.
+"""The jump of "The laws of the 'land'": the switch from timing out to landing, found in a run's episode outcomes.
 
 Definition. Let l_1..l_n be 1 where training episode i landed (came to rest: the +100) and 0
-otherwise, H the window (1000 episodes, the scale of the seed's "between 6000 and 7000"; at most
+otherwise, H the window (1000 episodes, the scale of the write-up's "between 6000 and 7000"; at most
 n/4 for short runs, and a run with H < MIN_WINDOW reports no jump) and B = H/2 the block (500).
 
     rise(t)    = mean(l_t .. l_{t+H-1}) - mean(l_{t-H} .. l_{t-1})           for H <= t <= n - H

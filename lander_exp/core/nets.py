@@ -1,4 +1,4 @@
-"""Networks: the seed's actor-critic (separate actor and critic MLPs, tanh-squashed Gaussian with a
+"""Networks: the actor-critic of "How to Land on the Moon" (separate actor and critic MLPs, tanh-squashed Gaussian with a
 learnable state-independent log_std), and a numpy copy of the actor for the rollout's hot loop."""
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from torch import nn
 
 
 def mlp(in_dim: int, hidden_dim: int, layers: int, out_dim: int) -> nn.Sequential:
-    """`layers` hidden Linear+ReLU blocks, then a linear output: the seed's construction."""
+    """`layers` hidden Linear+ReLU blocks, then a linear output: the write-up's construction."""
     mods: list[nn.Module] = [nn.Linear(in_dim, hidden_dim), nn.ReLU()]
     for _ in range(layers - 1):
         mods += [nn.Linear(hidden_dim, hidden_dim), nn.ReLU()]
@@ -94,7 +94,7 @@ class StackedMLP:
 
 
 class CategoricalActorCritic(nn.Module):
-    """Discrete actor-critic of seed 002: the actor's logits over the actions, and a critic that
+    """Discrete actor-critic of "The laws of the 'land'": the actor's logits over the actions, and a critic that
     serves only as a baseline (its value is detached wherever the actor learns)."""
 
     def __init__(self, obs_dim: int, n_actions: int, hidden_dim: int, actor_layers: int, critic_layers: int):

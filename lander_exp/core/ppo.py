@@ -1,4 +1,4 @@
-"""PPO as seed 000 describes it: tanh-squashed Gaussian actor with learnable log_std, separate critic,
+"""PPO as "How to Land on the Moon" describes it: tanh-squashed Gaussian actor with learnable log_std, separate critic,
 loss = clipped surrogate + vf_coef * value MSE - entropy_coef * entropy, two Adam optimizers (each
 clipped at max_grad_norm), GAE(lambda) with normalised advantages. The actor and the critic share no
 parameters, so each learns from its part of the loss in its own loop over the same minibatches.

@@ -1,4 +1,4 @@
-"""REINFORCE with a baseline, as seed 002 describes it: pure Monte-Carlo returns of the whole
+"""REINFORCE with a baseline, as "The laws of the 'land'" describes it: pure Monte-Carlo returns of the whole
 episode (no bootstrapping, not even at the 1000-step time limit), one update per finished episode,
 the critic's value detached in the actor's loss (semi-gradient) and the critic regressed on the
 Monte-Carlo return. Acting runs on a numpy copy of the actor: one forward per env step."""
@@ -87,7 +87,7 @@ class Finished:
 
 
 def clip_norm(params, max_norm: float) -> torch.Tensor:
-    """The gradients' total norm, clipped to `max_norm` where that is finite (seed 002 clips
+    """The gradients' total norm, clipped to `max_norm` where that is finite (the write-up clips
     nothing: at inf, clip_grad_norm_ would multiply every gradient by exactly 1)."""
     params = list(params)
     norm = torch.nn.utils.get_total_norm([p.grad for p in params if p.grad is not None])

@@ -12,9 +12,9 @@ import numpy as np
 from lander_exp.config import Autoreset, Backend, ObsScaling
 from lander_exp.envs.outcomes import Episodes, classify
 
-# The seed's OBS_SCALE. LunarLander already divides its raw state by exactly these numbers
+# The OBS_SCALE of "How to Land on the Moon"'s code. LunarLander already divides its raw state by exactly these numbers
 # (x by W/SCALE/2 = 10, y by H/SCALE/2 = 6.666, vx by 5, vy by 7.5, omega by 2.5), which is why
-# `env.obs_scaling=none` is the default and `divide` (the seed as reproduced) scales twice.
+# `env.obs_scaling=none` is the default and `divide` (that code as reproduced) scales twice.
 OBS_SCALE = np.array([10, 6.666, 5, 7.5, 1, 2.5, 1, 1], dtype=np.float32)
 
 @dataclass

@@ -14,8 +14,11 @@ from hydra.types import RunMode
 from omegaconf import DictConfig
 
 from lander_exp.config import ConfigError, register, validate
+from lander_exp.run.help import register_help
+from lander_exp.run.presets import CONF_DIR
 
 register()
+register_help()
 
 
 def _remove_job_dir(job_dir: Path) -> None:
@@ -26,9 +29,6 @@ def _remove_job_dir(job_dir: Path) -> None:
             parent.rmdir()
         except OSError:
             break
-
-
-CONF_DIR = Path(__file__).resolve().parents[2] / "conf"  # the repository's conf/ (editable install)
 
 
 @hydra.main(version_base="1.3", config_path=str(CONF_DIR), config_name="config")
@@ -67,6 +67,7 @@ def _batch(cfg: DictConfig, batch_dir: Path, choices: dict[str, str]) -> float |
     import time
 
     from lander_exp.run import batch
+    from lander_exp.run.stopping import how_to_continue
     from lander_exp.shell import python_command, shown
 
     members = batch.members_of(cfg, batch_dir, choices)
@@ -75,7 +76,8 @@ def _batch(cfg: DictConfig, batch_dir: Path, choices: dict[str, str]) -> float |
     stopped = batch.report(members, outcomes, started)
     if stopped is not None:
         count = sum(not isinstance(o, dict) for o in outcomes)
-        raise type(stopped)(f"{count} of {len(members)} seeds stopped early (lines above); continue them with: "
-                            f"{python_command('lander_exp.resume', shown(batch_dir))}", stopped.exit_code)
+        raise type(stopped)(f"{count} of {len(members)} seeds stopped early (lines above); "
+                            f"{how_to_continue(python_command('lander_exp.resume', shown(batch_dir)), 'continue them with')}",
+                            stopped.exit_code)
     values = [o.get("eval_return_ma") for o in outcomes]
     return None if None in values else sum(values) / len(values)

@@ -24,13 +24,12 @@ from pathlib import Path
 import numpy as np
 import torch
 from omegaconf import DictConfig, OmegaConf, open_dict
-from tqdm import tqdm
 
 from lander_exp.config import Backend
 from lander_exp.core.algorithm import make_many
 from lander_exp.core.seeding import int31
 from lander_exp.envs.vec import VecEnv
-from lander_exp.run import checkpoint
+from lander_exp.run import checkpoint, progress
 from lander_exp.run.stopping import NonFiniteError, RunStopped, StopSignals
 from lander_exp.run.train import Run
 
@@ -93,13 +92,12 @@ class TrainingEnvs:
             self.env.close()
 
 
-def _progress_bar(runs: list[Run]) -> tqdm:
+def _progress_bar(runs: list[Run]):
     t = runs[0].cfg.train
     by_episode = t.max_episodes is not None
     total = sum(t.max_episodes if by_episode else t.max_epochs for _ in runs)
     done = sum(r.progress.episodes if by_episode else r.progress.epoch for r in runs)
-    return tqdm(total=total, initial=done, disable=not t.progress, unit="episode" if by_episode else "epoch",
-                dynamic_ncols=True, mininterval=0.5 if sys.stderr.isatty() else 30)
+    return progress.bar(total=total, initial=done, disable=not t.progress, unit="episode" if by_episode else "epoch")
 
 
 def run(members: list[Member]) -> list[dict | RunStopped]:

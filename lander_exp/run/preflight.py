@@ -13,10 +13,11 @@ from hydra import compose, initialize_config_dir
 from hydra._internal.utils import get_args_parser
 from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.errors import HydraException
-from omegaconf import DictConfig
-from omegaconf.errors import OmegaConfBaseException
+from omegaconf import DictConfig, OmegaConf
+from omegaconf.errors import OmegaConfBaseException, ValidationError
 
-from lander_exp.config import ConfigError, omegaconf_line, register, unknown_key, validate
+from lander_exp.config import ConfigError, WrongType, omegaconf_line, register, schema_keys, unknown_key, validate
+from lander_exp.run.presets import CONF_DIR, config_groups, options
 from lander_exp.shell import python_command, unwritable
 
 # Flags after which Hydra only prints (help, config, info) and starts no job.
@@ -57,19 +58,15 @@ def job_overrides(args: list[str]) -> list[list[str]] | None:
     plain = [a for a in known.overrides if not _hydra_override(a)]
     parsed = OverridesParser.create().parse_overrides(plain)
     if not known.multirun:
+        listed = [o.input_line for o in parsed if o.is_sweep_override()]
+        if listed:
+            raise ConfigError(f"{listed[0]} gives several values, and one run takes one: for one run per value (a "
+                              f"multirun) add -m, `{python_command('lander_exp', '-m', *args)}`; a key that holds a "
+                              "list takes key=[a,b]")
         return [plain]
     axes = [[f"{o.get_key_element()}={v}" for v in o.sweep_string_iterator()] if o.is_sweep_override()
             else [o.input_line] for o in parsed]
     return [list(p) for p in itertools.product(*axes)]
-
-
-def config_groups(config_dir: str | None = None) -> list[str]:
-    """The config groups of conf/ (algo, env, ...): names a mistyped key may have meant."""
-    if config_dir is None:
-        from lander_exp.run.app import CONF_DIR
-
-        config_dir = str(CONF_DIR)
-    return sorted(p.name for p in Path(config_dir).iterdir() if p.is_dir() and p.name != "hydra")
 
 
 def check_folder(key: str, value: str) -> None:
@@ -124,8 +121,6 @@ def check_tracker(cfg: DictConfig) -> None:
 def compose_config(overrides: list[str] = ()):
     """The validated config `python -m lander_exp OVERRIDES` would run, for tools that build runs'
     parts themselves (benchmarks, tests). Raises ConfigError on a bad value."""
-    from lander_exp.run.app import CONF_DIR
-
     register()
     with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
         cfg = compose("config", overrides=list(overrides))
@@ -133,8 +128,39 @@ def compose_config(overrides: list[str] = ()):
     return cfg
 
 
+def default_value(key: str):
+    """`key`'s value in the default composition, or in experiment=reinforce's for a key only REINFORCE
+    has (None if neither gives one), as typed on a command line."""
+    from hydra.core.global_hydra import GlobalHydra
+
+    from lander_exp.run.help import shown_value
+
+    for overrides in ([], ["experiment=reinforce"]):
+        if GlobalHydra.instance().is_initialized():  # inside check()'s composition
+            cfg = compose("config", overrides=overrides)
+        else:
+            with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
+                cfg = compose("config", overrides=overrides)
+        value = OmegaConf.select(cfg, key, default=None)
+        if value is not None and value != []:
+            return shown_value(value)
+    return None
+
+
+# Examples for keys whose default is null or empty (a wrong type's message shows the default otherwise).
+EXAMPLES = {"seeds": "[0,1,2]", "tracker.tags": "[baseline]", "train.max_episodes": 1000, "train.max_epochs": 100,
+            "train.target_return": 200, "tracker.entity": "my_team", "tracker.group": "my_group"}
+
+
+def wrong_type(key: str, value) -> str:
+    """The one line for a value of the wrong type: the key, the type it takes and an example."""
+    return str(WrongType(key, value, EXAMPLES.get(key) or default_value(key)))
+
+
 def one_line(ex: BaseException) -> str | None:
     """A one-line message for an error in the user's input, or None if `ex` is not one."""
+    if isinstance(ex, WrongType):
+        return wrong_type(ex.key, ex.value)
     if isinstance(ex, ConfigError):
         return str(ex)
     if isinstance(ex, OmegaConfBaseException):
@@ -146,10 +172,12 @@ def one_line(ex: BaseException) -> str | None:
     if m := re.match(r"Could not override '([^']+)'", text):
         return str(unknown_key(m.group(1), config_groups()))
     if m := re.search(r"Could not find '([^']+)/([^/']+)'", text):
-        options = [ln for ln in lines[2:] if re.fullmatch(r"[\w.-]+", ln)]
-        return f"{m.group(1)}={m.group(2)} is not an option of group '{m.group(1)}': choose one of {', '.join(options)}"
+        names = [o.name for o in options(m.group(1), aliases=False)]
+        return f"{m.group(1)}={m.group(2)} is not an option of group '{m.group(1)}': choose one of {', '.join(names)}"
     if m := re.match(r"Error merging override (\S+)", text):
         cause = ex.__cause__
+        if isinstance(cause, ValidationError) and getattr(cause, "full_key", None) in schema_keys():
+            return wrong_type(cause.full_key, m.group(1).partition("=")[2])
         why = str(cause).splitlines()[0] if cause is not None else (lines[-1] if lines else "")
         return f"{m.group(1)}: {why}"
     if "override_grammar" in text:

@@ -82,7 +82,7 @@ def resume_batch(run_dirs: list[Path]) -> int:
         if done and json.loads((run_dir / RUN_FILE).read_text()).get("finished"):
             print(f"{run_dir}: nothing to resume, it stopped on {done} (epoch {state['epoch']})")
             continue
-        print(f"resuming {run_dir} after epoch {state['epoch']} ({state['global_step']} env steps)", flush=True)
+        print(f"resuming {run_dir} after epoch {state['epoch']} ({state['global_step']:,} env steps)", flush=True)
         members.append(batch.Member(cfg, run_dir, resume=state))
     if not members:
         return 0
@@ -98,7 +98,7 @@ def resume_batch(run_dirs: list[Path]) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog=python_command("lander_exp.resume"), description=__doc__)
+    p = argparse.ArgumentParser(prog=python_command("lander_exp.resume"), description=__doc__.split("\n\n")[0])
     p.add_argument("run_dir", type=Path, nargs="+",
                    help="a run folder, e.g. runs/2026-11-22/17-03-12_ppo_s0; several, or the folder of a batch "
                         "(seeds=[...]), continue together in one process")
@@ -126,7 +126,7 @@ def main(argv: list[str] | None = None) -> int:
         if done:  # killed after its last checkpoint, before its W&B run was closed: rebuild and close it
             print(f"{args.run_dir}: training is complete ({done}); closing its W&B run", flush=True)
         else:
-            print(f"resuming {args.run_dir} after epoch {state['epoch']} ({state['global_step']} env steps)", flush=True)
+            print(f"resuming {args.run_dir} after epoch {state['epoch']} ({state['global_step']:,} env steps)", flush=True)
         from lander_exp.run import train
 
         with checkpoint.owned(args.run_dir):

@@ -14,6 +14,15 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:  # torch stays unimported until a run starts: a config error answers in a second
     from torch import nn
 
+# Set by a sweep that runs this process: what running the sweep again does with a run stopped early
+# (it restarts the point, or draws new trials). A stopped run says that instead of its resume command.
+SWEEP_ENV = "LANDER_EXP_SWEEP_AFTER_STOP"
+
+
+def how_to_continue(resume_command: str, lead: str = "continue with") -> str:
+    """The end of a stopped run's message: the resume command, or what the sweep running it will do."""
+    return os.environ.get(SWEEP_ENV) or f"{lead}: {resume_command}"
+
 
 class RunStopped(Exception):
     """A run that ended before its stop criterion; `exit_code` is what the process should return,

@@ -7,19 +7,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from lander_exp.run.tracking import RUN_FILE
-from lander_exp.shell import command, shown
-
-
-def duration(seconds: float) -> str:
-    seconds = round(seconds)
-    if seconds < 60:
-        return f"{seconds} s"
-    minutes, s = divmod(seconds, 60)
-    if minutes < 60:
-        return f"{minutes} min {s:02d} s"
-    hours, m = divmod(minutes, 60)
-    return f"{hours} h {m:02d} min"
+from lander_exp.run.records import RUN_FILE
+from lander_exp.shell import command, count, duration, shown
 
 
 def wandb_line(run_dir: Path) -> str:
@@ -41,8 +30,11 @@ def format_summary(summary: dict, run_dir: Path) -> str:
     reason = summary.get("stop_reason", "unknown")
     head = f"lander_exp: run ended ({reason})"
     if "epochs" in summary:
-        head += (f" after {summary['epochs']} epochs, {summary['global_step']:,} env steps, "
-                 f"{summary['episodes']:,} episodes")
+        epochs, episodes = count(summary["epochs"], "epoch"), count(summary["episodes"], "episode")
+        steps = count(summary["global_step"], "env step")
+        # REINFORCE with one env: an epoch is an episode, said once
+        head += f" after {episodes}, {steps}" if summary["epochs"] == summary["episodes"] else \
+            f" after {epochs}, {steps}, {episodes}"
     if "wall_s" in summary:
         head += f", {duration(summary['wall_s'])}"
     lines = [head, f"  run folder: {shown(run_dir)}"]

@@ -178,20 +178,33 @@ class Tracker:
         self.run_file.write_text(json.dumps({**info, "finished": True, "exit_code": exit_code}))
 
 
+def analysis_id(run_id: str) -> str:
+    """The W&B id of a run's analysis run: one per training run, so that analysing again replaces it."""
+    return f"{run_id}-analysis"
+
+
 def log_analysis(run_dir: Path, images: dict[str, Path], extra_config: dict) -> Path | None:
-    """Log a finished run's analysis images to W&B as a new run in the run's project and group
-    (job_type=analysis, config = the run's config + `analysis_of`: its id). A new run rather than a
-    resumed one: resuming an offline run writes a second record under the same id, which the report
-    and `wandb sync` would then have to reconcile. Returns the new run's folder (None: tracking off)."""
+    """Log a finished run's analysis images to W&B as the run's analysis run, in its project and group
+    (job_type=analysis, config = the run's config + `analysis_of`: its id). Its own run rather than
+    rows added to the training run, whose record is closed; one per training run (`analysis_id`):
+    offline, an earlier analysis's folder is deleted first (an offline run cannot be resumed without
+    writing a second record under the same id); online, W&B resumes the run and the new images
+    follow the old. Returns the run's folder (None: tracking off)."""
     info = json.loads((run_dir / RUN_FILE).read_text())
     if info.get("mode") == "disabled":
         return None
     cfg = OmegaConf.load(run_dir / "config.yaml")
     config = {**OmegaConf.to_container(cfg, resolve=True), "run_dir": str(run_dir), "analysis_of": info["id"],
               "analysis": extra_config}
-    run = wandb.init(project=cfg.tracker.project, entity=cfg.tracker.entity, dir=str(wandb_dir_of(run_dir).parent.parent),
+    wandb_root = wandb_dir_of(run_dir).parent.parent
+    run_id = analysis_id(info["id"])
+    if info["mode"] == "offline":
+        for earlier in (wandb_root / "wandb").glob(f"offline-run-*-{run_id}"):
+            shutil.rmtree(earlier)
+    run = wandb.init(project=cfg.tracker.project, entity=cfg.tracker.entity, dir=str(wandb_root), id=run_id,
                      mode=info["mode"], name=f"{info['name']}-analysis", group=info["group"], job_type="analysis",
-                     tags=[*cfg.tracker.tags, "analysis"], config=config)
+                     tags=[*cfg.tracker.tags, "analysis"], config=config, resume="allow", reinit="create_new",
+                     settings=wandb.Settings(silent=True))  # as training's: the command says where it logged
     run.log({key: wandb.Image(str(path), caption=path.stem) for key, path in images.items()})
     run.finish()
     return Path(run.dir).parent

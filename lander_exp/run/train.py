@@ -26,7 +26,7 @@ from lander_exp.envs.outcomes import Episodes
 from lander_exp.envs.vec import VecEnv, run_episodes
 from lander_exp.run import checkpoint, provenance
 from lander_exp.run.progress import loop_bar
-from lander_exp.run.stopping import Interrupted, NonFiniteError, StopSignals, first_nonfinite
+from lander_exp.run.stopping import Interrupted, NonFiniteError, StopSignals, first_nonfinite, how_to_continue
 from lander_exp.run.tracking import Tracker
 from lander_exp.run.video import EvalVideos
 from lander_exp.shell import python_command, shown
@@ -242,8 +242,9 @@ class Run:
         name = signal.Signals(signum).name
         stopped = self.summary(name)
         self.tracker.summarize(stopped)
-        return Interrupted(f"stopped by {name} after epoch {self.progress.epoch}, checkpoint written; continue with: "
-                           f"{python_command('lander_exp.resume', shown(self.run_dir))}", 128 + signum, stopped)
+        return Interrupted(f"stopped by {name} after epoch {self.progress.epoch}, checkpoint written; "
+                           f"{how_to_continue(python_command('lander_exp.resume', shown(self.run_dir)))}", 128 + signum,
+                           stopped)
 
     def summary(self, reason: str) -> dict:
         p, history = self.progress, self.progress.eval_history
@@ -286,8 +287,8 @@ def run(cfg: DictConfig, run_dir: Path, choices: dict[str, str] | None = None, r
             metrics = r.train_epoch()
             early = r.end_epoch(metrics, stopping=stop.requested, on_eval=on_eval)
             bar.update(metrics.get("episode/count", 0) if t.max_episodes is not None else 1)
-            bar.set_postfix(steps=p.global_step, eval=f"{p.eval_history[-1]:.0f}" if p.eval_history else "-",
-                            sps=f"{metrics['perf/env_steps_per_s']:.0f}")
+            bar.set_postfix(steps=f"{p.global_step:,}", eval=f"{p.eval_history[-1]:.0f}" if p.eval_history else "-",
+                            sps=f"{metrics['perf/env_steps_per_s']:.0f}", refresh=False)
             if stop.requested:
                 exit_code = 128 + stop.signum
                 raise r.interrupted(stop.signum)

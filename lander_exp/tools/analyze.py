@@ -1,10 +1,11 @@
-"""`python -m lander_exp.analyze RUN_DIR`: what a trained policy prefers, as seed 002 shows it.
+"""`python -m lander_exp.analyze RUN_DIR`: what a trained policy prefers, as "The laws of the 'land'" shows it.
 
 For each of the 8 state variables, sweep it across its range with the others held at a reference
 state, and plot the actor's action preferences (discrete: the probability of each of the 4 actions;
 continuous: the deterministic main and lateral throttle tanh(mean), with tanh(mean ± std) as a band)
 and the critic's value; plus the critic's value over an (x, y) grid. PNG files land in
-RUN_DIR/analysis/ and are logged to W&B as a run of job_type=analysis in the run's group.
+RUN_DIR/analysis/ and are logged to W&B as the run's analysis run (job_type=analysis, in the run's
+group): one per run folder, replaced by each new analysis.
 
 `--html` writes instead one self-contained page with a slider per state variable, on which the
 networks run in the browser (lander_exp/tools/explorer.py)."""
@@ -20,24 +21,8 @@ import numpy as np
 import torch
 
 from lander_exp.config import ConfigError, ObsScaling
-from lander_exp.shell import pip_install, python_command
-
-# (name, what it is, sweep range) in the env's observation units (LunarLander's own normalisation)
-STATE_VARS: list[tuple[str, str, tuple[float, float]]] = [
-    ("x", "horizontal position", (-1.0, 1.0)),
-    ("y", "height above the pad", (0.0, 1.5)),
-    ("vx", "horizontal velocity", (-2.0, 2.0)),
-    ("vy", "vertical velocity", (-2.0, 2.0)),
-    ("angle", "tilt (rad, + is anticlockwise)", (-1.0, 1.0)),
-    ("omega", "angular velocity", (-2.0, 2.0)),
-    ("left_leg", "left leg touches", (0.0, 1.0)),
-    ("right_leg", "right leg touches", (0.0, 1.0)),
-]
-LEGS = ("left_leg", "right_leg")  # booleans: swept over {0, 1} only
-# Hovering above the pad, centred and level, sinking slowly: the state the sliders start from.
-REFERENCE = (0.0, 0.5, 0.0, -0.3, 0.0, 0.0, 0.0, 0.0)
-DISCRETE_ACTIONS = ("nothing", "left engine", "main engine", "right engine")  # Gymnasium's action ids 0..3
-CONTINUOUS_ACTIONS = ("main throttle", "lateral throttle")
+from lander_exp.shell import pip_install, python_command, shown
+from lander_exp.tools.states import CONTINUOUS_ACTIONS, DISCRETE_ACTIONS, LEGS, REFERENCE, STATE_VARS, action_kind
 
 
 @dataclass
@@ -48,11 +33,6 @@ class Sweep:
     low: np.ndarray | None  # [N, A] continuous only: tanh(mean - std)
     high: np.ndarray | None  # [N, A] continuous only: tanh(mean + std)
     value: np.ndarray  # [N] critic
-
-
-def action_kind(model: torch.nn.Module) -> str:
-    """"continuous" for the Gaussian ActorCritic (it has a learnable log_std), else "discrete"."""
-    return "continuous" if hasattr(model, "log_std") else "discrete"
 
 
 def scaler(obs_scaling: ObsScaling | str):
@@ -211,11 +191,11 @@ def parse_reference(text: str) -> tuple[float, ...]:
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog=python_command("lander_exp.analyze"), description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("run_dir", type=Path)
+    p.add_argument("run_dir", type=Path, metavar="RUN_DIR", help="a run folder, e.g. runs/2026-11-22/17-03-12_ppo_s0")
     p.add_argument("--reference", default=",".join(f"{v:g}" for v in REFERENCE),
                    help="the state held fixed, 8 numbers x,y,vx,vy,angle,omega,left_leg,right_leg "
                         "(default: %(default)s)")
-    p.add_argument("--no-wandb", action="store_true", help="write the PNG files only")
+    p.add_argument("--no-wandb", action="store_true", help="write the PNG files only, without the W&B analysis run")
     p.add_argument("--html", action="store_true",
                    help="write the policy explorer instead: one self-contained page with a slider per state variable "
                         "(RUN_DIR/analysis/policy_explorer.html)")
@@ -225,16 +205,16 @@ def main(argv: list[str] | None = None) -> int:
         if args.html:
             from lander_exp.tools.explorer import write_explorer
 
-            print(write_explorer(args.run_dir, reference))
+            print(shown(write_explorer(args.run_dir, reference)))
             return 0
         files, logged = analyze(args.run_dir, reference, log_to_wandb=not args.no_wandb)
     except ConfigError as ex:
         print(f"lander_exp.analyze: error: {ex}", file=sys.stderr)
         return 2
     for path in files:
-        print(path)
+        print(shown(path))
     if logged:
-        print(f"logged to W&B: {logged}")
+        print(f"W&B analysis run: {shown(logged)} (one per run folder: it replaces this run's earlier analysis)")
     return 0
 
 

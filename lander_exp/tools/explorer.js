@@ -3,7 +3,7 @@
 const DATA = JSON.parse(document.getElementById('explorer-data').textContent);
 const NET = DATA.net, VARS = DATA.vars, REF = DATA.reference;
 const state = REF.slice();
-let sweepVar = 2;  // the curves follow the last moved variable; vx first, as in the seed
+let sweepVar = 2;  // the curves follow the last moved variable; vx first, as in the write-up
 
 function dense(layers, x) {  // Linear/ReLU stack, as torch's nn.Sequential of the checkpoint
   for (let l = 0; l < layers.length; l++) {

@@ -1,4 +1,4 @@
-"""`python -m lander_exp.analyze RUN_DIR --html`: seed 002's sliders as one self-contained page.
+"""`python -m lander_exp.analyze RUN_DIR --html`: the sliders of "The laws of the 'land'" as one self-contained page.
 
 "Let's adjust the vx slider, fixing everything else": a slider for each of the 8 state variables
 (the leg contacts as toggles), starting at the reference state, and, as a slider moves, the policy's
@@ -16,14 +16,7 @@ from pathlib import Path
 from torch import nn
 
 from lander_exp.config import ObsScaling
-from lander_exp.tools.analyze import (
-    CONTINUOUS_ACTIONS,
-    DISCRETE_ACTIONS,
-    LEGS,
-    REFERENCE,
-    STATE_VARS,
-    action_kind,
-)
+from lander_exp.tools.states import CONTINUOUS_ACTIONS, DISCRETE_ACTIONS, LEGS, REFERENCE, STATE_VARS, action_kind
 
 PAGE_NAME = "policy_explorer.html"
 SCRIPT_FILE = Path(__file__).with_name("explorer.js")  # the page's script, inlined into every page

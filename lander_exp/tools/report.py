@@ -643,7 +643,7 @@ def main(argv: list[str] | None = None) -> int:
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("paths", nargs="*", type=Path, help="run folders, or folders holding run folders (e.g. runs/multirun/...)")
     p.add_argument("--out", type=Path, default=Path("report.html"), help="the HTML file to write (default: report.html)")
-    p.add_argument("--title", default="lander_exp: run comparison")
+    p.add_argument("--title", default="lander_exp: run comparison", help="the page's title (default: %(default)s)")
     p.add_argument("--threshold", type=float, default=THRESHOLD,
                    help="the evaluation return whose time to reach is tabulated (default: %(default)g)")
     p.add_argument("--bootstrap-reps", type=int, default=stats.REPS, metavar="N",

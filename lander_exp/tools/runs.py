@@ -7,6 +7,7 @@ nor evaluated, and its W&B record often lacks even its header (W&B writes in 32 
 the report then cannot read. Folders younger than STARTING_S without a lock may belong to a run
 that is still starting, and are left alone."""
 
+
 from __future__ import annotations
 
 import argparse
@@ -20,7 +21,17 @@ from pathlib import Path
 from lander_exp.config import ConfigError
 from lander_exp.run import checkpoint
 from lander_exp.run.records import RUN_FILE
-from lander_exp.shell import python_command, shown
+from lander_exp.shell import count, duration, python_command, shown
+
+USAGE = """Every run folder under FOLDER (default runs/) with how it ended and what can be done with it;
+`clean` deletes the dead ones with their W&B runs.
+
+  finished  trained to its end                    stopped   stopped by Ctrl-C or a signal: resumable
+  killed    killed after a checkpoint: resumable  failed    stopped on a NaN or inf
+  running   a process trains in it                starting  made less than {starting} ago, no lock yet
+  dead      killed before its first checkpoint: it can be neither resumed nor evaluated
+
+A folder made less than {starting} ago without a lock may be a run still starting: clean leaves it."""
 
 STARTING_S = 120  # a folder Hydra made this recently, without a lock yet, may be a run starting up
 RESUMABLE = ("stopped", "killed")
@@ -99,11 +110,13 @@ def _remove(run: RunState, roots: list[Path]) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog=python_command("lander_exp.runs"), description=__doc__,
+    p = argparse.ArgumentParser(prog=python_command("lander_exp.runs"),
+                                description=USAGE.format(starting=duration(STARTING_S)),
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("action", choices=("list", "clean"), help="list: every run and its state; clean: delete the dead ones")
-    p.add_argument("paths", nargs="*", type=Path, default=[Path("runs")],
-                   help="runs folders or run folders (default: runs)")
+    p.add_argument("action", choices=("list", "clean"), metavar="list|clean",
+                   help="list: every run and its state; clean: delete the dead ones")
+    p.add_argument("paths", nargs="*", type=Path, default=[Path("runs")], metavar="FOLDER",
+                   help="folders holding run folders, or run folders (default: runs)")
     args = p.parse_args(argv)
     try:
         runs = [state(f) for f in run_folders(args.paths)]
@@ -119,7 +132,7 @@ def main(argv: list[str] | None = None) -> int:
             elif r.status == "dead":
                 line += "  no checkpoint, cannot be resumed or evaluated"
             print(line)
-        print(f"{len(runs)} runs, {len(dead)} dead" + (
+        print(f"{count(len(runs), 'run')}, {len(dead)} dead" + (
             f": delete them and their W&B runs with {python_command('lander_exp.runs', 'clean', *args.paths)}" if dead else ""))
         return 0
     roots = [path.absolute() for path in args.paths]
@@ -128,7 +141,7 @@ def main(argv: list[str] | None = None) -> int:
             continue
         _remove(r, roots)
         print(f"deleted {shown(r.folder)}" + "".join(f", {shown(w)}" for w in r.wandb))
-    print(f"{len(dead)} dead runs deleted")
+    print(f"{count(len(dead), 'dead run')} deleted")
     return 0
 
 

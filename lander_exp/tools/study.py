@@ -171,9 +171,11 @@ class StudyRunner:
     """`workers` threads, each asking the study for a trial, running it as a subprocess (sweep_runner.Runner's
     machinery: its own process group, stopped on Ctrl-C) and telling the study how it ended."""
 
-    def __init__(self, spec: Spec, sweep_dir: Path, workers: int, count: int, seed: int):
+    def __init__(self, spec: Spec, sweep_dir: Path, workers: int, count: int, seed: int, again: str = ""):
         self.spec, self.sweep_dir, self.workers, self.count, self.seed = spec, sweep_dir, workers, count, seed
-        self.runner = sweep_runner.Runner(spec, workers)
+        self.runner = sweep_runner.Runner(spec, workers, after_stop=(
+            "the study counts this trial as failed and draws new ones when the sweep runs again" +
+            (f": {again}" if again else "")))
         self.study = open_study(spec, sweep_dir)
         self.lock = threading.Lock()
         self.failed = False

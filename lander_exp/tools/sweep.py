@@ -66,12 +66,12 @@ def run_study(spec: Spec, sweep_dir: Path, args) -> int:
                 print(f"{r['status']}  {r['run']}  {r['varied']}")
         return 0
     signal.signal(signal.SIGTERM, _interrupt)
-    runner = study.StudyRunner(spec, sweep_dir, args.workers, count, args.seed)
+    runner = study.StudyRunner(spec, sweep_dir, args.workers, count, args.seed, args.again)
     try:
         failed = runner.run()
     except KeyboardInterrupt:
-        print(f"\ninterrupted: finished trials are kept; run the same command again to continue {spec.name}",
-              file=sys.stderr)
+        print(f"\ninterrupted: the finished trials are kept, the interrupted ones count as failed; continue the "
+              f"study with: {args.again}", file=sys.stderr)
         return 130
     results = study.results(spec, runner.study)
     print(f"\nsweep {spec.name} ({sweep_dir}): {spec.metric}, {spec.goal}\n{table(spec, results)}\n"
@@ -89,7 +89,7 @@ def parse_args(argv: list[str] | None):
     p.add_argument("--mode", choices=("offline", "online"),
                    default="online" if os.environ.get("WANDB_MODE") == "online" else "offline",
                    help="online: W&B's server and agent; offline (default unless WANDB_MODE=online): run here")
-    p.add_argument("--workers", type=int, default=1, help="offline: runs at a time on this machine (default 1)")
+    p.add_argument("--workers", type=int, default=1, help="offline: runs at a time, each its own process (default 1)")
     p.add_argument("--count", type=int, help="runs to make: random needs it; grid: at most this many; online: the agent's count")
     p.add_argument("--seed", type=int, default=0, help="offline random: seed of the point draws (default 0)")
     p.add_argument("--dir", default="runs/sweeps", help="offline: sweeps go to DIR/<sweep name>/ (default runs/sweeps)")
@@ -111,6 +111,7 @@ def parse_args(argv: list[str] | None):
     args = p.parse_args(argv)
     if args.workers < 1 or (args.count is not None and args.count < 1):
         p.error("--workers and --count must be at least 1")
+    args.again = python_command("lander_exp.sweep", *(sys.argv[1:] if argv is None else argv))  # continues it
     return args
 
 
@@ -156,10 +157,11 @@ def main(argv: list[str] | None = None) -> int:
                   "to finish, or give this one another --dir", file=sys.stderr)
             return 2
         try:
-            failed = Runner(spec, args.workers).run(jobs)
+            failed = Runner(spec, args.workers, after_stop="the sweep runs this point again from its start when "
+                            f"run again: {args.again}").run(jobs)
         except KeyboardInterrupt:
-            print(f"\ninterrupted: finished runs are kept; run the same command again to continue {spec.name}",
-                  file=sys.stderr)
+            print(f"\ninterrupted: the finished runs are kept, the interrupted ones start again; continue the sweep "
+                  f"with: {args.again}", file=sys.stderr)
             return 130
     results = rows(spec, jobs)
     print(f"\nsweep {spec.name} ({sweep_dir}): {spec.metric}, {spec.goal}\n{table(spec, results)}")

@@ -21,6 +21,7 @@ from pathlib import Path
 
 from lander_exp.envs.outcomes import RATES
 from lander_exp.run.records import RUN_FILE
+from lander_exp.run.stopping import SWEEP_ENV
 from lander_exp.tools.sweep_spec import ARGS_MACRO, Point, Spec, SweepError
 
 DONE_MARKER = "sweep_done.json"  # written into a point's run folder once its process exited 0
@@ -165,10 +166,12 @@ def split_batches(units: list[list[Job]], workers: int) -> list[list[Job]]:
 
 
 class Runner:
-    """Runs jobs in parallel subprocesses and stops them all (only those) on Ctrl-C."""
+    """Runs jobs in parallel subprocesses and stops them all (only those) on Ctrl-C. `after_stop`: what
+    a run stopped early should tell the user instead of its resume command (stopping.SWEEP_ENV)."""
 
-    def __init__(self, spec: Spec, workers: int):
+    def __init__(self, spec: Spec, workers: int, after_stop: str | None = None):
         self.spec, self.workers = spec, workers
+        self.after_stop = after_stop or "the sweep runs this point again from its start when run again"
         self.procs: dict[int, subprocess.Popen] = {}
         self.lock = threading.Lock()
         self.stopping = False
@@ -207,7 +210,7 @@ class Runner:
         if self.stopping:
             return False
         job.run_dir.mkdir(parents=True, exist_ok=True)
-        env = {**own_service(), "WANDB_MODE": "offline", "HYDRA_FULL_ERROR": "1", **job.env}
+        env = {**own_service(), "WANDB_MODE": "offline", "HYDRA_FULL_ERROR": "1", SWEEP_ENV: self.after_stop, **job.env}
         start = time.perf_counter()
         with open(job.run_dir / "sweep.log", "w") as log:
             proc = subprocess.Popen(self.command(job), stdout=log, stderr=subprocess.STDOUT, env=env,
@@ -242,7 +245,7 @@ class Runner:
         tag = "s" + "-".join(seeds) if part else ""
         command = self.command(jobs[0], jobs) + ([f"hydra.output_subdir=.hydra/{tag}"] if part else [])
         log_path = batch_dir / (f"sweep_{tag}.log" if part else "sweep.log")
-        env = {**own_service(), "WANDB_MODE": "offline", "HYDRA_FULL_ERROR": "1"}
+        env = {**own_service(), "WANDB_MODE": "offline", "HYDRA_FULL_ERROR": "1", SWEEP_ENV: self.after_stop}
         start = time.perf_counter()
         with open(log_path, "w") as log:
             proc = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True)
