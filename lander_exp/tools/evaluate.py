@@ -1,4 +1,4 @@
-"""`python -m lander_exp.evaluate RUN_DIR [--video]`: load a run folder's newest checkpoint (or --checkpoint)
+"""`python -m lander_exp.evaluate RUN_DIR [--video]`: load a run folder's newest good checkpoint (or --checkpoint)
 and report its evaluation returns and outcomes, greedy (the most probable action, as training
 evaluates) or --sampled (the stochastic policy training acts with); --backend plays them in other envs than
 training's (`gymnasium`: Gymnasium's own env, the usual judge of "solved"); --video also renders the
@@ -10,6 +10,7 @@ import argparse
 import copy
 import json
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import torch
@@ -20,21 +21,34 @@ from lander_exp.core.algorithm import make_algo
 from lander_exp.envs.outcomes import Episodes
 from lander_exp.envs.vec import VecEnv, run_episodes
 from lander_exp.run import checkpoint
-from lander_exp.run.train import EVAL_SEED
+from lander_exp.run.train import EVAL_SEED, state_layout
 from lander_exp.shell import python_command
 
 
-def load_run(run_dir: Path, ckpt: Path | None = None):
-    """(config, algorithm with the checkpoint's weights, checkpoint dict) of a run folder."""
+def load_run(run_dir: Path, ckpt: Path | None = None, say: Callable[[str], None] | None = None):
+    """(config, algorithm with the checkpoint's weights, checkpoint dict) of a run folder: `ckpt`, refused
+    when it fails a check, or the newest checkpoint that passes them all (`say` names each newer one
+    skipped and the one used). Every array is checked against the shapes config.yaml implies first."""
     if not (run_dir / "config.yaml").is_file():
         raise ConfigError(f"{run_dir} is not a run folder (no config.yaml): pass a folder made by "
                           f"{python_command('lander_exp')}")
     cfg = saved_config(OmegaConf.load(run_dir / "config.yaml"))
     validate(cfg)
-    state = checkpoint.load(ckpt or checkpoint.latest(run_dir))
     env = VecEnv(cfg.env, 1, seed=0)
     algo = make_algo(cfg, env.obs_dim, env.single_action_space, torch.device("cpu"))
     env.close()
+    algo_layout = algo.state_layout()
+    n = cfg.network
+    against = (f"{run_dir}/config.yaml (network.hidden_dim={n.hidden_dim}, network.actor_layers={n.actor_layers}, "
+               f"network.critic_layers={n.critic_layers})")
+
+    def layout(found: dict) -> dict:
+        return state_layout(cfg, algo_layout, found)
+
+    if ckpt is not None:
+        state = checkpoint.load(ckpt, layout, against)
+    else:
+        state = checkpoint.newest_good(run_dir, layout, against, say)[1]
     algo.load_state_dict(state["algo"])
     return cfg, algo, state
 
@@ -57,7 +71,8 @@ def play(cfg, algo, episodes: int, seed: int, backend: str | None = None, sample
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog=python_command("lander_exp.evaluate"), description=__doc__)
     p.add_argument("run_dir", type=Path)
-    p.add_argument("--checkpoint", type=Path, default=None, help="a checkpoint file (default: the run's newest)")
+    p.add_argument("--checkpoint", type=Path, default=None,
+                   help="a checkpoint file (default: the run's newest that passes every check)")
     p.add_argument("--episodes", type=int, default=50)
     p.add_argument("--envs", type=int, default=16)
     p.add_argument("--seed", type=int, default=EVAL_SEED, help="first episode's reset seed (default: training's eval seed)")
@@ -72,7 +87,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.episodes <= 0 or args.envs <= 0:
             raise ConfigError("--episodes and --envs must be positive integers")
-        cfg, algo, state = load_run(args.run_dir, args.checkpoint)
+        cfg, algo, state = load_run(args.run_dir, args.checkpoint,
+                                    say=lambda line: print(f"lander_exp.evaluate: {line}", file=sys.stderr, flush=True))
     except ConfigError as ex:
         print(f"lander_exp.evaluate: error: {ex}", file=sys.stderr)
         return 2
