@@ -1,6 +1,6 @@
 """Checkpoints are never silently wrong: bytes overwritten in a real checkpoint, a truncated one, a
-checkpoint of another network, the crafted files that exhaust memory, a full disk. Each fault is
-made for real on the files a real run wrote."""
+checkpoint of another network, the crafted files that exhaust memory, a full disk; and a run never
+writes into another run's folder. Each fault is made for real on the files a real run wrote."""
 
 from __future__ import annotations
 
@@ -320,3 +320,37 @@ def test_a_checkpoint_that_does_not_fit_on_the_disk_leaves_no_temporary_file(fin
     assert "epoch_000004.safetensors" in out["message"] and "No space left on device" in out["message"]
     assert re.search(r"\d+(\.\d)? (kB|bytes) free there", out["message"]) and "epoch_000002" in out["message"]
     assert "\n" not in out["message"]
+
+
+# ---- run folders --------------------------------------------------------------------------------------
+
+def test_a_second_run_into_a_finished_runs_folder_is_refused_and_changes_nothing(finished, tmp_path):
+    workdir, run_dir = copy_of(finished, tmp_path)
+    before = snapshot(workdir)
+    shown = run_dir.relative_to(workdir)
+    proc = run_cli([*TINY, "train.max_epochs=2", "seed=7", "network=shallow", f"hydra.run.dir={shown}"], cwd=workdir)
+    assert proc.returncode == 2, proc.stderr[-3000:]
+    (line,) = err_lines(proc)
+    assert line.startswith(f"lander_exp: error: {shown} holds another run (config.yaml, wandb_run.json, checkpoints/, .hydra/)")
+    assert f"-m lander_exp.resume {shown}" in line and "fresh folder" in line
+    assert snapshot(workdir) == before  # both runs' files: the folder's and the W&B records
+
+
+def test_a_batch_or_a_multirun_into_folders_that_hold_runs_is_refused_and_changes_nothing(tmp_path):
+    quick = [*TINY, "train.max_epochs=1"]
+    assert run_cli([*quick, "seeds=[0,1]", "hydra.run.dir=batch"], cwd=tmp_path).returncode == 0
+    assert run_cli(["-m", *quick, "seed=5", "hydra.sweep.dir=sweep"], cwd=tmp_path).returncode == 0
+    before = snapshot(tmp_path)
+    for args, holder in (([*quick, "seeds=[1,2]", "hydra.run.dir=batch"], "batch/s1"),
+                         (["-m", *quick, "seed=5,6", "hydra.sweep.dir=sweep"], "sweep/0_ppo_s5")):
+        proc = run_cli(args, cwd=tmp_path)
+        assert proc.returncode == 2, proc.stderr[-3000:]
+        (line,) = err_lines(proc)
+        assert line.startswith(f"lander_exp: error: {holder} holds another run"), line
+        assert f"-m lander_exp.resume {holder}" in line
+    assert snapshot(tmp_path) == before
+    # the Hydra record of the batch is refused too; another part of a batch, with a record and seeds of its
+    # own (as `python -m lander_exp.sweep --batch-seeds` splits one), may go there
+    proc = run_cli([*quick, "seeds=[2]", "hydra.run.dir=batch"], cwd=tmp_path)
+    assert proc.returncode == 2 and "batch holds another run (.hydra/)" in proc.stderr, proc.stderr
+    assert run_cli([*quick, "seeds=[2]", "hydra.run.dir=batch", "hydra.output_subdir=.hydra/s2"], cwd=tmp_path).returncode == 0
