@@ -27,6 +27,7 @@ from __future__ import annotations
 import fcntl
 import hashlib
 import json
+import operator
 import os
 import re
 import shutil
@@ -186,33 +187,39 @@ class _Encoder:
         raise TypeError(f"a checkpoint holds plain data and arrays, not {type(v).__name__} (at {path})")
 
     def columns(self, rows: Columns, path: str) -> dict:
-        keys = list(dict.fromkeys(k for r in rows for k in r))
-        floats, ints, other = [], [], []
-        for k in keys:
-            values = [r[k] for r in rows if k in r]
-            if all(isinstance(x, (float, np.floating)) for x in values):
-                floats.append(k)
-            elif all(isinstance(x, (int, np.integer)) and not isinstance(x, (bool, np.bool_)) and -2**63 <= x < 2**63
-                     for x in values):
-                ints.append(k)
-            else:
-                other.append(k)
-        n, name = len(rows), path.lstrip("/")
-        present = np.zeros((n, 1 + len(floats) + len(ints)), bool)  # column 0: the row itself (rows are never 0 bytes)
-        present[:, 0] = True
-        matrices = []
-        for j0, group, dtype in ((1, floats, np.float64), (1 + len(floats), ints, np.int64)):
-            out = np.zeros((n, len(group)), dtype)
-            for j, k in enumerate(group):
-                column = [r.get(k) for r in rows]
-                present[:, j0 + j] = [x is not None for x in column]
-                out[:, j] = [0 if x is None else x for x in column]
-            matrices.append(out)
+        """Column by column, in C where numpy can: a run's 10,000 rows of 30 metrics take tens of ms."""
+        order: dict = {}
+        for row in rows:
+            order.update(row)  # keys in the order they first appear, at C speed
+        keys, n, name = list(order), len(rows), path.lstrip("/")
+        columns: dict[str, list[np.ndarray]] = {"float": [], "int": []}
+        groups: dict[str, list[str]] = {"float": [], "int": []}
+        masks: dict[str, list[np.ndarray]] = {"float": [], "int": []}
+        other = []
+        for key in keys:
+            column = np.array([row.get(key) for row in rows], dtype=object)
+            here = column != None  # noqa: E711 (elementwise)
+            kinds = set(map(type, column[here]))
+            group = ("float" if kinds <= {float} or all(issubclass(t, (float, np.floating)) for t in kinds) else
+                     "int" if all(issubclass(t, (int, np.integer)) and not issubclass(t, (bool, np.bool_)) for t in kinds)
+                     else None)
+            try:
+                values = np.where(here, column, 0).astype(np.float64 if group == "float" else np.int64) if group else None
+            except OverflowError:  # an int beyond int64
+                group = None
+            if group is None:
+                other.append(key)
+                continue
+            groups[group].append(key)
+            columns[group].append(values)
+            masks[group].append(here.astype(bool))
+        # column 0: the row itself (so that no row takes 0 bytes of the file); then the float and the int keys
+        present = np.stack([np.ones(n, bool), *masks["float"], *masks["int"]], axis=1)
         self.add(f"{name}#present", present)
-        self.add(f"{name}#float", matrices[0])
-        self.add(f"{name}#int", matrices[1])
+        for group, dtype in (("float", np.float64), ("int", np.int64)):
+            self.add(f"{name}#{group}", np.stack(columns[group], axis=1) if columns[group] else np.zeros((n, 0), dtype))
         cells = [[i, k, self.value(r[k], f"{path}/{i}/{k}")] for i, r in enumerate(rows) for k in other if k in r]
-        return {"$columns": n, "name": name, "keys": keys, "float": floats, "int": ints, "other": cells}
+        return {"$columns": n, "name": name, "keys": keys, "float": groups["float"], "int": groups["int"], "other": cells}
 
 
 def _header_digest(state_json: str, infos: dict[str, tuple[str, tuple[int, ...]]]) -> str:
@@ -262,10 +269,18 @@ class _Ref:
 
 @dataclass
 class _Rows:
-    """Columns of the file, not read yet."""
+    """Metric rows (Columns) of the file, not read yet."""
 
     count: int
-    node: dict
+
+
+def _getter(indices: list[int]):
+    """A function of a list that returns its items at `indices`, as a tuple."""
+    if not indices:
+        return lambda _: ()
+    if len(indices) == 1:
+        return lambda row, i=indices[0]: (row[i],)
+    return operator.itemgetter(*indices)
 
 
 class _Decoder:
@@ -335,27 +350,30 @@ class _Decoder:
                 raise self.bad(f"its array {ref.name} is {ref.dtype} {list(ref.shape)}, not {dtype} {[n, width]}")
             refs[part] = ref
         if self.arrays is None:
-            return _Rows(n, node)
-        present = self.arrays[refs["present"].name]
-        columns = {k: (self.arrays[refs["float"].name][:, j].tolist(), present[:, 1 + j].tolist())
-                   for j, k in enumerate(floats)}
-        columns.update({k: (self.arrays[refs["int"].name][:, j].tolist(), present[:, 1 + len(floats) + j].tolist())
-                        for j, k in enumerate(ints)})
-        other: dict[str, list] = {}
+            return _Rows(n)
+        present = self.arrays[refs["present"].name][:, 1:]
+        values = [self.arrays[refs["float"].name].tolist(), self.arrays[refs["int"].name].tolist()]
+        numeric = [(0, j, k) for j, k in enumerate(floats)] + [(1, j, k) for j, k in enumerate(ints)]
+        other: dict[int, list] = {}
         for cell in cells:
-            if not (isinstance(cell, list) and len(cell) == 3 and isinstance(cell[0], int) and 0 <= cell[0] < n):
+            if not (isinstance(cell, list) and len(cell) == 3 and isinstance(cell[0], int) and 0 <= cell[0] < n
+                    and isinstance(cell[1], str)):
                 raise self.bad("a cell of its metric rows is malformed")
-            other.setdefault(cell[1], []).append(cell)
-        rows: list[dict] = [{} for _ in range(n)]
-        for k in keys:
-            if k in columns:
-                values, mask = columns[k]
-                for row, value, here in zip(rows, values, mask, strict=True):
-                    if here:
-                        row[k] = value
-            else:
-                for i, _, value in other.get(k, []):
-                    rows[i][k] = self.value(value)
+            other.setdefault(cell[0], []).append((cell[1], self.value(cell[2])))
+        # rows that hold the same keys share a pattern: each row is then two C-level gathers
+        gathers: dict[bytes, list] = {}
+        rows = []
+        for i, (mask, packed) in enumerate(zip(present, np.packbits(present, axis=1), strict=True)):
+            pattern = packed.tobytes()
+            if pattern not in gathers:
+                picked = [numeric[j] for j in np.flatnonzero(mask)]
+                gathers[pattern] = [(group, [k for g, _, k in picked if g == group],
+                                     _getter([j for g, j, _ in picked if g == group])) for group in (0, 1)]
+            row = {}
+            for group, names, get in gathers[pattern]:
+                row.update(zip(names, get(values[group][i]), strict=True))
+            row.update(other.get(i, ()))
+            rows.append(row)
         return Columns(rows)
 
 

@@ -108,7 +108,7 @@ def load_resumable(run_dir: Path, explicit: Path | None = None, say: Callable[[s
 
 def _own_checkpoint(run_dir: Path, path: Path) -> Path:
     """`resume --checkpoint PATH`: one of the run's own resumable checkpoints."""
-    if path.absolute().parent != (run_dir / "checkpoints").absolute():
+    if path.resolve().parent != (run_dir / "checkpoints").resolve():
         raise ConfigError(f"--checkpoint {path}: a resume continues a run from one of its own checkpoints, "
                           f"a file in {run_dir}/checkpoints/")
     if checkpoint.epoch_of(path) is None and path.suffix != ".pt":
