@@ -40,7 +40,7 @@ def rules(target: float, episodes: int) -> dict:
 
 
 def reevaluate(run_dir: Path, epoch: int, episodes: int) -> float:
-    cfg, algo, _ = load_run(run_dir, run_dir / "checkpoints" / f"epoch_{epoch:06d}.pt")
+    cfg, algo, _ = load_run(run_dir, run_dir / "checkpoints" / f"epoch_{epoch:06d}.safetensors")
     return float(play(cfg, algo, episodes, REEVAL_SEED, backend="gymnasium").returns.mean())
 
 

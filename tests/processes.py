@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from lander_exp.run import checkpoint
 from tests.conftest import ROOT, TINY, history, leet_records
 
 # TINY with room to be interrupted: checkpoints every 2 epochs; one torch thread keeps runs from
@@ -40,8 +41,8 @@ def run_folder(workdir: Path) -> Path | None:
 def newest_epoch(workdir: Path) -> int:
     """Epoch of the newest complete checkpoint, 0 if none yet."""
     run_dir = run_folder(workdir)
-    found = sorted(run_dir.glob("checkpoints/epoch_*.pt")) if run_dir else []
-    return int(found[-1].stem.split("_")[1]) if found else 0
+    found = checkpoint.checkpoints(run_dir) if run_dir else []
+    return checkpoint.epoch_of(found[-1]) if found else 0
 
 
 def wait_for(condition, proc: subprocess.Popen, timeout: float = 180) -> bool:
@@ -71,7 +72,12 @@ def exit_code(wandb_dir: Path) -> int | None:
 
 
 def load(path: Path) -> dict:
-    return torch.load(path, map_location="cpu", weights_only=True)
+    return checkpoint.load(path)
+
+
+def ckpt(run_dir: Path, epoch: int) -> Path:
+    """The checkpoint file of `epoch` in a run folder."""
+    return run_dir / "checkpoints" / f"epoch_{epoch:06d}{checkpoint.SUFFIX}"
 
 
 def assert_same_state(a, b, where: str = "checkpoint", skip: tuple[str, ...] = ("wall_s", "id"), close: bool = False) -> None:

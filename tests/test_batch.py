@@ -19,9 +19,10 @@ import torch
 from omegaconf import OmegaConf
 
 from lander_exp.core.nets import NumpyMLP, StackedMLP, mlp
+from lander_exp.run import checkpoint
 from lander_exp.run.records import wandb_dir_of
 from tests.conftest import TINY, leet_summary, run_cli
-from tests.processes import assert_same_state, cli_env, exit_code, load, metric_rows, spawn, wait_for
+from tests.processes import assert_same_state, ckpt, cli_env, exit_code, load, metric_rows, spawn, wait_for
 
 PPO = [*TINY, "train.torch_threads=1", "train.video_every=0", "train.max_epochs=3"]
 REINFORCE = ["experiment=reinforce", "train.max_episodes=24", "train.eval_every=8", "train.eval_episodes=2",
@@ -55,7 +56,7 @@ def alone_dir(workdir):
 
 
 def final_checkpoint(run_dir):
-    return load(sorted(run_dir.glob("checkpoints/epoch_*.pt"))[-1])
+    return load(checkpoint.latest(run_dir))
 
 
 def assert_close_state(a, b):
@@ -113,19 +114,19 @@ def test_a_seed_that_turns_non_finite_fails_alone(tmp_path):
     assert proc.returncode == 0, proc.stderr[-3000:]
     folder = batch_dir(tmp_path)
     for s in (1, 2):  # make both look killed after episode 8
-        for path in sorted((folder / f"s{s}").glob("checkpoints/epoch_*.pt"))[1:]:
+        for path in checkpoint.checkpoints(folder / f"s{s}")[1:]:
             path.unlink()
-    newest = sorted((folder / "s1").glob("checkpoints/epoch_*.pt"))[-1]
+    newest = checkpoint.latest(folder / "s1")
     state = load(newest)
     state["algo"]["model"]["actor.0.weight"].fill_(float("nan"))
-    torch.save(state, newest)
+    checkpoint.write(newest, state)  # a well-formed checkpoint whose weights are NaN
     proc = run_cli([str(folder)], cwd=tmp_path, module="lander_exp.resume")
     assert proc.returncode == 1, proc.stderr[-3000:]
     assert "non-finite" in proc.stderr and "seed 2" in proc.stderr
     failed, ok = wandb_dir_of(folder / "s1"), wandb_dir_of(folder / "s2")
     assert exit_code(failed) == 1 and exit_code(ok) == 0
     assert leet_summary(failed)["summary"]["stop_reason"] == "non_finite"
-    assert list((folder / "s1" / "checkpoints").glob("debug_*.pt"))
+    assert list((folder / "s1" / "checkpoints").glob("debug_*.safetensors"))
     assert leet_summary(ok)["summary"]["stop_reason"] == "max_episodes"
     assert leet_summary(ok)["summary"]["episodes"] == 24
 
@@ -139,8 +140,8 @@ def test_a_batch_killed_with_sigkill_resumes_every_seed_as_if_never_killed(tmp_p
     proc = spawn(args, cwd=killed_dir)
 
     def newest(s):
-        found = sorted((killed_dir / "runs").glob(f"20*/*/s{s}/checkpoints/epoch_*.pt"))
-        return int(found[-1].stem.split("_")[1]) if found else 0
+        found = [checkpoint.epoch_of(p) for p in (killed_dir / "runs").glob(f"20*/*/s{s}/checkpoints/epoch_*.safetensors")]
+        return max(found, default=0)
 
     assert wait_for(lambda: all(newest(s) >= 16 for s in (3, 5, 6)), proc)
     proc.kill()
@@ -150,7 +151,7 @@ def test_a_batch_killed_with_sigkill_resumes_every_seed_as_if_never_killed(tmp_p
     assert proc.returncode == 0, proc.stderr[-3000:]
     for s in (3, 5, 6):
         ref, resumed = batch_dir(ref_dir) / f"s{s}", batch_dir(killed_dir) / f"s{s}"
-        assert_same_state(load(ref / "checkpoints" / "epoch_000048.pt"), load(resumed / "checkpoints" / "epoch_000048.pt"))
+        assert_same_state(load(ckpt(ref, 48)), load(ckpt(resumed, 48)))
         assert metric_rows(wandb_dir_of(resumed)) == metric_rows(wandb_dir_of(ref))
         assert exit_code(wandb_dir_of(resumed)) == 0
 
@@ -162,7 +163,7 @@ def test_a_batch_stopped_by_sigterm_prints_a_resume_command_that_works_as_printe
     proc = spawn(args, cwd=tmp_path)
 
     def checkpointed():
-        return len(list((tmp_path / "runs").glob("20*/*/s*/checkpoints/epoch_*.pt"))) >= 2
+        return len(list((tmp_path / "runs").glob("20*/*/s*/checkpoints/epoch_*.safetensors"))) >= 2
 
     assert wait_for(checkpointed, proc)
     proc.send_signal(signal.SIGTERM)

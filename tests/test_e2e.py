@@ -55,7 +55,7 @@ def test_short_run_streams_every_metric_and_the_config_to_an_offline_wandb_run(w
     assert summary["summary"]["stop_reason"] == "max_epochs" and summary["summary"]["epochs"] == 2
 
     # each evaluation wrote a checkpoint; the evaluate command loads the newest one
-    assert sorted(p.name for p in (run_dir / "checkpoints").iterdir()) == ["epoch_000001.pt", "epoch_000002.pt"]
+    assert sorted(p.name for p in (run_dir / "checkpoints").iterdir()) == ["epoch_000001.safetensors", "epoch_000002.safetensors"]
     ev = run_cli([str(run_dir), "--episodes", "3", "--envs", "3", "--json"], cwd=workdir, module="lander_exp.evaluate")
     assert ev.returncode == 0, ev.stderr[-2000:]
     result = json.loads(ev.stdout)
@@ -84,7 +84,7 @@ def test_multirun_gives_one_wandb_run_per_job_in_one_wandb_folder(workdir):
     names = sorted(leet_summary(d)["name"] for d in wandb_dirs)
     assert [n[-3:] for n in names] == ["-s1", "-s2"]
     job_dirs = sorted((workdir / "runs" / "multirun").glob("*/*/*_ppo_s*"))
-    assert len(job_dirs) == 2 and all((d / "checkpoints" / "epoch_000001.pt").is_file() for d in job_dirs)
+    assert len(job_dirs) == 2 and all((d / "checkpoints" / "epoch_000001.safetensors").is_file() for d in job_dirs)
 
 
 def test_where_stderr_is_no_terminal_the_bar_prints_lines_and_a_reinforce_run_counts_episodes_once(workdir):

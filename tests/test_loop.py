@@ -8,7 +8,7 @@ import pytest
 
 from lander_exp.run.train import target_reached
 from tests.conftest import TINY, history, leet_records, leet_summary, make_cfg, run_cli
-from tests.processes import assert_same_state, load, run_folder, wandb_runs
+from tests.processes import assert_same_state, ckpt, load, run_folder, wandb_runs
 
 LOOP = [*TINY, "train.max_epochs=4", "train.keep_checkpoints=10", "train.torch_threads=1", "train.video_every=0"]
 
@@ -31,7 +31,7 @@ def test_the_evaluation_schedule_changes_nothing_training_learns_or_logs(tmp_pat
         dirs.append(workdir)
     (a, b) = dirs
     # both evaluate after epoch 3 (every=3) and 4 (the last); epoch 4's state is the run's end
-    state_a, state_b = (load(run_folder(d) / "checkpoints" / "epoch_000004.pt") for d in dirs)
+    state_a, state_b = (load(ckpt(run_folder(d), 4)) for d in dirs)
     assert_same_state(state_a["algo"], state_b["algo"])
     assert_same_state(state_a["episode_log"], state_b["episode_log"])
     rows_a, rows_b = (_training_rows(wandb_runs(d)[0]) for d in (a, b))

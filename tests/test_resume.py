@@ -12,12 +12,14 @@ import tempfile
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
+from safetensors.numpy import save_file
 
-from lander_exp.run import resume
+from lander_exp.run import checkpoint, resume
 from tests.conftest import run_cli
-from tests.processes import RUN, assert_same_state, load, metric_rows, newest_epoch, run_folder, spawn, wait_for, wandb_runs
+from tests.processes import RUN, assert_same_state, ckpt, load, metric_rows, newest_epoch, run_folder, spawn, wait_for, wandb_runs
 
 SEED = ["seed=11", "algo.reset_each_epoch=true"]
 
@@ -58,7 +60,7 @@ def test_killed_at_random_points_and_resumed_matches_an_uninterrupted_run(workdi
     assert len(kills) >= 2, f"only {len(kills)} kills landed (trial seed {trial_seed})"
 
     run_dir = run_folder(workdir)
-    assert_same_state(load(ref_dir / "checkpoints" / "epoch_000010.pt"), load(run_dir / "checkpoints" / "epoch_000010.pt"))
+    assert_same_state(load(ckpt(ref_dir, 10)), load(ckpt(run_dir, 10)))
     # one W&B run left in runs/wandb: the rebuilt one, with the killed processes' folders moved aside
     (wandb_dir,) = wandb_runs(workdir)
     superseded = list((run_dir / "wandb_superseded").iterdir())  # none where a kill came before W&B's init
@@ -79,13 +81,14 @@ def no_checkpoint(run_dir):
     shutil.rmtree(run_dir / "checkpoints")
 
 
-def corrupted(run_dir):
-    newest = sorted(run_dir.glob("checkpoints/epoch_*.pt"))[-1]
+def truncated(run_dir):
+    newest = checkpoint.latest(run_dir)
     newest.write_bytes(newest.read_bytes()[:1000])
 
 
 def foreign(run_dir):
-    torch.save({"weights": torch.zeros(3)}, sorted(run_dir.glob("checkpoints/epoch_*.pt"))[-1])
+    """A safetensors file, not a lander_exp checkpoint."""
+    save_file({"weights": np.zeros(3)}, str(checkpoint.latest(run_dir)))
 
 
 def other_width(run_dir):
@@ -106,11 +109,16 @@ PWNED = Path(tempfile.gettempdir()) / "lander_exp_checkpoint_ran_code"
 
 
 def malicious(run_dir):
-    """A checkpoint whose unpickling would run a shell command."""
-    newest = sorted(run_dir.glob("checkpoints/epoch_*.pt"))[-1]
-    state = load(newest)
-    state["algo"]["payload"] = _Payload()
-    torch.save(state, newest)
+    """A checkpoint whose unpickling would run a shell command (torch's format, as older versions wrote)."""
+    newest = checkpoint.latest(run_dir)
+    torch.save({"epoch": 6, "algo": {"payload": _Payload()}}, newest)
+
+
+def older_version(run_dir):
+    """Only checkpoints of an older version of lander_exp (torch's pickle format), one holding code."""
+    newest = checkpoint.latest(run_dir)
+    torch.save({"epoch": 6, "algo": {"payload": _Payload()}}, newest.with_suffix(".pt"))
+    newest.unlink()
 
 
 def no_config(run_dir):
@@ -119,17 +127,19 @@ def no_config(run_dir):
 
 def unfinished(run_dir):
     """The reference stopped at epoch 10; make it look like it was killed after epoch 6."""
-    for path in sorted(run_dir.glob("checkpoints/epoch_*.pt"))[-2:]:
+    for path in checkpoint.checkpoints(run_dir)[-2:]:
         path.unlink()
 
 
 BAD_TARGETS = [
     (no_checkpoint, "holds no checkpoint"),
-    (corrupted, "cannot be read"),
-    (foreign, "is not a lander_exp checkpoint"),
-    (other_width, "incompatible config: the checkpoint was written with network.hidden_dim=16"),
+    (truncated, "fewer than its header declares (truncated?)"),
+    (foreign, "is not a lander_exp checkpoint: its header has no lander_exp format tag"),
+    (other_width, "config.yaml was changed after the run started: its checkpoints were written with network.hidden_dim=16, "
+                  "config.yaml has 32; put back network.hidden_dim: 16"),
     (unknown_key, "incompatible with this version"),
-    (malicious, "holds more than plain data (Trying to load unsupported GLOBAL posix.system"),
+    (malicious, "was written by an older version of lander_exp (torch's pickle format)"),
+    (older_version, "epoch_000006.pt was written by an older version of lander_exp (torch's pickle format)"),
     (no_config, "is not a run folder"),
 ]
 
@@ -185,14 +195,14 @@ def test_a_run_saved_before_a_config_key_existed_still_evaluates_and_resumes(wor
 
     path = run_dir / "config.yaml"
     path.write_text(yaml.safe_dump(drop(yaml.safe_load(path.read_text()))))
-    for ckpt in run_dir.glob("checkpoints/epoch_*.pt"):
-        state = torch.load(ckpt, weights_only=True)
+    for path in checkpoint.checkpoints(run_dir):
+        state = load(path)
         state["config"] = drop(state["config"])
-        torch.save(state, ckpt)
+        checkpoint.write(path, state)
     cfg, _, _ = load_run(run_dir)
     assert (cfg.env.pin_threads, cfg.train.eval_screen) == (False, 0)
     assert resume.main([str(run_dir)]) == 0
-    assert sorted(run_dir.glob("checkpoints/epoch_*.pt"))[-1].name == "epoch_000010.pt"  # trained on to its end
+    assert checkpoint.latest(run_dir).name == "epoch_000010.safetensors"  # trained on to its end
 
 
 REINFORCE = ["experiment=reinforce", "seed=5", "train.max_episodes=40", "train.eval_every=8", "train.eval_episodes=2",
@@ -215,7 +225,6 @@ def test_reinforce_killed_and_resumed_matches_an_uninterrupted_run(tmp_path):
     assert resumed_from < 40
     proc = run_cli([str(run_folder(killed_dir))], cwd=killed_dir, module="lander_exp.resume")
     assert proc.returncode == 0, proc.stderr[-3000:]
-    assert_same_state(load(run_folder(ref_dir) / "checkpoints" / "epoch_000040.pt"),
-                      load(run_folder(killed_dir) / "checkpoints" / "epoch_000040.pt"))
+    assert_same_state(load(ckpt(run_folder(ref_dir), 40)), load(ckpt(run_folder(killed_dir), 40)))
     (ref_wandb,), (wandb_dir,) = wandb_runs(ref_dir), wandb_runs(killed_dir)
     assert metric_rows(wandb_dir) == metric_rows(ref_wandb)

@@ -59,7 +59,7 @@ def test_a_run_killed_before_its_first_checkpoint_is_left_out_of_the_report_list
     assert cleaned.returncode == 0, cleaned.stderr[-3000:]
     assert cleaned.stdout.strip().splitlines()[-1] == "1 dead run deleted"  # one run, not "1 dead runs"
     assert not dead.exists() and not dead_wandb.exists()
-    assert (finished / "checkpoints" / "epoch_000002.pt").is_file() and (killed / "checkpoints").is_dir()
+    assert (finished / "checkpoints" / "epoch_000002.safetensors").is_file() and (killed / "checkpoints").is_dir()
     assert len(list((workdir / "runs" / "wandb").glob("offline-run-*"))) == 1  # the finished run's
     again = run_cli(["list"], cwd=workdir, module="lander_exp.runs")
     assert again.stdout.strip().splitlines()[-1] == "2 runs, 0 dead"

@@ -81,7 +81,7 @@ def test_a_diverging_run_stops_naming_the_metric_and_step_with_a_debug_checkpoin
     assert m, proc.stderr[-3000:]
     metric, step, epoch = m.group(1), int(m.group(3)), int(m.group(4))
     run_dir = run_folder(workdir)
-    debug = load(run_dir / "checkpoints" / f"debug_epoch_{epoch:06d}.pt")
+    debug = load(run_dir / "checkpoints" / f"debug_epoch_{epoch:06d}.safetensors")
     assert debug["global_step"] == step == 512 * epoch
     assert not all(torch.isfinite(p).all() for p in debug["algo"]["model"].values())
     assert newest_epoch(workdir) == epoch - 1  # only good checkpoints are resumable

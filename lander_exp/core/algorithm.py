@@ -46,7 +46,26 @@ class Algorithm(Protocol):
     def state_dict(self) -> dict:
         """Weights, optimizers and random streams: plain data, for a checkpoint."""
 
+    def state_layout(self) -> dict:
+        """What `state_dict()` holds once the algorithm has learned: the same nesting, every array as
+        (dtype, shape) (None: any length), a type or `...` (anything plain) for the rest. A checkpoint
+        is checked against it before any of its arrays is read (lander_exp.run.checkpoint)."""
+
     def load_state_dict(self, state: dict) -> None: ...
+
+
+def tensor_layout(t: torch.Tensor) -> tuple[str, tuple[int, ...]]:
+    """A tensor's (dtype, shape) as `state_layout` writes them, e.g. ("float32", (64, 8))."""
+    return str(t.dtype).removeprefix("torch."), tuple(t.shape)
+
+
+def adam_layout(opt: torch.optim.Adam) -> dict:
+    """An Adam optimizer's `state_dict()` after its first step: per parameter, in the order Adam
+    numbers them, its step count (a float32 scalar) and two moments of the parameter's shape."""
+    params = [p for group in opt.param_groups for p in group["params"]]
+    return {"state": {i: {"step": ("float32", ()), "exp_avg": tensor_layout(p), "exp_avg_sq": tensor_layout(p)}
+                      for i, p in enumerate(params)},
+            "param_groups": [... for _ in opt.param_groups]}
 
 
 def make_algo(cfg: DictConfig, obs_dim: int, act_space: gym.Space, device: torch.device) -> Algorithm:

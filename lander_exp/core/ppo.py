@@ -19,9 +19,10 @@ import torch
 import torch.nn.functional as F
 
 from lander_exp.config import Autoreset, RolloutBootstrap
+from lander_exp.core.algorithm import adam_layout, tensor_layout
 from lander_exp.core.nets import ActorCritic, NumpyMLP, StackedMLP
 from lander_exp.core.returns import gae
-from lander_exp.core.seeding import RunSeeds
+from lander_exp.core.seeding import PCG64_STATE, RunSeeds
 from lander_exp.envs.vec import Steps, VecEnv
 
 
@@ -309,6 +310,11 @@ class PPO:
         return {"model": self.model.state_dict(), "pi_opt": self.pi_opt.state_dict(),
                 "vf_opt": self.vf_opt.state_dict(), "rng": self.rng.bit_generator.state,
                 "gen": self.gen.get_state()}
+
+    def state_layout(self) -> dict:
+        return {"model": {k: tensor_layout(v) for k, v in self.model.state_dict().items()},
+                "pi_opt": adam_layout(self.pi_opt), "vf_opt": adam_layout(self.vf_opt), "rng": PCG64_STATE,
+                "gen": tensor_layout(self.gen.get_state())}
 
     def load_state_dict(self, state: dict) -> None:
         self.critic_job.wait()

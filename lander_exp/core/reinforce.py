@@ -13,9 +13,10 @@ import torch
 import torch.nn.functional as F
 
 from lander_exp.config import Backend, LossReduction
+from lander_exp.core.algorithm import adam_layout, tensor_layout
 from lander_exp.core.nets import CategoricalActorCritic, NumpyMLP
 from lander_exp.core.returns import mc_returns
-from lander_exp.core.seeding import RunSeeds
+from lander_exp.core.seeding import PCG64_STATE, RunSeeds
 from lander_exp.envs.outcomes import Episodes
 from lander_exp.envs.vec import VecEnv
 
@@ -71,6 +72,11 @@ class GumbelNoise:
 
     def state_dict(self) -> dict:
         return {"rng": self.rng.bit_generator.state, "unused": self.buffer[self.pos:].copy()}
+
+    @staticmethod
+    def state_layout() -> dict:
+        """The unused numbers are fewer than a block plus the longest draw: any length here."""
+        return {"rng": PCG64_STATE, "unused": ("float64", (None,))}
 
     def load_state_dict(self, state: dict) -> None:
         self.rng.bit_generator.state = state["rng"]
@@ -205,6 +211,10 @@ class Reinforce:
     def state_dict(self) -> dict:
         return {"model": self.model.state_dict(), "pi_opt": self.pi_opt.state_dict(),
                 "vf_opt": self.vf_opt.state_dict(), "noise": self.noise.state_dict()}
+
+    def state_layout(self) -> dict:
+        return {"model": {k: tensor_layout(v) for k, v in self.model.state_dict().items()},
+                "pi_opt": adam_layout(self.pi_opt), "vf_opt": adam_layout(self.vf_opt), "noise": self.noise.state_layout()}
 
     def load_state_dict(self, state: dict) -> None:
         self.model.load_state_dict(state["model"])

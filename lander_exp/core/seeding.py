@@ -9,6 +9,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
+# A numpy PCG64 generator's `bit_generator.state` (the default_rng's, and Gymnasium's envs') as a state
+# layout (see Algorithm.state_layout): what a saved random stream holds.
+PCG64_STATE = {"bit_generator": str, "state": {"state": int, "inc": int}, "has_uint32": int, "uinteger": int}
+
 
 def int31(seq: np.random.SeedSequence) -> int:
     """A non-negative int32 seed: EnvPool and Gymnasium's reset take plain integers."""

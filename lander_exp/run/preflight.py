@@ -1,7 +1,7 @@
 """Check every job a command line would start before Hydra makes any folder or run: compose each
 point of a `-m` sweep, validate it, check that its folders can be written, that W&B takes its
-project name and that its run folder is not in use, and turn what is wrong into one line naming
-the fix."""
+project name and that its run folder is neither in use nor another run's, and turn what is wrong
+into one line naming the fix."""
 
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ from omegaconf.errors import OmegaConfBaseException, ValidationError
 
 from lander_exp.config import ConfigError, WrongType, omegaconf_line, register, schema_keys, unknown_key, validate
 from lander_exp.run.presets import CONF_DIR, config_groups, options
-from lander_exp.shell import python_command, unwritable
+from lander_exp.shell import python_command, shown, unwritable
 
 # Flags after which Hydra only prints (help, config, info) and starts no job.
 INFO_FLAGS = {"--help", "-h", "--hydra-help", "--cfg", "-c", "--info", "-i", "--shell-completion", "-sc",
@@ -85,25 +85,49 @@ def check_run_dir(run_dir: Path) -> None:
                           "another hydra.run.dir")
 
 
-def check(args: list[str], config_dir: str) -> int:
+def check_fresh(run_dir: Path, seeds, key: str, record: str | None) -> None:
+    """ConfigError if a run lives in `run_dir` already (finished or not), or, for a batch (`seeds`),
+    in one of its seeds' folders, or Hydra's record of another job (`record`, hydra.output_subdir) is
+    there: a run never writes into another run's folder."""
+    from lander_exp.run.checkpoint import occupant
+
+    folders = [(run_dir / f"s{s}", occupant(run_dir / f"s{s}")) for s in seeds or []]
+    folders.append((run_dir, occupant(run_dir, record, batch=bool(seeds))))
+    for folder, marks in folders:
+        if marks:
+            raise ConfigError(f"{folder} holds another run ({', '.join(marks)}) and a run never writes into another run's "
+                              f"folder: continue that one with {python_command('lander_exp.resume', shown(folder))}, or give "
+                              f"this one a fresh folder (leave {key} out, or set it to a folder that does not exist yet)")
+
+
+def check(args: list[str], config_dir: str, fresh: bool = True) -> int:
     """Compose and validate every job, and check the folders and names it will use before any is
-    made; returns how many jobs were checked."""
+    made; returns how many jobs were checked. `fresh=False` leaves out whether the run folders hold
+    runs already (the sweep runner checks points it has done, or will clear, before running them)."""
     register()
     jobs = job_overrides(args)
     if jobs is None:
         return 0
     multirun = parse_args(args).multirun
+    cfgs = []
     with initialize_config_dir(config_dir=config_dir, version_base="1.3"):
         for overrides in jobs:
             cfg = compose("config", overrides=overrides)
             validate(cfg)
             check_tracker(cfg)
+            cfgs.append(cfg)
         hydra_args = [a for a in parse_args(args).overrides if _hydra_override(a)]
         hc = compose("config", overrides=[*jobs[0], *hydra_args], return_hydra_config=True).hydra
+        # each job's folder, as Hydra will name it (its subdir holds the job's number)
+        job_dirs = [Path(h.sweep.dir) / h.sweep.subdir for num, overrides in enumerate(jobs) if multirun
+                    for h in [compose("config", overrides=[*overrides, *hydra_args, f"hydra.job.num={num}"],
+                                      return_hydra_config=True).hydra]]
     key = "hydra.sweep.dir" if multirun else "hydra.run.dir"
     check_folder(key, hc.sweep.dir if multirun else hc.run.dir)
-    if not multirun:
-        check_run_dir(Path(hc.run.dir))
+    for job_dir, cfg in zip(job_dirs if multirun else [Path(hc.run.dir)], cfgs, strict=True):
+        check_run_dir(job_dir)
+        if fresh:
+            check_fresh(job_dir, cfg.seeds, key, hc.output_subdir)
     return len(jobs)
 
 

@@ -1,5 +1,6 @@
-"""`python -m lander_exp.resume RUN_DIR`: continue a run that was killed or stopped, from its newest
-checkpoint, with the config it was started with, into the same run folder and the same W&B run.
+"""`python -m lander_exp.resume RUN_DIR [--checkpoint FILE]`: continue a run that was killed or stopped,
+from its newest checkpoint that passes every check (or FILE), with the config it was started with,
+into the same run folder and the same W&B run.
 
 A command of its own rather than a Hydra override: a resume takes no new settings (a changed value
 would make the result neither the old run nor a new one), must not make a new run folder, and has to
@@ -11,9 +12,11 @@ import argparse
 import json
 import sys
 import time
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
-from omegaconf import OmegaConf
+from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
 from lander_exp.config import ConfigError, omegaconf_line, saved_config, validate
@@ -24,11 +27,37 @@ from lander_exp.run.summary import print_summary
 from lander_exp.shell import python_command
 
 
-def load_resumable(run_dir: Path):
-    """(config, checkpoint) of a run folder that can be resumed; ConfigError (one line) otherwise."""
+class ConfigChanged(checkpoint.Mismatch):
+    """A checkpoint of this run written with another value of `key` than config.yaml now has."""
+
+    def __init__(self, key: str, saved, now, run_dir: Path):
+        super().__init__(f"was written with {key}={saved!r} but {run_dir}/config.yaml has {now!r}")
+        self.key, self.saved, self.now = key, saved, now
+
+
+def _no_run(run_dir: Path) -> ConfigError:
+    return ConfigError(f"{run_dir} is not a run folder (no config.yaml): pass a folder made by "
+                       f"{python_command('lander_exp')}")
+
+
+@dataclass
+class Resumable:
+    """A run folder that can be resumed: its config and the checkpoint to continue from."""
+
+    run_dir: Path
+    cfg: DictConfig
+    path: Path  # the checkpoint
+    state: dict  # what it holds
+    skipped: list[Path]  # newer checkpoints that failed their checks (see checkpoint.newest_good)
+
+
+def load_resumable(run_dir: Path, explicit: Path | None = None, say: Callable[[str], None] | None = None) -> Resumable:
+    """A run folder's config and the checkpoint to continue from: the newest one that passes every
+    check (its checksum, the shapes config.yaml implies, the run's W&B id and config), or `explicit`,
+    refused when it fails one. ConfigError (one line) when the folder cannot be resumed; `say`
+    names each newer checkpoint skipped and the one used."""
     if not (run_dir / "config.yaml").is_file():
-        raise ConfigError(f"{run_dir} is not a run folder (no config.yaml): pass a folder made by "
-                          f"{python_command('lander_exp')}")
+        raise _no_run(run_dir)
     try:
         cfg = saved_config(OmegaConf.load(run_dir / "config.yaml"))
         validate(cfg)
@@ -36,22 +65,63 @@ def load_resumable(run_dir: Path):
         why = omegaconf_line(ex) if isinstance(ex, OmegaConfBaseException) else str(ex)
         raise ConfigError(f"{run_dir}/config.yaml is incompatible with this version of lander_exp ({why}): "
                           "resume it with the version that started it") from None
-    path = checkpoint.latest(run_dir)
-    state = checkpoint.load(path)
-    lacking = [k for k in ("tracker", "episode_log") if k not in state]
-    if lacking:
-        raise ConfigError(f"checkpoint {path} cannot be resumed: it lacks {', '.join(lacking)} (written by a version "
-                          "of lander_exp without resume); evaluate it, or start a new run")
-    saved = flatten(OmegaConf.to_container(saved_config(state["config"]), enum_to_str=True))
-    now = flatten(OmegaConf.to_container(cfg, enum_to_str=True))
-    for key in sorted(set(saved) | set(now)):
-        if saved.get(key, "<absent>") != now.get(key, "<absent>"):
-            raise ConfigError(f"incompatible config: the checkpoint was written with {key}={saved.get(key, '<absent>')!r} "
-                              f"but {run_dir}/config.yaml has {now.get(key, '<absent>')!r}; restore config.yaml "
-                              f"(a different config is a new run: {python_command('lander_exp')} ...)")
     if not (run_dir / RUN_FILE).is_file():
         raise ConfigError(f"{run_dir} has no {RUN_FILE}: it does not say which W&B run to continue")
-    return cfg, state
+    try:
+        run_id = json.loads((run_dir / RUN_FILE).read_text()).get("id")
+    except (OSError, ValueError, AttributeError):
+        run_id = None
+    from lander_exp.run import train
+
+    algo = train.algo_layout(cfg)
+    now = flatten(OmegaConf.to_container(cfg, enum_to_str=True))
+
+    def layout(found: dict):
+        tracker = found.get("tracker")
+        found_id = tracker.get("id") if isinstance(tracker, dict) else None
+        if isinstance(run_id, str) and isinstance(found_id, str) and found_id != run_id:
+            raise checkpoint.Mismatch(f"belongs to another run (W&B run {found_id}; {run_dir} is W&B run {run_id})")
+        try:
+            saved = flatten(OmegaConf.to_container(saved_config(found.get("config")), enum_to_str=True))
+        except (ConfigError, OmegaConfBaseException, ValueError, TypeError, AttributeError):
+            raise checkpoint.Mismatch("holds a config this version of lander_exp does not read") from None
+        for key in sorted(set(saved) | set(now)):
+            if saved.get(key, "<absent>") != now.get(key, "<absent>"):
+                raise ConfigChanged(key, saved.get(key, "<absent>"), now.get(key, "<absent>"), run_dir)
+        return train.state_layout(cfg, algo, found)
+
+    against = f"{run_dir}/config.yaml"
+    if explicit is not None:
+        return Resumable(run_dir, cfg, explicit, checkpoint.load(_own_checkpoint(run_dir, explicit), layout, against), [])
+    try:
+        path, state, skipped = checkpoint.newest_good(run_dir, layout, against, say)
+    except checkpoint.CheckpointError as ex:
+        reasons = [e.reason for _, e in ex.problems]
+        if reasons and all(isinstance(r, ConfigChanged) for r in reasons):  # this run's checkpoints: config.yaml changed
+            r = reasons[0]
+            raise ConfigError(f"{run_dir}/config.yaml was changed after the run started: its checkpoints were written "
+                              f"with {r.key}={r.saved!r}, config.yaml has {r.now!r}; put back {r.key}: {r.saved} to resume it "
+                              f"(a different config is a new run: {python_command('lander_exp')} ...)") from None
+        raise
+    return Resumable(run_dir, cfg, path, state, skipped)
+
+
+def _own_checkpoint(run_dir: Path, path: Path) -> Path:
+    """`resume --checkpoint PATH`: one of the run's own resumable checkpoints."""
+    if path.resolve().parent != (run_dir / "checkpoints").resolve():
+        raise ConfigError(f"--checkpoint {path}: a resume continues a run from one of its own checkpoints, "
+                          f"a file in {run_dir}/checkpoints/")
+    if checkpoint.epoch_of(path) is None and path.suffix != ".pt":
+        raise ConfigError(f"--checkpoint {path} is not a resumable checkpoint: those are named epoch_NNNNNN"
+                          f"{checkpoint.SUFFIX} (a debug_ one holds the state after a failure)")
+    return path
+
+
+def set_aside(r: Resumable, say: Callable[[str], None]) -> None:
+    """Before training on from `r.path`: the run's later checkpoints out of the way (checkpoint.set_aside)."""
+    moved = checkpoint.set_aside(r.run_dir, r.path, r.skipped)
+    if moved:
+        say(f"moved the checkpoints after epoch {r.state['epoch']} aside, unused: {', '.join(p.name for p in moved)}")
 
 
 def finished(cfg, state: dict) -> str | None:
@@ -77,13 +147,17 @@ def resume_batch(run_dirs: list[Path]) -> int:
 
     members = []
     for run_dir in run_dirs:
-        cfg, state = load_resumable(run_dir)
-        done = finished(cfg, state)
+        if checkpoint.busy(run_dir):
+            raise _in_use(run_dir)
+    for run_dir in run_dirs:
+        r = load_resumable(run_dir, say=_say)
+        done = finished(r.cfg, r.state)
         if done and json.loads((run_dir / RUN_FILE).read_text()).get("finished"):
-            print(f"{run_dir}: nothing to resume, it stopped on {done} (epoch {state['epoch']})")
+            print(f"{run_dir}: nothing to resume, it stopped on {done} (epoch {r.state['epoch']})")
             continue
-        print(f"resuming {run_dir} after epoch {state['epoch']} ({state['global_step']:,} env steps)", flush=True)
-        members.append(batch.Member(cfg, run_dir, resume=state))
+        print(f"resuming {run_dir} after epoch {r.state['epoch']} ({r.state['global_step']:,} env steps)", flush=True)
+        set_aside(r, _say)
+        members.append(batch.Member(r.cfg, run_dir, resume=r.state))
     if not members:
         return 0
     try:
@@ -97,13 +171,29 @@ def resume_batch(run_dirs: list[Path]) -> int:
     return 0
 
 
+def _say(line: str) -> None:
+    print(f"lander_exp.resume: {line}", file=sys.stderr, flush=True)
+
+
+def _in_use(run_dir: Path) -> ConfigError:
+    return ConfigError(f"{run_dir} is in use by another lander_exp process: wait for it to end, or stop it "
+                       "(Ctrl-C or kill) and resume")
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog=python_command("lander_exp.resume"), description=__doc__.split("\n\n")[0])
     p.add_argument("run_dir", type=Path, nargs="+",
                    help="a run folder, e.g. runs/2026-11-22/17-03-12_ppo_s0; several, or the folder of a batch "
                         "(seeds=[...]), continue together in one process")
+    p.add_argument("--checkpoint", type=Path, default=None,
+                   help="continue from this checkpoint of the run (a file in RUN_DIR/checkpoints/) instead of the newest "
+                        "good one; the later ones are moved aside")
     args = p.parse_args(argv)
     dirs = run_folders(args.run_dir)
+    if len(dirs) > 1 and args.checkpoint is not None:
+        print(f"lander_exp.resume: error: --checkpoint names a checkpoint of one run, and {len(dirs)} runs are named: "
+              "resume that run alone", file=sys.stderr)
+        return 2
     if len(dirs) > 1:
         try:
             return resume_batch(dirs)
@@ -116,9 +206,9 @@ def main(argv: list[str] | None = None) -> int:
     args.run_dir = dirs[0]
     try:
         if checkpoint.busy(args.run_dir):  # before anything is printed or read
-            raise ConfigError(f"{args.run_dir} is in use by another lander_exp process: wait for it to end, or stop "
-                              "it (Ctrl-C or kill) and resume")
-        cfg, state = load_resumable(args.run_dir)
+            raise _in_use(args.run_dir)
+        r = load_resumable(args.run_dir, args.checkpoint, say=_say)
+        cfg, state = r.cfg, r.state
         done = finished(cfg, state)
         if done and json.loads((args.run_dir / RUN_FILE).read_text()).get("finished"):
             print(f"{args.run_dir}: nothing to resume, it stopped on {done} (epoch {state['epoch']})")
@@ -130,6 +220,7 @@ def main(argv: list[str] | None = None) -> int:
         from lander_exp.run import train
 
         with checkpoint.owned(args.run_dir):
+            set_aside(r, _say)
             summary = train.run(cfg, args.run_dir, resume=state)
     except ConfigError as ex:
         print(f"lander_exp.resume: error: {ex}", file=sys.stderr)

@@ -67,17 +67,18 @@ class ResumedRun:
 
     def __call__(self) -> JobReturn:
         from lander_exp.run import checkpoint, train
-        from lander_exp.run.resume import load_resumable
+        from lander_exp.run.resume import load_resumable, set_aside
 
         submitit_handler = hold_signal()
         ret = JobReturn(overrides=self.overrides, hydra_cfg=self.hydra_cfg, task_name=self.task_name,
                         working_dir=os.getcwd())
         try:
-            cfg, state = load_resumable(self.run_dir)
-            ret.cfg = cfg
-            print(f"lander_exp: requeued job: resuming {self.run_dir} after epoch {state['epoch']}", flush=True)
+            r = load_resumable(self.run_dir, say=lambda line: print(f"lander_exp: {line}", flush=True))
+            ret.cfg = r.cfg
+            print(f"lander_exp: requeued job: resuming {self.run_dir} after epoch {r.state['epoch']}", flush=True)
             with checkpoint.owned(self.run_dir):
-                ret.return_value = train.run(cfg, self.run_dir, resume=state).get("eval_return_ma")
+                set_aside(r, lambda line: print(f"lander_exp: {line}", flush=True))
+                ret.return_value = train.run(r.cfg, self.run_dir, resume=r.state).get("eval_return_ma")
             ret.status = JobStatus.COMPLETED
         except Exception as ex:
             ret.return_value, ret.status = ex, JobStatus.FAILED

@@ -18,10 +18,10 @@ import numpy as np
 import torch
 from omegaconf import DictConfig, OmegaConf
 
-from lander_exp.config import Autoreset, ConfigError, Device, TrainConfig
+from lander_exp.config import Autoreset, Backend, ConfigError, Device, TrainConfig
 from lander_exp.core.algorithm import Algorithm, make_algo
 from lander_exp.core.jump import detect_jump
-from lander_exp.core.seeding import RunSeeds
+from lander_exp.core.seeding import PCG64_STATE, RunSeeds
 from lander_exp.envs.outcomes import Episodes
 from lander_exp.envs.vec import VecEnv, run_episodes
 from lander_exp.run import checkpoint, provenance
@@ -79,6 +79,37 @@ def stop_reason(t, epoch: int, episodes: int, history: list[float]) -> str | Non
     return None
 
 
+def algo_layout(cfg: DictConfig) -> dict:
+    """The layout of the algorithm's state for `cfg` (Algorithm.state_layout), from a CPU copy of its
+    networks: what a checkpoint of a run of `cfg` must hold under "algo"."""
+    env = VecEnv(cfg.env, 1, seed=0)
+    try:
+        return make_algo(cfg, env.obs_dim, env.single_action_space, torch.device("cpu")).state_layout()
+    finally:
+        env.close()
+
+
+def state_layout(cfg: DictConfig, algo: dict, found: dict) -> dict:
+    """What `Run.state()` of a run of `cfg` holds, as a layout of run/checkpoint.py, at the counters
+    of `found` (a checkpoint's plain data): the episode log as long as its episode count, one metric
+    row per epoch, one random state per Gymnasium training env, `algo` (algo_layout) under "algo"."""
+    def count(key: str) -> int:
+        value = found.get(key)
+        if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+            raise checkpoint.Mismatch(f"has {value!r} for its counter {key!r}, not a count")
+        return value
+
+    episodes, epoch = count("episodes"), count("epoch")
+    gymnasium = Backend(cfg.env.backend) == Backend.gymnasium
+    history = found.get("eval_history")
+    return {"epoch": int, "global_step": int, "episodes": int,
+            "eval_history": [float] * len(history) if isinstance(history, list) else list,
+            "episode_log": {"returns": ("float64", (episodes,)), "lengths": ("int64", (episodes,)),
+                            "outcomes": ("int64", (episodes,))},
+            "algo": algo, "env_rng": [PCG64_STATE] * cfg.env.num_envs if gymnasium else type(None),
+            "tracker": {"id": str, "rows": [...] * epoch}, "wall_s": float, "choices": ..., "config": dict}
+
+
 @dataclass
 class Progress:
     """A run's counters and curves: what a checkpoint restores besides the algorithm."""
@@ -131,30 +162,36 @@ class Run:
         OmegaConf.save(cfg, run_dir / "config.yaml")
 
     def restore(self, state: dict) -> None:
-        """Continue from a checkpoint. The weights, optimizers, random streams, counters and logged rows
-        are the checkpoint's; the training envs start fresh episodes, from the random state they had
-        then (Gymnasium) or from a seed of (seed, epoch) (EnvPool, whose state cannot be saved)."""
+        """Continue from a checkpoint (read with `state_layout`'s checks). The weights, optimizers,
+        random streams, counters and logged rows are the checkpoint's; the training envs start fresh
+        episodes, from the random state they had then (Gymnasium) or from a seed of (seed, epoch)
+        (EnvPool, whose state cannot be saved)."""
+        p = self.progress
         try:
             self.algo.load_state_dict(state["algo"])
-        except (RuntimeError, KeyError, ValueError) as ex:
+            self.env.restore_rng(state["env_rng"], fallback_seed=self.seeds.restart(state["epoch"]))
+        except (RuntimeError, KeyError, ValueError, TypeError, OverflowError) as ex:
             self.close()
             raise ConfigError(f"the checkpoint does not fit this config's model ({str(ex).splitlines()[0]}): "
                               "resume it with the code and config that wrote it") from None
-        p = self.progress
         p.epoch, p.global_step, p.episodes = state["epoch"], state["global_step"], state["episodes"]
         p.eval_history = list(state["eval_history"])
         p.episode_log = [Episodes(*(np.asarray(state["episode_log"][k]) for k in ("returns", "lengths", "outcomes")))]
         p.keep_tail(p.episode_log[0])
-        p.wall_before = state.get("wall_s", 0.0)
-        self.choices = state.get("choices", self.choices)
-        self.env.restore_rng(state.get("env_rng"), fallback_seed=self.seeds.restart(p.epoch))
+        p.wall_before = state["wall_s"]
+        self.choices = state["choices"] or self.choices
 
     def state(self) -> dict:
-        """Everything a resume needs (lander_exp.run.resume), as plain data."""
+        """Everything a resume needs (lander_exp.run.resume), as plain data and arrays; `state_layout`
+        says what a checkpoint of it holds."""
         p, curve = self.progress, self.progress.recent()
+        tracker = self.tracker.state_dict()
         return {"epoch": p.epoch, "global_step": p.global_step, "episodes": p.episodes, "eval_history": p.eval_history,
-                "episode_log": {"returns": curve.returns, "lengths": curve.lengths, "outcomes": curve.outcomes},
-                "algo": self.algo.state_dict(), "env_rng": self.env.rng_state(), "tracker": self.tracker.state_dict(),
+                "episode_log": {"returns": curve.returns.astype(np.float64, copy=False),
+                                "lengths": curve.lengths.astype(np.int64, copy=False),
+                                "outcomes": curve.outcomes.astype(np.int64, copy=False)},
+                "algo": self.algo.state_dict(), "env_rng": self.env.rng_state(),
+                "tracker": {**tracker, "rows": checkpoint.Columns(tracker["rows"])},
                 "wall_s": time.perf_counter() - self.start, "choices": self.choices,
                 "config": OmegaConf.to_container(self.cfg, enum_to_str=True)}
 

@@ -143,8 +143,10 @@ def plot_value_grid(xs, ys, values, path: Path, title: str) -> Path:
     return path
 
 
-def analyze(run_dir: Path, reference=REFERENCE, log_to_wandb: bool = True) -> tuple[list[Path], Path | None]:
-    """Write the three PNG files of a run's newest checkpoint; returns (files, W&B analysis run folder)."""
+def analyze(run_dir: Path, reference=REFERENCE, log_to_wandb: bool = True, ckpt: Path | None = None,
+            say=None) -> tuple[list[Path], Path | None]:
+    """Write the three PNG files of a run's newest good checkpoint (or `ckpt`; evaluate.load_run);
+    returns (files, W&B analysis run folder)."""
     try:
         import matplotlib
     except ImportError:
@@ -152,7 +154,7 @@ def analyze(run_dir: Path, reference=REFERENCE, log_to_wandb: bool = True) -> tu
     matplotlib.use("Agg")
     from lander_exp.tools.evaluate import load_run
 
-    cfg, algo, state = load_run(run_dir)
+    cfg, algo, state = load_run(run_dir, ckpt, say)
     if log_to_wandb:
         from lander_exp.run.records import tracked, wandb_dir_of
 
@@ -195,6 +197,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--reference", default=",".join(f"{v:g}" for v in REFERENCE),
                    help="the state held fixed, 8 numbers x,y,vx,vy,angle,omega,left_leg,right_leg "
                         "(default: %(default)s)")
+    p.add_argument("--checkpoint", type=Path, default=None,
+                   help="a checkpoint file (default: the run's newest that passes every check)")
     p.add_argument("--no-wandb", action="store_true", help="write the PNG files only, without the W&B analysis run")
     p.add_argument("--html", action="store_true",
                    help="write the policy explorer instead: one self-contained page with a slider per state variable "
@@ -202,12 +206,13 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     try:
         reference = parse_reference(args.reference)
+        say = lambda line: print(f"lander_exp.analyze: {line}", file=sys.stderr, flush=True)  # noqa: E731
         if args.html:
             from lander_exp.tools.explorer import write_explorer
 
-            print(shown(write_explorer(args.run_dir, reference)))
+            print(shown(write_explorer(args.run_dir, reference, ckpt=args.checkpoint, say=say)))
             return 0
-        files, logged = analyze(args.run_dir, reference, log_to_wandb=not args.no_wandb)
+        files, logged = analyze(args.run_dir, reference, log_to_wandb=not args.no_wandb, ckpt=args.checkpoint, say=say)
     except ConfigError as ex:
         print(f"lander_exp.analyze: error: {ex}", file=sys.stderr)
         return 2

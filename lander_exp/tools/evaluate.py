@@ -1,6 +1,6 @@
 """`python -m lander_exp.evaluate RUN_DIR ... [--video]`: the command that plays trained policies.
 
-Play a run's trained policy (its newest checkpoint, or --checkpoint) on new episodes and report
+Play a run's trained policy (its newest good checkpoint, or --checkpoint) on new episodes and report
 their returns, lengths and how they ended: greedy (the most probable action, as training evaluates)
 or --sampled (actions drawn, as training acts); --backend plays them in other envs than training's
 (`gymnasium`: Gymnasium's own env, the usual judge of "solved"); --video also films the episode its
@@ -13,6 +13,7 @@ import argparse
 import copy
 import json
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import torch
@@ -23,21 +24,34 @@ from lander_exp.core.algorithm import make_algo
 from lander_exp.envs.outcomes import Episodes
 from lander_exp.envs.vec import VecEnv, run_episodes
 from lander_exp.run import checkpoint
-from lander_exp.run.train import EVAL_SEED
+from lander_exp.run.train import EVAL_SEED, state_layout
 from lander_exp.shell import python_command
 
 
-def load_run(run_dir: Path, ckpt: Path | None = None):
-    """(config, algorithm with the checkpoint's weights, checkpoint dict) of a run folder."""
+def load_run(run_dir: Path, ckpt: Path | None = None, say: Callable[[str], None] | None = None):
+    """(config, algorithm with the checkpoint's weights, checkpoint dict) of a run folder: `ckpt`, refused
+    when it fails a check, or the newest checkpoint that passes them all (`say` names each newer one
+    skipped and the one used). Every array is checked against the shapes config.yaml implies first."""
     if not (run_dir / "config.yaml").is_file():
         raise ConfigError(f"{run_dir} is not a run folder (no config.yaml): pass a folder made by "
                           f"{python_command('lander_exp')}")
     cfg = saved_config(OmegaConf.load(run_dir / "config.yaml"))
     validate(cfg)
-    state = checkpoint.load(ckpt or checkpoint.latest(run_dir))
     env = VecEnv(cfg.env, 1, seed=0)
     algo = make_algo(cfg, env.obs_dim, env.single_action_space, torch.device("cpu"))
     env.close()
+    algo_layout = algo.state_layout()
+    n = cfg.network
+    against = (f"{run_dir}/config.yaml (network.hidden_dim={n.hidden_dim}, network.actor_layers={n.actor_layers}, "
+               f"network.critic_layers={n.critic_layers})")
+
+    def layout(found: dict) -> dict:
+        return state_layout(cfg, algo_layout, found)
+
+    if ckpt is not None:
+        state = checkpoint.load(ckpt, layout, against)
+    else:
+        state = checkpoint.newest_good(run_dir, layout, against, say)[1]
     algo.load_state_dict(state["algo"])
     return cfg, algo, state
 
@@ -62,7 +76,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("run_dirs", type=Path, nargs="+", metavar="RUN_DIR",
                    help="a run folder, e.g. runs/2026-11-22/17-03-12_ppo_s0; several are evaluated one after another")
     p.add_argument("--checkpoint", type=Path, default=None,
-                   help="a checkpoint file of the one RUN_DIR (default: the run's newest)")
+                   help="a checkpoint file of the one RUN_DIR (default: the run's newest that passes every check)")
     p.add_argument("--episodes", type=int, default=50, help="episodes to play (default: %(default)s)")
     p.add_argument("--envs", type=int, default=16, help="envs that play them side by side (default: %(default)s)")
     p.add_argument("--seed", type=int, default=EVAL_SEED,
@@ -75,6 +89,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--video", action="store_true",
                    help="also render the episode the first env plays (one of those evaluated) to RUN_DIR/videos/ (MP4)")
     args = p.parse_args(argv)
+
+    def say(line: str) -> None:
+        print(f"lander_exp.evaluate: {line}", file=sys.stderr, flush=True)
+
     try:
         if args.episodes <= 0 or args.envs <= 0:
             raise ConfigError("--episodes and --envs must be positive integers")
@@ -82,12 +100,12 @@ def main(argv: list[str] | None = None) -> int:
             raise ConfigError(f"--checkpoint names one run's file, and {len(args.run_dirs)} run folders were given: "
                               "give the one it belongs to")
         if len(args.run_dirs) == 1:
-            runs = [(args.run_dirs[0], load_run(args.run_dirs[0], args.checkpoint))]
+            runs = [(args.run_dirs[0], load_run(args.run_dirs[0], args.checkpoint, say=say))]
         else:
             runs = []
             for run_dir in args.run_dirs:  # a glob may match a run that cannot be evaluated: skip it, say so
                 try:
-                    runs.append((run_dir, load_run(run_dir)))
+                    runs.append((run_dir, load_run(run_dir, say=say)))
                 except ConfigError as ex:
                     print(f"lander_exp.evaluate: skipped: {ex}", file=sys.stderr)
             if not runs:

@@ -58,11 +58,13 @@ def build_page(net: dict, reference, title: str, subtitle: str = "") -> str:
             .replace("__DATA__", data).replace("__SCRIPT__", SCRIPT_FILE.read_text(encoding="utf-8")))
 
 
-def write_explorer(run_dir: Path, reference=REFERENCE, out: Path | None = None) -> Path:
-    """Load the run's newest checkpoint and write its explorer page (default RUN_DIR/analysis/policy_explorer.html)."""
+def write_explorer(run_dir: Path, reference=REFERENCE, out: Path | None = None, ckpt: Path | None = None,
+                   say=None) -> Path:
+    """Load the run's newest good checkpoint (or `ckpt`; evaluate.load_run) and write its explorer page
+    (default RUN_DIR/analysis/policy_explorer.html)."""
     from lander_exp.tools.evaluate import load_run
 
-    cfg, algo, state = load_run(run_dir)
+    cfg, algo, state = load_run(run_dir, ckpt, say)
     model = algo.model.cpu().eval()
     page = build_page(network_json(model, cfg.env.obs_scaling), reference, f"{run_dir.name}: policy explorer",
                       f"{cfg.env.id}, {cfg.algo.name}, checkpoint of epoch {state['epoch']} "

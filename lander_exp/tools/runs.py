@@ -76,7 +76,7 @@ def state(folder: Path, now: float | None = None) -> RunState:
         info = json.loads((folder / RUN_FILE).read_text())
     except (OSError, ValueError):
         info = {}
-    found = sorted((folder / "checkpoints").glob(checkpoint.PATTERN))
+    found = checkpoint.checkpoints(folder) or checkpoint.legacy(folder)  # an older version's: not dead, resume says why
     epoch = int(found[-1].stem.split("_")[1]) if found else None
     wandb = wandb_folders(folder, info)
     if checkpoint.busy(folder):

@@ -92,7 +92,9 @@ def preflight(spec: Spec, jobs: list[Job]) -> None:
 
     for job in jobs:
         try:
-            pf.check(job.overrides, str(CONF_DIR))
+            # a done point's folder holds its run, an unfinished one's is cleared before it runs again: the
+            # run's own process refuses a folder that holds another run
+            pf.check(job.overrides, str(CONF_DIR), fresh=False)
         except Exception as ex:
             message = pf.one_line(ex)
             if message is None:
