@@ -9,6 +9,9 @@ import sys
 
 
 def cli() -> None:
+    from lander_exp.run import startup
+
+    startup.begin()
     os.environ.setdefault("HYDRA_FULL_ERROR", "1")  # let errors reach us instead of Hydra's printer
     from lander_exp.run import preflight
     from lander_exp.run.app import CONF_DIR, main

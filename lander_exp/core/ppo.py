@@ -20,6 +20,7 @@ import torch.nn.functional as F
 
 from lander_exp.config import Autoreset, RolloutBootstrap
 from lander_exp.core.nets import ActorCritic, NumpyMLP, StackedMLP
+from lander_exp.core.optim import Adam
 from lander_exp.core.returns import gae
 from lander_exp.core.seeding import RunSeeds
 from lander_exp.envs.vec import Steps, VecEnv
@@ -129,8 +130,8 @@ class PPO:
             self.model = ActorCritic(obs_dim, act_dim, cfg.network.hidden_dim, cfg.network.actor_layers,
                                      cfg.network.critic_layers, self.cfg.init_log_std).to(device)
         # fused: one kernel per step for all parameters instead of a Python loop over them
-        self.pi_opt = torch.optim.Adam(self.model.actor_params(), lr=cfg.lr.actor, fused=True)
-        self.vf_opt = torch.optim.Adam(self.model.critic.parameters(), lr=cfg.lr.critic, fused=True)
+        self.pi_opt = Adam(self.model.actor_params(), lr=cfg.lr.actor, fused=True)
+        self.vf_opt = Adam(self.model.critic.parameters(), lr=cfg.lr.critic, fused=True)
         self.rng = np.random.default_rng(seeds.actions)
         self.gen = torch.Generator().manual_seed(seeds.minibatches)
         self.obs: np.ndarray | None = None

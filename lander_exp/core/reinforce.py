@@ -14,6 +14,7 @@ import torch.nn.functional as F
 
 from lander_exp.config import Backend, LossReduction
 from lander_exp.core.nets import CategoricalActorCritic, NumpyMLP
+from lander_exp.core.optim import Adam
 from lander_exp.core.returns import mc_returns
 from lander_exp.core.seeding import RunSeeds
 from lander_exp.envs.outcomes import Episodes
@@ -107,8 +108,8 @@ class Reinforce:
             torch.manual_seed(seeds.weights)
             self.model = CategoricalActorCritic(obs_dim, n_actions, cfg.network.hidden_dim, cfg.network.actor_layers,
                                                 cfg.network.critic_layers).to(device)
-        self.pi_opt = torch.optim.Adam(self.model.actor.parameters(), lr=cfg.lr.actor, fused=True)
-        self.vf_opt = torch.optim.Adam(self.model.critic.parameters(), lr=cfg.lr.critic, fused=True)
+        self.pi_opt = Adam(self.model.actor.parameters(), lr=cfg.lr.actor, fused=True)
+        self.vf_opt = Adam(self.model.critic.parameters(), lr=cfg.lr.critic, fused=True)
         # plain values: `update` runs once per episode, tens of thousands of times a run, and a config
         # lookup costs microseconds
         self.gamma, self.entropy_coef = float(self.cfg.gamma), float(self.cfg.entropy_coef)

@@ -3,6 +3,8 @@ and per-episode bookkeeping (return, length, outcome) so algorithms never count 
 
 from __future__ import annotations
 
+import sys
+import types
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -164,8 +166,7 @@ class VecEnv:
     def _make_pool(self, seed: int) -> None:
         """EnvPool seeds at construction (env i gets a stream derived from seed): a reset with a new
         seed builds a new pool."""
-        import envpool
-
+        envpool = import_envpool()
         if self.pool is not None:
             self.pool.close()
         self.pool = envpool.make(self.env_id, env_type="gymnasium", num_envs=self.num_envs, seed=seed,
@@ -414,6 +415,25 @@ class VecEnv:
             env.close()
         if self.pool is not None:
             self.pool.close()
+
+
+def import_envpool():
+    """The envpool module with its Box2D envs (LunarLander) registered. A plain `import envpool`
+    registers every env family it ships (MuJoCo, Atari, Jumanji with matplotlib, ...): most of a
+    second of a run's start-up. Its package imports `envpool.entry`, which does that; while it
+    imports, that name holds an empty module, and afterwards it is forgotten, so that a later
+    `import envpool.entry` (anyone wanting the other families) registers them as usual."""
+    if "envpool" not in sys.modules:
+        stub = types.ModuleType("envpool.entry")
+        sys.modules["envpool.entry"] = stub
+        try:
+            import envpool.box2d.registration  # noqa: F401
+        finally:
+            if sys.modules.get("envpool.entry") is stub:
+                del sys.modules["envpool.entry"]
+    import envpool
+
+    return envpool
 
 
 def _scaler(mode: ObsScaling) -> Callable[[np.ndarray], np.ndarray]:
