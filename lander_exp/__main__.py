@@ -12,6 +12,9 @@ def cli() -> None:
     from lander_exp.shell import require_dependencies
 
     require_dependencies("lander_exp")  # before anything imports them
+    from lander_exp.run import startup
+
+    startup.begin()
     os.environ.setdefault("HYDRA_FULL_ERROR", "1")  # let errors reach us instead of Hydra's printer
     from lander_exp.run import preflight
     from lander_exp.run.app import CONF_DIR, main

@@ -209,3 +209,18 @@ def test_an_evaluation_played_in_two_calls_plays_the_episodes_of_one():
     order = lambda e: np.lexsort((e.returns, e.lengths))  # noqa: E731  (rounds end their episodes in their own order)
     for field in ("returns", "lengths", "outcomes"):
         np.testing.assert_array_equal(getattr(split, field)[order(split)], getattr(whole, field)[order(whole)])
+
+
+def test_a_discrete_envs_action_check_accepts_and_refuses_what_gymnasiums_does():
+    """VecEnv's Gymnasium envs check a Python int action in one comparison (Gymnasium's Discrete
+    builds np.iinfo on every step); every value is accepted or refused as Gymnasium's own check does."""
+    import gymnasium as gym
+
+    env = VecEnv(make_cfg(["experiment=reinforce"]).env, 1, seed=0)
+    ours, theirs = env.envs[0].action_space, gym.make("LunarLander-v3").action_space
+    values = [*range(-5, 10), 2**63, -(2**63) - 1, True, 2.0, np.int64(3), np.int8(-1), np.array(1), "1", None]
+    assert [ours.contains(v) for v in values] == [theirs.contains(v) for v in values]
+    assert ours.n == theirs.n and ours.start == theirs.start and ours.dtype == theirs.dtype
+    env.envs[0].reset(seed=0)
+    with pytest.raises(AssertionError):
+        env.envs[0].step(4)

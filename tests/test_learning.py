@@ -59,7 +59,7 @@ def test_one_update_raises_the_log_prob_of_positive_advantage_actions_and_lowers
     adv = torch.where(torch.arange(64) % 2 == 0, 1.0, -1.0)
     perm = [torch.arange(64)]
     for _ in range(3):
-        ppo._update_actor(perm, (obs, raw, old, adv))
+        ppo._update(perm, (obs, raw, old, adv, torch.zeros(64)), critic=False)
     with torch.no_grad():
         new = ppo.model.dist(obs).log_prob(raw).sum(-1)
     change = new - old
@@ -74,7 +74,7 @@ def test_the_entropy_bonus_raises_the_entropy(coef):
         ppo.cfg.entropy_coef = coef  # a negative coefficient is refused by validation; set it directly
     obs, raw, old = _samples(ppo)
     before = ppo.model.log_std.detach().clone()
-    ppo._update_actor([torch.arange(64)], (obs, raw, old, torch.zeros(64)))
+    ppo._update([torch.arange(64)], (obs, raw, old, torch.zeros(64), torch.zeros(64)), critic=False)
     moved = ppo.model.log_std.detach() - before
     assert (moved > 0).all() if coef > 0 else (moved < 0).all()
 
@@ -101,8 +101,8 @@ def test_the_actor_learns_from_normalised_advantages_when_asked(normalize):
         ppo.model.critic[-1].weight.zero_()
         ppo.model.critic[-1].bias.zero_()
     seen = []
-    update_actor = ppo._update_actor
-    ppo._update_actor = lambda perms, samples: (seen.append(samples[3].clone()), update_actor(perms, samples))[1]
+    update = ppo._update
+    ppo._update = lambda perms, samples, **parts: (seen.append(samples[3].clone()), update(perms, samples, **parts))[1]
     ppo.learn(_rollout(rewards))
     expected = torch.tensor(np.cumsum(rewards[::-1])[::-1].copy(), dtype=torch.float32)
     if normalize:

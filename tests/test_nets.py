@@ -48,3 +48,23 @@ def test_closed_form_entropy_equals_the_distributions():
         model.log_std.copy_(torch.tensor([-0.3, 0.4]))
     dist = model.dist(torch.randn(32, 8))
     torch.testing.assert_close(model.entropy(), dist.entropy().sum(-1).mean())
+
+
+@pytest.mark.parametrize("layers", [1, 2, 4])
+def test_the_one_row_gumbel_argmax_acts_exactly_as_the_numpy_actor(layers):
+    """REINFORCE's play_episode acts through preallocated buffers; its actions are those of the
+    plain forward plus noise, bit for bit (a near-tie decided otherwise would change an episode)."""
+    torch.manual_seed(layers)
+    net = mlp(8, 64, layers, 4)
+    rng = np.random.default_rng(layers)
+    obs = (rng.standard_normal((3000, 8)) * 3).astype(np.float32)
+    noise = -np.log(-np.log(rng.random((3000, 4))))
+    actor = NumpyMLP(net)
+    act = actor.gumbel_argmax(noise)
+    expected = [int((actor(obs[t]) + noise[t]).argmax()) for t in range(len(obs))]
+    assert [act(t, obs[t]) for t in range(len(obs))] == expected
+    # near-ties: noise that makes two logits equal up to the last bits still picks the same action
+    logits = np.stack([actor(o) for o in obs[:500]]).astype(np.float64)
+    tied = -logits + logits.max(1, keepdims=True) + rng.standard_normal((500, 4)) * 1e-6
+    act = actor.gumbel_argmax(tied)
+    assert [act(t, obs[t]) for t in range(500)] == [int((actor(obs[t]) + tied[t]).argmax()) for t in range(500)]

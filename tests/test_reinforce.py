@@ -215,3 +215,15 @@ def test_a_pool_of_one_env_per_run_records_each_episode_as_its_env_played_it():
             assert step.episodes.outcomes.tolist() == batch.episodes.outcomes.tolist()
             assert step.episodes.returns[0] == pytest.approx(batch.episodes.returns[0], rel=1e-9)
             obs = alone.step(np.zeros(1, np.int64)).obs  # EnvPool's reset-only step
+
+
+def test_monte_carlo_returns_are_the_float64_recursion_bit_for_bit():
+    rng = np.random.default_rng(0)
+    for n in (1, 2, 17, 1000):
+        rewards = (rng.standard_normal(n) * 30).astype(np.float32).astype(np.float64)
+        expected, running = np.empty(n), np.float64(0.0)
+        for t in range(n - 1, -1, -1):
+            running = rewards[t] + np.float64(0.99) * running
+            expected[t] = running
+        got = mc_returns(rewards, 0.99)
+        assert got.dtype == np.float64 and np.array_equal(got, expected)

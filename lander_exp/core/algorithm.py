@@ -68,16 +68,22 @@ def adam_layout(opt: torch.optim.Adam) -> dict:
             "param_groups": [... for _ in opt.param_groups]}
 
 
-def make_algo(cfg: DictConfig, obs_dim: int, act_space: gym.Space, device: torch.device) -> Algorithm:
+def algo_class(cfg: DictConfig) -> type:
+    """The class of cfg.algo (its `x_axis` is known before any network is built)."""
     if cfg.algo.name == "ppo":
         from lander_exp.core.ppo import PPO
 
-        return PPO(cfg, obs_dim, act_space.shape[0], device)
+        return PPO
     if cfg.algo.name == "reinforce":
         from lander_exp.core.reinforce import Reinforce
 
-        return Reinforce(cfg, obs_dim, act_space.n, device)
+        return Reinforce
     raise ValueError(f"unknown algorithm {cfg.algo.name!r}")
+
+
+def make_algo(cfg: DictConfig, obs_dim: int, act_space: gym.Space, device: torch.device) -> Algorithm:
+    cls = algo_class(cfg)
+    return cls(cfg, obs_dim, act_space.shape[0] if cfg.algo.name == "ppo" else act_space.n, device)
 
 
 def make_many(algos: list[Algorithm], envs):

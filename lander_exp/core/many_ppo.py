@@ -20,6 +20,7 @@ import torch
 from torch import nn
 
 from lander_exp.core.many_reinforce import columns
+from lander_exp.core.optim import Adam
 from lander_exp.core.ppo import PPO, Prepared, Rollout, actor_metrics, clipped_surrogate, critic_metrics, total_loss
 from lander_exp.envs.vec import VecEnv
 
@@ -205,10 +206,10 @@ def _step_count(opt: torch.optim.Optimizer) -> float:
     return float(state["step"]) if state else 0.0
 
 
-def _stacked_adam(opts: list[torch.optim.Adam], params: list[nn.Parameter]) -> torch.optim.Adam:
+def _stacked_adam(opts: list[Adam], params: list[nn.Parameter]) -> Adam:
     """One Adam over the stacked parameters, with the runs' hyperparameters and moments."""
     group = {k: v for k, v in opts[0].param_groups[0].items() if k != "params"}
-    stacked = torch.optim.Adam(params, **group)
+    stacked = Adam(params, **group)
     for i, p in enumerate(params):
         states = [o.state.get(o.param_groups[0]["params"][i]) for o in opts]
         if states[0]:
@@ -217,7 +218,7 @@ def _stacked_adam(opts: list[torch.optim.Adam], params: list[nn.Parameter]) -> t
     return stacked
 
 
-def _write_back_adam(stacked: torch.optim.Adam, opts: list[torch.optim.Adam]) -> None:
+def _write_back_adam(stacked: Adam, opts: list[Adam]) -> None:
     for i, p in enumerate(stacked.param_groups[0]["params"]):
         s = stacked.state[p]
         for k, o in enumerate(opts):

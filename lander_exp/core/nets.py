@@ -4,6 +4,7 @@ learnable state-independent log_std), and a numpy copy of the actor for the roll
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 
 import numpy as np
 import torch
@@ -63,6 +64,30 @@ class NumpyMLP:
             if i < last:
                 np.maximum(x, 0, out=x)
         return x
+
+    def gumbel_argmax(self, noise: np.ndarray) -> Callable[[int, np.ndarray], int]:
+        """`act(t, obs [in]) -> int((self(obs) + noise[t]).argmax())`, the same action bit for bit
+        (tests/test_nets.py), for a loop that acts on one row per step (REINFORCE's play_episode):
+        every layer writes into a buffer of its own, and ReLU compares with a zero array, which numpy
+        does in half the time of a comparison with the scalar 0; about 4 us a step instead of 7."""
+        dot, add, maximum = np.dot, np.add, np.maximum
+        layers = [(w, b, np.empty(w.shape[1], np.float32), np.zeros(w.shape[1], np.float32))
+                  for w, b in zip(self.weights[:-1], self.biases[:-1], strict=True)]
+        w_out, b_out = self.weights[-1], self.biases[-1]
+        logits, scores = np.empty(w_out.shape[1], np.float32), np.empty(w_out.shape[1], np.float64)
+
+        def act(t: int, x: np.ndarray) -> int:
+            for w, b, h, zeros in layers:
+                dot(x, w, out=h)
+                add(h, b, out=h)
+                maximum(h, zeros, out=h)
+                x = h
+            dot(x, w_out, out=logits)
+            add(logits, b_out, out=logits)
+            add(logits, noise[t], out=scores)
+            return int(scores.argmax())
+
+        return act
 
 
 class StackedMLP:

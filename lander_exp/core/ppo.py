@@ -21,6 +21,7 @@ import torch.nn.functional as F
 from lander_exp.config import Autoreset, RolloutBootstrap
 from lander_exp.core.algorithm import adam_layout, tensor_layout
 from lander_exp.core.nets import ActorCritic, NumpyMLP, StackedMLP
+from lander_exp.core.optim import Adam
 from lander_exp.core.returns import gae
 from lander_exp.core.seeding import PCG64_STATE, RunSeeds
 from lander_exp.envs.vec import Steps, VecEnv
@@ -129,9 +130,11 @@ class PPO:
             torch.manual_seed(seeds.weights)
             self.model = ActorCritic(obs_dim, act_dim, cfg.network.hidden_dim, cfg.network.actor_layers,
                                      cfg.network.critic_layers, self.cfg.init_log_std).to(device)
+        # the parameter lists once: a module's parameters() walks its submodules on every call
+        self._actor_params, self._critic_params = self.model.actor_params(), list(self.model.critic.parameters())
         # fused: one kernel per step for all parameters instead of a Python loop over them
-        self.pi_opt = torch.optim.Adam(self.model.actor_params(), lr=cfg.lr.actor, fused=True)
-        self.vf_opt = torch.optim.Adam(self.model.critic.parameters(), lr=cfg.lr.critic, fused=True)
+        self.pi_opt = Adam(self._actor_params, lr=cfg.lr.actor, fused=True)
+        self.vf_opt = Adam(self._critic_params, lr=cfg.lr.critic, fused=True)
         self.rng = np.random.default_rng(seeds.actions)
         self.gen = torch.Generator().manual_seed(seeds.minibatches)
         self.obs: np.ndarray | None = None
@@ -250,50 +253,61 @@ class PPO:
         finished, critic_wait = self.critic_job.wait()  # the values below need the latest critic
         self.critic_metrics.update(finished)
         p = self.prepare(ro)
+        samples = (p.obs, p.raw, p.old_logp, p.adv, p.ret)
         # The actor's and the critic's losses share no parameters (the loss is their weighted sum, each
-        # network has its own optimizer and clipping), so each learns in its own loop over the same
-        # minibatches: the same updates as one backward pass of the sum per minibatch.
-        out = self._update_actor(p.perms, (p.obs, p.raw, p.old_logp, p.adv))
-        out["perf/critic_wait_s"] = critic_wait
-        out["train/explained_variance"] = p.explained_variance
+        # network has its own optimizer and clipping), so each can learn in a loop of its own over the
+        # same minibatches (algo.overlap_critic runs the critic's on a thread) or both in one.
         if c.overlap_critic:
+            out = self._update(p.perms, samples, critic=False)
             out.update(self.critic_metrics)  # the previous epoch's
             self.critic_metrics = {}
-            self.critic_job.submit(lambda: self._update_critic(p.perms, (p.obs, p.ret)))
+            self.critic_job.submit(lambda: self._update(p.perms, samples, actor=False))
         else:
-            out.update(self._update_critic(p.perms, (p.obs, p.ret)))
+            out = self._update(p.perms, samples)
             out["train/loss"] = total_loss(out, c)
+        out["perf/critic_wait_s"] = critic_wait
+        out["train/explained_variance"] = p.explained_variance
         return out
 
-    def _update_actor(self, perms: list[torch.Tensor], samples: tuple[torch.Tensor, ...]) -> dict[str, float]:
+    def _update(self, perms: list[torch.Tensor], samples: tuple[torch.Tensor, ...], actor: bool = True,
+                critic: bool = True) -> dict[str, float]:
+        """The actor's and/or the critic's passes over the epoch's minibatches; their train/* metrics.
+        Both at once: one backward pass of the sum of their losses per minibatch, which gives each
+        network the gradient of its own loss bit for bit (they share no parameter), for half the
+        autograd engine's calls."""
         c, m = self.cfg, self.model
-        params = m.actor_params()
         # plain floats: a DictConfig lookup costs microseconds, and the loop below runs hundreds of times
-        clip, ent_coef, max_norm = float(c.eps_clip), float(c.entropy_coef), float(c.max_grad_norm)
-        stats = []
-        for ob, ra, old, a in self._minibatches(perms, samples):
-            actor_loss, approx_kl, clip_frac = clipped_surrogate(m.dist(ob).log_prob(ra).sum(-1), old, a, clip)
-            entropy = m.entropy()
-            self.pi_opt.zero_grad(set_to_none=True)
-            (actor_loss - ent_coef * entropy).backward()
-            grad_norm = torch.nn.utils.clip_grad_norm_(params, max_norm)
-            self.pi_opt.step()
-            stats.append(torch.stack([actor_loss.detach(), entropy.detach(), approx_kl, clip_frac, grad_norm]))
-        return actor_metrics(torch.stack(stats).mean(0).tolist(), self.pi_opt.param_groups[0]["lr"],
-                             m.log_std.detach().cpu().tolist())
-
-    def _update_critic(self, perms: list[torch.Tensor], samples: tuple[torch.Tensor, ...]) -> dict[str, float]:
-        params = list(self.model.critic.parameters())
-        vf_coef, max_norm = float(self.cfg.vf_coef), float(self.cfg.max_grad_norm)
-        stats = []
-        for ob, target in self._minibatches(perms, samples):
-            critic_loss = F.mse_loss(self.model.value(ob), target)
-            self.vf_opt.zero_grad(set_to_none=True)
-            (vf_coef * critic_loss).backward()
-            grad_norm = torch.nn.utils.clip_grad_norm_(params, max_norm)
-            self.vf_opt.step()
-            stats.append(torch.stack([critic_loss.detach(), grad_norm]))
-        return critic_metrics(torch.stack(stats).mean(0).tolist(), self.vf_opt.param_groups[0]["lr"])
+        clip, ent_coef, vf_coef, max_norm = float(c.eps_clip), float(c.entropy_coef), float(c.vf_coef), float(c.max_grad_norm)
+        pi_params, vf_params = self._actor_params, self._critic_params
+        params = (pi_params if actor else []) + (vf_params if critic else [])
+        actor_stats, critic_stats = [], []
+        for ob, ra, old, adv, target in self._minibatches(perms, samples):
+            losses = []
+            if actor:
+                actor_loss, approx_kl, clip_frac = clipped_surrogate(m.dist(ob).log_prob(ra).sum(-1), old, adv, clip)
+                entropy = m.entropy()
+                losses.append(actor_loss - ent_coef * entropy)
+            if critic:
+                critic_loss = F.mse_loss(m.value(ob), target)
+                losses.append(vf_coef * critic_loss)
+            for param in params:  # the optimizers' zero_grad(set_to_none=True), without their bookkeeping
+                param.grad = None
+            (losses[0] + losses[1] if len(losses) == 2 else losses[0]).backward()
+            if actor:
+                grad_norm = torch.nn.utils.clip_grad_norm_(pi_params, max_norm)
+                self.pi_opt.step()
+                actor_stats.append(torch.stack([actor_loss.detach(), entropy.detach(), approx_kl, clip_frac, grad_norm]))
+            if critic:
+                grad_norm = torch.nn.utils.clip_grad_norm_(vf_params, max_norm)
+                self.vf_opt.step()
+                critic_stats.append(torch.stack([critic_loss.detach(), grad_norm]))
+        out = {}
+        if actor:
+            out.update(actor_metrics(torch.stack(actor_stats).mean(0).tolist(), self.pi_opt.param_groups[0]["lr"],
+                                     m.log_std.detach().cpu().tolist()))
+        if critic:
+            out.update(critic_metrics(torch.stack(critic_stats).mean(0).tolist(), self.vf_opt.param_groups[0]["lr"]))
+        return out
 
     def _minibatches(self, perms: list[torch.Tensor], samples: tuple[torch.Tensor, ...]):
         """Each pass shuffles every tensor once and slices it: the same minibatches as gathering each

@@ -15,6 +15,7 @@ import torch.nn.functional as F
 from lander_exp.config import Backend, LossReduction
 from lander_exp.core.algorithm import adam_layout, tensor_layout
 from lander_exp.core.nets import CategoricalActorCritic, NumpyMLP
+from lander_exp.core.optim import Adam
 from lander_exp.core.returns import mc_returns
 from lander_exp.core.seeding import PCG64_STATE, RunSeeds
 from lander_exp.envs.outcomes import Episodes
@@ -113,8 +114,11 @@ class Reinforce:
             torch.manual_seed(seeds.weights)
             self.model = CategoricalActorCritic(obs_dim, n_actions, cfg.network.hidden_dim, cfg.network.actor_layers,
                                                 cfg.network.critic_layers).to(device)
-        self.pi_opt = torch.optim.Adam(self.model.actor.parameters(), lr=cfg.lr.actor, fused=True)
-        self.vf_opt = torch.optim.Adam(self.model.critic.parameters(), lr=cfg.lr.critic, fused=True)
+        # the parameter lists once: a module's parameters() walks its submodules on every call
+        self._actor_params, self._critic_params = list(self.model.actor.parameters()), list(self.model.critic.parameters())
+        self._all_params = self._actor_params + self._critic_params
+        self.pi_opt = Adam(self._actor_params, lr=cfg.lr.actor, fused=True)
+        self.vf_opt = Adam(self._critic_params, lr=cfg.lr.critic, fused=True)
         # plain values: `update` runs once per episode, tens of thousands of times a run, and a config
         # lookup costs microseconds
         self.gamma, self.entropy_coef = float(self.cfg.gamma), float(self.cfg.entropy_coef)
@@ -147,9 +151,9 @@ class Reinforce:
         if env.num_envs == 1 and env.backend == Backend.gymnasium:
             # play_episode's tight loop: per-step bookkeeping would cost as much as the physics; the
             # noise of a whole episode comes as one block, of which the episode uses its steps' rows
-            actor, width = NumpyMLP(self.model.actor), self.model.actor[-1].out_features
+            width = self.model.actor[-1].out_features
             noise = self.noise.upcoming(env.max_steps * width).reshape(env.max_steps, width)
-            obs, actions, rewards, episode = env.play_episode(lambda t, o: int((actor(o) + noise[t]).argmax()))
+            obs, actions, rewards, episode = env.play_episode(NumpyMLP(self.model.actor).gumbel_argmax(noise))
             self.noise.skip(len(actions) * width)
             return Finished([(obs, actions, rewards)], episode, len(actions))
         return self._collect_vectorized(env)
@@ -194,14 +198,14 @@ class Reinforce:
         actor_loss, critic_loss, entropy = reinforce_losses(
             model, torch.as_tensor(obs, device=dev), torch.as_tensor(actions, device=dev), returns, self.normalize,
             self.reduction)
-        self.pi_opt.zero_grad(set_to_none=True)
-        self.vf_opt.zero_grad(set_to_none=True)
+        for p in self._all_params:  # what the optimizers' zero_grad(set_to_none=True) does, without their bookkeeping
+            p.grad = None
         # one backward pass for both: the two losses reach disjoint parameters (the baseline is detached);
         # without an entropy bonus its term would only add zeros to the gradients
         loss = actor_loss - self.entropy_coef * entropy + critic_loss if self.entropy_coef else actor_loss + critic_loss
         loss.backward()
-        gn_actor = clip_norm(model.actor.parameters(), self.max_grad_norm)
-        gn_critic = clip_norm(model.critic.parameters(), self.max_grad_norm)
+        gn_actor = clip_norm(self._actor_params, self.max_grad_norm)
+        gn_critic = clip_norm(self._critic_params, self.max_grad_norm)
         self.pi_opt.step()
         self.vf_opt.step()
         values = torch.stack([actor_loss, critic_loss, entropy, gn_actor, gn_critic]).tolist()

@@ -3,6 +3,8 @@ and per-episode bookkeeping (return, length, outcome) so algorithms never count 
 
 from __future__ import annotations
 
+import sys
+import types
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -126,7 +128,7 @@ class VecEnv:
             self.single_action_space = self.pool.action_space
             self.obs_dim = self.pool.observation_space.shape[0]
         else:
-            self.envs = [gym.make(env_cfg.id, disable_env_checker=True).unwrapped for _ in range(num_envs)]
+            self.envs = [_fast_checked(gym.make(env_cfg.id, disable_env_checker=True).unwrapped) for _ in range(num_envs)]
             self.single_action_space = self.envs[0].action_space
             self.obs_dim = self.envs[0].observation_space.shape[0]
         self._ret = np.zeros(num_envs)
@@ -164,8 +166,7 @@ class VecEnv:
     def _make_pool(self, seed: int) -> None:
         """EnvPool seeds at construction (env i gets a stream derived from seed): a reset with a new
         seed builds a new pool."""
-        import envpool
-
+        envpool = import_envpool()
         if self.pool is not None:
             self.pool.close()
         self.pool = envpool.make(self.env_id, env_type="gymnasium", num_envs=self.num_envs, seed=seed,
@@ -222,6 +223,8 @@ class VecEnv:
         if self.num_envs != 1 or self.backend != Backend.gymnasium:
             raise ValueError("play_episode needs a VecEnv of one gymnasium env")
         env, scale = self.envs[0], self.scale
+        # LunarLander's observations are float32 already: unscaled, each is used as the env returns it
+        plain = scale is _as_float32 and env.observation_space.dtype == np.float32
         seed, self._seed = self._seed, None
         o = scale(env.reset(seed=seed)[0])
         obs = np.empty((self.max_steps, self.obs_dim), np.float32)
@@ -235,7 +238,7 @@ class VecEnv:
             raw, rewards[t], terminated, _, _ = env.step(a)
             if terminated:
                 break
-            o = scale(raw)
+            o = raw if plain else scale(raw)
         n = t + 1
         outcome = classify(np.array([terminated]), rewards[t:n], raw[None])
         episode = Episodes(np.array([rewards[:n].sum(dtype=np.float64)]), np.array([n], np.int64), outcome)
@@ -324,6 +327,7 @@ class VecEnv:
         terminated = np.zeros(n, bool)
         truncated = np.zeros(n, bool)
         finals: dict[int, np.ndarray] = {}  # same_step: last obs of episodes that end now
+        actions = _python_ints(actions)
         for i, env in enumerate(self.envs):
             if self._resetting[i]:  # next_step autoreset: this step only resets, with reward 0
                 raw_obs[i] = env.reset()[0]
@@ -405,6 +409,7 @@ class VecEnv:
         raw = np.empty((len(ids), self.obs_dim), np.float32)
         reward = np.empty(len(ids), np.float32)
         terminated = np.empty(len(ids), bool)
+        actions = _python_ints(actions)
         for k, i in enumerate(ids):
             raw[k], reward[k], terminated[k], _, _ = self.envs[i].step(actions[k])
         return raw, reward, terminated
@@ -416,12 +421,66 @@ class VecEnv:
             self.pool.close()
 
 
+class _IntActions(gym.spaces.Discrete):
+    """A Discrete space whose `contains` takes a Python int in one comparison. LunarLander's step
+    asserts `action_space.contains(action)`, and Gymnasium's Discrete builds `np.iinfo` of its dtype
+    for that on every call: 4 of the step's 30 us. Anything but a plain int is checked as Gymnasium
+    checks it; an int is in the space exactly when Gymnasium says so (tests/test_envs.py)."""
+
+    def __init__(self, space: gym.spaces.Discrete):
+        super().__init__(int(space.n), start=int(space.start), dtype=space.dtype)
+        info = np.iinfo(space.dtype)  # an int outside the dtype is refused, as Gymnasium refuses it
+        self._lo = max(int(space.start), int(info.min))
+        self._hi = min(int(space.start) + int(space.n), int(info.max) + 1)
+
+    def contains(self, x) -> bool:
+        if type(x) is int:
+            return self._lo <= x < self._hi
+        return super().contains(x)
+
+
+def _python_ints(actions: np.ndarray) -> np.ndarray | list:
+    """Discrete actions as Python ints, which a discrete env checks fastest (_IntActions); others as they are."""
+    return actions.tolist() if actions.dtype.kind in "iu" else actions
+
+
+def _fast_checked(env: gym.Env) -> gym.Env:
+    """`env` with its Discrete action space's check made cheap (_IntActions); other spaces as they are."""
+    if type(env.action_space) is gym.spaces.Discrete:
+        env.action_space = _IntActions(env.action_space)
+    return env
+
+
+def import_envpool():
+    """The envpool module with its Box2D envs (LunarLander) registered. A plain `import envpool`
+    registers every env family it ships (MuJoCo, Atari, Jumanji with matplotlib, ...): most of a
+    second of a run's start-up. Its package imports `envpool.entry`, which does that; while it
+    imports, that name holds an empty module, and afterwards it is forgotten, so that a later
+    `import envpool.entry` (anyone wanting the other families) registers them as usual."""
+    if "envpool" not in sys.modules:
+        stub = types.ModuleType("envpool.entry")
+        sys.modules["envpool.entry"] = stub
+        try:
+            import envpool.box2d.registration  # noqa: F401
+        finally:
+            if sys.modules.get("envpool.entry") is stub:
+                del sys.modules["envpool.entry"]
+    import envpool
+
+    return envpool
+
+
 def _scaler(mode: ObsScaling) -> Callable[[np.ndarray], np.ndarray]:
     if mode == ObsScaling.divide:
         return lambda o: (o / OBS_SCALE).astype(np.float32)
     if mode == ObsScaling.multiply:
         return lambda o: (o * OBS_SCALE).astype(np.float32)
-    return lambda o: np.asarray(o, dtype=np.float32)
+    return _as_float32
+
+
+def _as_float32(o: np.ndarray) -> np.ndarray:
+    """ObsScaling.none: the observation as it is, in float32."""
+    return np.asarray(o, dtype=np.float32)
 
 
 def run_episodes(env: VecEnv, policy: Callable[[np.ndarray], np.ndarray], episodes: int, seed: int,

@@ -29,7 +29,7 @@ from lander_exp.config import Backend
 from lander_exp.core.algorithm import make_many
 from lander_exp.core.seeding import int31
 from lander_exp.envs.vec import VecEnv
-from lander_exp.run import checkpoint, progress
+from lander_exp.run import checkpoint, progress, startup
 from lander_exp.run.stopping import NonFiniteError, RunStopped, StopSignals
 from lander_exp.run.train import Run
 
@@ -141,6 +141,7 @@ def run(members: list[Member]) -> list[dict | RunStopped]:
         envs = TrainingEnvs([runs[k] for k in todo])
         stepper = make_many([runs[k].algo for k in todo], envs)
         bar, stop = _progress_bar(runs), StopSignals()
+        startup.loop_starts()
         try:
             stop.install()
             epochs = stepper.epochs()

@@ -16,9 +16,15 @@ import secrets
 import shutil
 import string
 import sys
+import threading
 from pathlib import Path
 
 import wandb
+
+# wandb.init imports wandb.apis.public; imported here, before PyTorch's thousands of modules, its
+# pydantic models (whose docstrings pydantic reads through inspect.getmodule, a scan of sys.modules)
+# cost a third of what they cost later
+import wandb.apis.public  # noqa: F401
 from omegaconf import DictConfig, OmegaConf
 
 from lander_exp.config import ConfigError
@@ -67,10 +73,14 @@ def _unreachable(ex: Exception) -> bool:
 
 
 class Tracker:
-    """`resume`: the tracker state of a checkpoint (`state_dict()`); the run continues that W&B run."""
+    """`resume`: the tracker state of a checkpoint (`state_dict()`); the run continues that W&B run.
+
+    `background=True` opens the W&B run on a thread (W&B's service starting, the run's files, its
+    handshakes: most of it waiting), so that the caller can build the run's envs and networks
+    meanwhile; `ready()` waits for it, and every other method waits by itself."""
 
     def __init__(self, cfg: DictConfig, run_dir: Path, x_axis: str, choices: dict[str, str] | None = None,
-                 resume: dict | None = None, provenance: dict | None = None):
+                 resume: dict | None = None, provenance: dict | None = None, background: bool = False):
         self.rows: list[dict] = list(resume["rows"]) if resume else []
         self._videos: dict[int, dict] = {}  # videos made by `video` and not yet logged
         self.run_dir = run_dir
@@ -102,8 +112,28 @@ class Tracker:
         if not resume:  # the id first: a process killed inside wandb.init leaves a W&B folder runs.py can find
             self.run_file.write_text(json.dumps({"id": run_id, "name": name, "group": group, "mode": mode, "dir": None,
                                                  "wandb_folder": str(wandb_root / "wandb")}))
+        self._where: str | None = None  # printed by `ready`
+        self._failure: BaseException | None = None
+        self._opening: threading.Thread | None = None
+        opening = (mode, init, wandb_root, x_axis, bool(resume), name, group)
+        if background:
+            self._opening = threading.Thread(target=self._open_catching, args=opening, name="lander_exp-wandb-init",
+                                             daemon=True)
+            self._opening.start()
+        else:
+            self._open(*opening)
+            self.ready()
+
+    def _open_catching(self, *opening) -> None:
         try:
-            self.run = wandb.init(mode=mode, **init)
+            self._open(*opening)
+        except BaseException as ex:  # handed to the caller's thread by `ready`
+            self._failure = ex
+
+    def _open(self, mode: str, init: dict, wandb_root: Path, x_axis: str, resumed: bool, name: str, group: str) -> None:
+        run_id = init["id"]
+        try:
+            self._run = wandb.init(mode=mode, **init)
         except Exception as ex:
             if mode != "online" or not _unreachable(ex):
                 raise
@@ -111,26 +141,53 @@ class Tracker:
             wandb.teardown()  # the failed attempt keeps the id "in use" in W&B's service process
             for attempt in (wandb_root / "wandb").glob(f"run-*-{run_id}"):
                 shutil.rmtree(attempt, ignore_errors=True)  # the online attempt's empty folder
-            self.run = wandb.init(mode=mode, **init)
+            self._run = wandb.init(mode=mode, **init)
             print(f"lander_exp: W&B is unreachable ({str(ex).splitlines()[0]}); this run logs offline, nothing is "
-                  f"lost. Upload it afterwards with: {command('wandb', 'sync', Path(self.run.dir).parent)}",
+                  f"lost. Upload it afterwards with: {command('wandb', 'sync', Path(self._run.dir).parent)}",
                   file=sys.stderr, flush=True)
+        run = self._run
         for axis in ("global_step", "episode"):
-            self.run.define_metric(axis, hidden=axis != x_axis)
+            run.define_metric(axis, hidden=axis != x_axis)
         for ns in NAMESPACES:
-            self.run.define_metric(f"{ns}/*", step_metric=x_axis)
+            run.define_metric(f"{ns}/*", step_metric=x_axis)
         # as W&B names it (relative to the current folder, like records.wandb_dir_of expects)
-        wandb_dir = Path(self.run.dir).parent if self.run.dir and mode != "disabled" else None
-        if resume and mode == "offline":
-            self._supersede(wandb_root / "wandb", run_id, wandb_dir and wandb_dir.resolve(), run_dir)
+        wandb_dir = Path(run.dir).parent if run.dir and mode != "disabled" else None
+        if resumed and mode == "offline":
+            self._supersede(wandb_root / "wandb", run_id, wandb_dir and wandb_dir.resolve(), self.run_dir)
             for step, row in enumerate(self.rows):
-                self.run.log(self._loggable(row), step=step)
-        url = self.run.url if mode == "online" else None
-        self.run_file.write_text(json.dumps({"id": self.run.id, "name": name, "group": group, "mode": mode,
+                run.log(self._loggable(row), step=step)
+        url = run.url if mode == "online" else None
+        self.run_file.write_text(json.dumps({"id": run.id, "name": name, "group": group, "mode": mode,
                                              "dir": wandb_dir and str(wandb_dir), "url": url,
                                              "wandb_folder": str(wandb_root / "wandb")}))
-        where = url or (f"{wandb_dir} ({mode})" if wandb_dir else "none (tracking off)")
-        print(f"lander_exp: run folder {shown(run_dir)}, W&B run {where}", flush=True)
+        self._where = url or (f"{wandb_dir} ({mode})" if wandb_dir else "none (tracking off)")
+
+    def ready(self) -> None:
+        """Wait until the W&B run is open (raising what opening it raised); the first time, say where
+        the run goes."""
+        if self._opening is not None:
+            self._opening.join()
+            self._opening = None
+        if self._failure is not None:
+            raise self._failure
+        if self._where is not None:
+            print(f"lander_exp: run folder {shown(self.run_dir)}, W&B run {self._where}", flush=True)
+            self._where = None
+
+    @property
+    def run(self):
+        """The W&B run (once it is open)."""
+        self.ready()
+        return self._run
+
+    def abandon(self) -> None:
+        """The run failed before it started: close its W&B run (exit code 1) once it is open, if it opened."""
+        if self._opening is not None:
+            self._opening.join()
+            self._opening = None
+        if self._failure is None and hasattr(self, "_run"):
+            self._where = None
+            self.finish(1)
 
     @staticmethod
     def _supersede(wandb_folder: Path, run_id: str, current: Path | None, run_dir: Path) -> None:

@@ -19,12 +19,12 @@ import torch
 from omegaconf import DictConfig, OmegaConf
 
 from lander_exp.config import Autoreset, Backend, ConfigError, Device, TrainConfig
-from lander_exp.core.algorithm import Algorithm, make_algo
+from lander_exp.core.algorithm import Algorithm, algo_class, make_algo
 from lander_exp.core.jump import detect_jump
 from lander_exp.core.seeding import PCG64_STATE, RunSeeds
 from lander_exp.envs.outcomes import Episodes
 from lander_exp.envs.vec import VecEnv, run_episodes
-from lander_exp.run import checkpoint, provenance
+from lander_exp.run import checkpoint, provenance, startup
 from lander_exp.run.progress import loop_bar
 from lander_exp.run.stopping import Interrupted, NonFiniteError, StopSignals, first_nonfinite, how_to_continue
 from lander_exp.run.tracking import Tracker
@@ -148,18 +148,30 @@ class Run:
         # the loop reads several per epoch (REINFORCE's epoch is one episode)
         self.train: TrainConfig = OmegaConf.to_object(cfg.train)
         self.seeds = RunSeeds.of(cfg.seed)
-        self.env = VecEnv(cfg.env, cfg.env.num_envs, seed=self.seeds.envs)
-        self.eval_env = VecEnv(cfg.env, cfg.train.eval_envs, seed=EVAL_SEED, autoreset=Autoreset.same_step)
-        self.algo = make_algo(cfg, self.env.obs_dim, self.env.single_action_space, resolve_device(cfg.device))
-        self.progress = Progress()
-        if resume:
-            self.restore(resume)
-        origin = provenance.record(run_dir, provenance.collect())
-        self.tracker = Tracker(cfg, run_dir, self.algo.x_axis, self.choices, resume=resume and resume["tracker"],
-                               provenance=origin)
+        # A new run's W&B run opens on a thread while its envs and networks are built; a resumed run's
+        # once its checkpoint proved to fit (a resume that fails leaves its W&B run as it was).
+        self.tracker: Tracker | None = None if resume else self._open_tracker(None)
+        try:
+            self.env = VecEnv(cfg.env, cfg.env.num_envs, seed=self.seeds.envs)
+            self.eval_env = VecEnv(cfg.env, cfg.train.eval_envs, seed=EVAL_SEED, autoreset=Autoreset.same_step)
+            self.algo = make_algo(cfg, self.env.obs_dim, self.env.single_action_space, resolve_device(cfg.device))
+            self.progress = Progress()
+            if resume:
+                self.restore(resume)
+                self.tracker = self._open_tracker(resume["tracker"])
+            self.tracker.ready()
+        except BaseException:
+            if self.tracker is not None:
+                self.tracker.abandon()
+            raise
         self.videos = EvalVideos(cfg, run_dir, self.tracker, seed=EVAL_SEED)
         self.start = time.perf_counter() - self.progress.wall_before
         OmegaConf.save(cfg, run_dir / "config.yaml")
+
+    def _open_tracker(self, resume: dict | None) -> Tracker:
+        origin = provenance.record(self.run_dir, provenance.collect())
+        return Tracker(self.cfg, self.run_dir, algo_class(self.cfg).x_axis, self.choices, resume=resume,
+                       provenance=origin, background=True)
 
     def restore(self, state: dict) -> None:
         """Continue from a checkpoint (read with `state_layout`'s checks). The weights, optimizers,
@@ -318,6 +330,7 @@ def run(cfg: DictConfig, run_dir: Path, choices: dict[str, str] | None = None, r
     p, t = r.progress, r.train
     reason = r.stop_reason()  # set on a resume of a run killed once done
     bar, stop, exit_code = r.progress_bar(), StopSignals(), 1  # signals held until the W&B run is closed
+    startup.loop_starts()
     try:
         stop.install()
         while reason is None:

@@ -17,7 +17,7 @@ import numpy as np
 
 from lander_exp.config import Backend, ObsScaling
 from lander_exp.envs.outcomes import OUTCOMES, classify
-from lander_exp.envs.vec import _scaler
+from lander_exp.envs.vec import _scaler, import_envpool
 
 
 @dataclass
@@ -54,9 +54,7 @@ class _EnvPoolEnv:
     """One EnvPool env, seeded as env 0 of evaluation's pool (EnvPool seeds env i with seed + i)."""
 
     def __init__(self, env_cfg, seed: int):
-        import envpool
-
-        self.pool = envpool.make(env_cfg.id, env_type="gymnasium", num_envs=1, seed=seed, render_mode="rgb_array",
+        self.pool = import_envpool().make(env_cfg.id, env_type="gymnasium", num_envs=1, seed=seed, render_mode="rgb_array",
                                  max_episode_steps=env_cfg.max_episode_steps)
         self.fps = 50  # LunarLander's FPS
 
