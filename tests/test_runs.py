@@ -39,7 +39,8 @@ def test_a_run_killed_before_its_first_checkpoint_is_left_out_of_the_report_list
 
     rep = run_cli(["runs", "--out", "report.html"], cwd=workdir, module="lander_exp.report")
     assert rep.returncode == 0, rep.stderr[-3000:]
-    assert "report.html: 2 runs in 1 groups" in rep.stdout  # the finished run and its copy
+    # the finished run and its copy are one run (same values, same seed), counted once
+    assert "report.html: 1 run in 1 group (1 identical run counted once, 1 run folder left out" in rep.stdout
     notes = rep.stderr.strip().splitlines()
     assert len(notes) == 1 and notes[0].startswith(f"lander_exp.report: note: {dead.relative_to(workdir)} left out: "), notes
 

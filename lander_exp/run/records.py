@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import shutil
 import subprocess
 import sys
@@ -71,10 +72,15 @@ def setting(config: dict) -> dict[str, object]:
     return {k: v for k, v in flatten(config).items() if not not_setting(k)}
 
 
+def setting_key(config: dict) -> str:
+    """`setting(config)` as canonical text: the report's groups are the runs with equal keys."""
+    return json.dumps(setting(config), sort_keys=True, default=str)
+
+
 def setting_hash(config: dict) -> str:
-    """6 hex digits of `setting(config)`: the W&B group's suffix and the report's grouping rule, so
-    that two runs share a group exactly when they differ only by seed, whichever keys a sweep varies."""
-    return hashlib.sha1(json.dumps(setting(config), sort_keys=True, default=str).encode()).hexdigest()[:6]
+    """6 hex digits of `setting_key(config)`: the W&B group's suffix, so that two runs share a W&B group
+    exactly when they share a report group (they differ only by seed), whichever keys a sweep varies."""
+    return hashlib.sha1(setting_key(config).encode()).hexdigest()[:6]
 
 
 def wandb_executable() -> str:
@@ -99,28 +105,35 @@ def tracked(run_dir: Path) -> bool:
     return info.get("mode") != "disabled" and bool(info.get("dir"))
 
 
-def find_run_dirs(paths: list[Path], skipped: list[Path] | None = None) -> list[Path]:
-    """Run folders named by `paths`: each path is a run folder or any folder holding run folders
-    (searched recursively for wandb_run.json), e.g. a multirun/sweep folder or runs/ itself. Runs
-    found by the search that were not tracked are left out (and appended to `skipped`)."""
+def run_dirs_under(paths: list[Path]) -> list[Path]:
+    """Every run folder named by `paths`, whether or not it can be read: each path is a run folder or
+    any folder holding run folders (searched recursively for wandb_run.json), e.g. a multirun or sweep
+    folder or runs/ itself."""
     found: list[Path] = []
     for path in paths:
         if not path.exists():
             raise ConfigError(f"{path} does not exist: pass run folders or folders that contain them")
-        if (path / RUN_FILE).is_file():
-            found.append(path)
-            continue
-        inside = sorted(p.parent for p in path.rglob(RUN_FILE))
-        untracked = [p for p in inside if not tracked(p)]
-        inside = [p for p in inside if tracked(p)]
-        if skipped is not None:
-            skipped.extend(untracked)
+        inside = [path] if (path / RUN_FILE).is_file() else sorted(p.parent for p in path.rglob(RUN_FILE))
+        if not inside:
+            raise ConfigError(f"{path} holds no run folder (no {RUN_FILE} below it): pass folders made by "
+                              f"{python_command('lander_exp')}")
+        found.extend(inside)
+    return list(dict.fromkeys(p.resolve() for p in found))
+
+
+def find_run_dirs(paths: list[Path]) -> list[Path]:
+    """The run folders named by `paths` (see run_dirs_under) that wrote a W&B record to read: runs found
+    by the search that were trained with tracking off, or killed before W&B started, are left out."""
+    found: list[Path] = []
+    for path in paths:
+        inside = run_dirs_under([path])
+        if inside != [path.resolve()]:
+            inside = [p for p in inside if tracked(p)]
         if not inside:
             raise ConfigError(f"{path} holds no tracked run folder (no {RUN_FILE} of a W&B-tracked run below it): "
                               f"pass folders made by {python_command('lander_exp')} with W&B tracking on")
         found.extend(inside)
-    unique = list(dict.fromkeys(p.resolve() for p in found))
-    return unique
+    return list(dict.fromkeys(found))
 
 
 def wandb_dir_of(run_dir: Path) -> Path:
@@ -151,15 +164,29 @@ def _x_axis(metric_records: list[dict], config: dict) -> str:
     return ALGO_AXIS.get(config.get("algo", {}).get("name"), "global_step")
 
 
+NON_FINITE = {"Infinity": math.inf, "-Infinity": -math.inf, "NaN": math.nan}  # how W&B's config stores them
+
+
+def config_values(config: dict) -> dict:
+    """A config as W&B gives it back, with its numbers as trained: W&B writes inf and nan as the
+    strings "Infinity", "-Infinity", "NaN" (e.g. REINFORCE's algo.max_grad_norm=.inf)."""
+    def back(value):
+        if isinstance(value, dict):
+            return {k: back(v) for k, v in value.items()}
+        return NON_FINITE.get(value, value) if isinstance(value, str) else value
+
+    return {k: back(v) for k, v in config.items() if not k.startswith("_")}
+
+
 def from_records(records: list[dict], source: str) -> RunRecord:
     """A RunRecord from the records `wandb leet inspect --json` prints."""
     run = next((r["run"] for r in records if r["type"] == "run"), None)
     if run is None:
         raise ConfigError(f"{source} holds no W&B run header: the record is incomplete")
-    config = {k: v for k, v in run.get("config", {}).get("update", {}).items() if k != "_wandb"}
+    config = config_values(run.get("config", {}).get("update", {}))
     for rec in records:  # config updates after init (none today, but cheap to honour)
         if rec["type"] == "config":
-            config.update({k: v for k, v in rec["config"].get("update", {}).items() if k != "_wandb"})
+            config.update(config_values(rec["config"].get("update", {})))
     summary: dict = {}
     for rec in records:
         if rec["type"] == "summary":
@@ -207,7 +234,7 @@ def load_wandb(project: str | None = None, sweep: str | None = None) -> list[Run
     for run in runs:
         if run.job_type == "analysis":  # lander_exp.tools.analyze's image runs: no training curves
             continue
-        config = {k: v for k, v in run.config.items() if not k.startswith("_")}
+        config = config_values(dict(run.config))
         history = [dict(row) for row in run.scan_history()]
         x_axis = ALGO_AXIS.get(config.get("algo", {}).get("name"), "global_step")
         out.append(RunRecord(id=run.id, name=run.name, group=run.group or "", config=config, x_axis=x_axis,

@@ -1,22 +1,23 @@
 """`python -m lander_exp.report RUN_OR_SWEEP_FOLDER... [--out report.html] [--threshold 200] [--export DIR]`:
 one self-contained HTML page (Plotly's JS inlined, no network needed) that compares runs.
 
-Runs are grouped by the config keys whose values differ between them (the seed and the bookkeeping
-keys of records.NOT_SETTING never split a group). The page opens with the statistics a reviewer can
-trust with a handful of seeds (lander_exp/tools/stats.py, after rliable): per group the IQM, mean and
-median of the final evaluation return with bootstrap 95% intervals, the probability that one group's
-run beats another's, performance profiles, and the time to a score (env steps and seconds, runs that
-never got there counted as censored). Then each group's curves against the runs' own x-axis (PPO:
-global_step, REINFORCE: episode): the mean over its seeds with a bootstrap 95% band. Every run's config
-sits one click away. The same page can be built from an online W&B project or sweep; --export also
-writes the runs in formats other tools read (lander_exp/tools/export.py)."""
+A group is the runs that trained with the same values but the seed (the rule that names W&B groups,
+lander_exp/tools/grouping.py: preset choices never split or name a group); identical runs (same values,
+same seed) count once and are listed; runs that cannot be read, or were not evaluated, are listed with
+the reason (lander_exp/tools/collect.py). For each environment, the page opens with the statistics a
+reviewer can trust with a handful of seeds (lander_exp/tools/stats.py, after rliable): per group the
+IQM, mean and median of the final evaluation return with bootstrap 95% intervals, the probability that
+one group's run beats another's, performance profiles, and the time to a score (env steps and seconds,
+runs that never got there counted as censored). Then each group's curves against the runs' own x-axis
+(PPO: env steps, REINFORCE: episodes): the mean over its seeds with a bootstrap 95% band. Every run's
+config sits one click away. The same page can be built from an online W&B project or sweep; --export
+also writes the runs in formats other tools read (lander_exp/tools/export.py)."""
 
 from __future__ import annotations
 
 import argparse
 import datetime as dt
 import html
-import json
 import math
 import sys
 from collections import Counter
@@ -28,19 +29,21 @@ import yaml
 
 from lander_exp.config import ConfigError
 from lander_exp.envs.outcomes import RATES as OUTCOMES
-from lander_exp.run.records import NOT_SETTING, RunRecord, find_run_dirs, flatten, load_local, load_wandb, not_setting
-from lander_exp.shell import pip_install, python_command, shown, unwritable
+from lander_exp.run.records import NOT_SETTING, RunRecord, load_wandb, setting
+from lander_exp.shell import pip_install, python_command, unwritable
 from lander_exp.tools import stats
+from lander_exp.tools.collect import LeftOut, collect, no_evaluation, no_runs
+from lander_exp.tools.grouping import UNITS, Group, Grouping, amount, group_runs, last_x, value_text
 
 JUMP_KEY = "jump/episode"  # written into the W&B summary by the REINFORCE jump detector
 MAX_POINTS = 1500  # per curve: longer histories are averaged into this many bins
-LABEL_MAX = 40  # characters of a group's name in legends and hovers; the table and tooltips give all of it
 MARKERS_UP_TO = 60  # curves with at most this many points also get markers: a lone evaluation stays visible
 MA_EPISODES = 100  # training outcome rates are drawn over the last 100 episodes, like episode/return_ma100
 THRESHOLD = 200.0  # the score whose time to reach the report tabulates (LunarLander's "solved")
 BAND_ALPHA = 0.12
 
 RETURN_KEYS = ("eval/return_mean", "episode/return", "episode/return_ma100")
+RATE_KEYS = {f"{ns}/{o}" for ns in ("eval", "episode") for o in OUTCOMES}  # fractions: their axis is [0, 1]
 # (title, metric key, episodes to average over or None); a trailing * gives one panel per key under it
 PANELS: list[tuple[str, str, int | None]] = [
     ("Evaluation return (deterministic policy)", "eval/return_mean", None),
@@ -55,105 +58,6 @@ PANELS: list[tuple[str, str, int | None]] = [
     *[(f"Evaluation outcome rate: {o}", f"eval/{o}", None) for o in OUTCOMES],
     *[(f"Training outcome rate over the last {MA_EPISODES} episodes: {o}", f"episode/{o}", MA_EPISODES) for o in OUTCOMES],
 ]
-
-
-@dataclass
-class Group:
-    label: str  # "key=value, ..." over the keys that tell groups apart
-    values: dict[str, object]  # every differing key's value in this group
-    runs: list[RunRecord]
-    color: str
-    id: str = ""  # "g0", "g1", ...: ties the group's traces in every chart to its legend entry
-
-    @property
-    def x_axis(self) -> str:
-        return self.runs[0].x_axis
-
-    @property
-    def name(self) -> str:
-        """The label, cut to LABEL_MAX characters (numbered, so that cut labels stay distinct)."""
-        if len(self.label) <= LABEL_MAX:
-            return self.label
-        return f"{int(self.id[1:]) + 1}. {self.label[:LABEL_MAX - 5].rstrip(', ')}…"
-
-
-# ---- grouping ----------------------------------------------------------------------------------
-
-def _ignored(key: str) -> bool:
-    """Keys that never split a group (seed, bookkeeping); preset choices are kept: they name groups."""
-    return not_setting(key) and not key.startswith("preset.")
-
-
-def differing_keys(runs: list[RunRecord]) -> list[str]:
-    flat = [flatten(r.config) for r in runs]
-    keys = sorted({k for f in flat for k in f if not _ignored(k)})
-    return [k for k in keys if len({json.dumps(f.get(k), sort_keys=True) for f in flat}) > 1]
-
-
-def _label_keys(keys: list[str], flat: list[dict]) -> list[str]:
-    """The keys that name the groups in legends: the preset choices that split them (network=wide says
-    more than three network.* values), then, while groups remain that these cannot tell apart, the key
-    that splits the most of them (the fewest keys, so the shortest labels)."""
-    def tuples(chosen: list[str]) -> int:
-        return len({json.dumps([f.get(k) for k in chosen], default=str) for f in flat})
-
-    wanted = tuples(keys)
-    shown: list[str] = []
-    for key in sorted(k for k in keys if k.startswith("preset.")):
-        if tuples([*shown, key]) > tuples(shown):
-            shown.append(key)
-    rest = sorted((k for k in keys if k not in shown), key=lambda k: (not k.endswith(".name"), len(k), k))
-    while tuples(shown) < wanted:
-        best = max(rest, key=lambda k: tuples([*shown, k]))  # max keeps the first of equals: names, short keys
-        shown.append(best)
-        rest.remove(best)
-    return shown
-
-
-def _display_names(keys: list[str]) -> dict[str, str]:
-    """How a key is written in a label: preset choices by their group (lr=fast); a long key by its last
-    part where no other differing key ends the same (hidden_dim=16, not network.hidden_dim=16)."""
-    tails = Counter(k.rsplit(".", 1)[-1] for k in keys)
-    presets = {k.removeprefix("preset.") for k in keys if k.startswith("preset.")}
-    out = {}
-    for k in keys:
-        tail = k.rsplit(".", 1)[-1]
-        if k.startswith("preset."):
-            out[k] = k.removeprefix("preset.")
-        elif len(k) > 12 and tails[tail] == 1 and tail not in presets:
-            out[k] = tail
-        else:
-            out[k] = k
-    return out
-
-
-def group_runs(runs: list[RunRecord]) -> tuple[list[Group], list[str]]:
-    """Groups of runs that share every config value but the seed; returns (groups, differing keys)."""
-    import plotly.colors
-
-    palette = plotly.colors.qualitative.Plotly + plotly.colors.qualitative.D3
-    keys = differing_keys(runs)
-    flat = [flatten(r.config) for r in runs]
-    shown = _label_keys(keys, flat)
-    names = _display_names(keys)
-    buckets: dict[str, list[int]] = {}
-    for i, f in enumerate(flat):
-        buckets.setdefault(json.dumps([f.get(k) for k in keys] + [runs[i].x_axis], default=str), []).append(i)
-    groups = []
-    for n, members in enumerate(buckets.values()):
-        f = flat[members[0]]
-        # a key the group does not have (None: e.g. PPO's clip range in a REINFORCE run) is left out of its label;
-        # labels stay distinct, since groups with the same values and the same missing keys are one group
-        label = ", ".join(f"{names[k]}={_short(f.get(k))}" for k in shown if f.get(k) is not None)
-        if not label:
-            label = runs[members[0]].group or "all runs"
-        groups.append(Group(label, {k: f.get(k) for k in keys}, [runs[i] for i in members], palette[n % len(palette)],
-                            id=f"g{n}"))
-    return groups, keys
-
-
-def _short(value: object) -> str:
-    return f"{value:g}" if isinstance(value, float) else str(value)
 
 
 # ---- curves ------------------------------------------------------------------------------------
@@ -245,6 +149,19 @@ def _layout(fig, title: str, x_title: str, height: int = 340) -> None:
     fig.update_xaxes(title_text=x_title)
 
 
+def _hover_name(g: Group) -> str:
+    """A group in a chart's hover: its label in bold, then its full title, a few keys a line."""
+    lines, line = [], ""
+    for part in g.title.split(", "):
+        if line and len(line) + len(part) > 70:
+            lines.append(line)
+            line = ""
+        line = f"{line}, {part}" if line else part
+    lines.append(line)
+    full = "" if g.title == g.label else "<br>" + "<br>".join(html.escape(x) for x in lines)
+    return f"<b>{html.escape(g.label)}</b>{full}"
+
+
 def panel_figure(title: str, key: str, groups: list[Group], x_axis: str, window: int | None = None,
                  reps: int = stats.REPS):
     """One Plotly figure of one metric: each group's mean line over its seeds and bootstrap 95% band;
@@ -259,21 +176,24 @@ def panel_figure(title: str, key: str, groups: list[Group], x_axis: str, window:
     for group, c in curves:
         if np.any(c.high > c.low):
             fig.add_trace(go.Scatter(x=c.x, y=c.high, mode="lines", line={"width": 0}, hoverinfo="skip",
-                                     showlegend=False, legendgroup=group.id, name=f"{group.name} 95% high"))
+                                     showlegend=False, legendgroup=group.id, name=f"{group.label} 95% high"))
             fig.add_trace(go.Scatter(x=c.x, y=c.low, mode="lines", line={"width": 0}, fill="tonexty",
                                      fillcolor=_rgba(group.color, BAND_ALPHA), hoverinfo="skip", showlegend=False,
-                                     legendgroup=group.id, name=f"{group.name} 95% low"))
+                                     legendgroup=group.id, name=f"{group.label} 95% low"))
+    unit = UNITS.get(x_axis, x_axis)
     for group, c in curves:
         fig.add_trace(go.Scatter(
-            x=c.x, y=c.mean, mode="lines+markers" if len(c.x) <= MARKERS_UP_TO else "lines", name=group.name,
+            x=c.x, y=c.mean, mode="lines+markers" if len(c.x) <= MARKERS_UP_TO else "lines", name=group.label,
             legendgroup=group.id, line={"color": group.color, "width": 2}, marker={"size": 6, "color": group.color},
             customdata=np.stack([c.low, c.high, c.counted], axis=-1),
-            hovertemplate=(f"<b>{html.escape(group.name)}</b><br>{x_axis} %{{x:,.0f}}<br>mean %{{y:.4g}}"
+            hovertemplate=(f"{_hover_name(group)}<br>%{{x:,.0f}} {unit}<br>mean %{{y:.4g}}"
                            " [%{customdata[0]:.4g}, %{customdata[1]:.4g}]<br>seeds %{customdata[2]}<extra></extra>")))
     if key in RETURN_KEYS:
         for group, c in curves:
             _add_jumps(fig, group, c)
-    _layout(fig, title, x_axis)
+    _layout(fig, title, f"{unit} ({x_axis})")
+    if key in RATE_KEYS:
+        fig.update_yaxes(range=[-0.02, 1.02], title_text="fraction of episodes")
     return fig
 
 
@@ -285,7 +205,7 @@ def _add_jumps(fig, group: Group, c: Curve) -> None:
         return
     xs = [jx for _, jx in jumps]
     fig.add_trace(go.Scatter(
-        x=xs, y=np.interp(xs, c.x, c.mean), mode="markers", name=f"{group.name} · jump",
+        x=xs, y=np.interp(xs, c.x, c.mean), mode="markers", name=f"{group.label} · jump",
         marker={"symbol": "star", "size": 13, "color": group.color, "line": {"color": "black", "width": 1}},
         text=[f"{run.name}: jump at episode {run.summary[JUMP_KEY]:g}" for run, _ in jumps],
         hovertemplate="%{text}<extra></extra>", legendgroup=group.id, showlegend=False))
@@ -312,12 +232,12 @@ def _iv(iv: stats.Interval, fmt: str = ".1f") -> str:
 
 
 def _swatch(g: Group) -> str:
-    return f'<span class="swatch" style="background:{g.color}"></span>{html.escape(g.name)}'
+    return f'<span class="swatch" style="background:{g.color}"></span>{html.escape(g.label)}'
 
 
 @dataclass
 class Statistics:
-    """Everything the page's statistics section shows, computed once."""
+    """Everything one environment's statistics show, computed once."""
     scores: dict[str, np.ndarray]  # group id -> final evaluation returns of its runs
     aggregates: dict[str, dict[str, stats.Interval]]
     improvements: list[tuple[Group, Group, stats.Interval]]  # P(first's run > second's run)
@@ -327,6 +247,9 @@ class Statistics:
 
 
 def compute_statistics(groups: list[Group], threshold: float = THRESHOLD, reps: int = stats.REPS) -> Statistics:
+    """The statistics of groups of one environment: scores of different environments are not on one scale."""
+    if len({g.env for g in groups}) > 1:
+        raise ValueError(f"statistics compare the groups of one environment, not of {sorted({g.env for g in groups})}")
     scores = {g.id: stats.final_scores(g.runs) for g in groups}
     scored = [g for g in groups if len(scores[g.id])]
     agg = stats.aggregates({g.id: scores[g.id] for g in scored}, reps=reps)
@@ -345,34 +268,47 @@ def compute_statistics(groups: list[Group], threshold: float = THRESHOLD, reps: 
     return Statistics(scores, agg, improvements, reaches, to_score, threshold)
 
 
-def _median_time(t: stats.TimeToScore, fmt: str) -> str:
+def _median_time(t: stats.TimeToScore, unit: str) -> str:
+    fmt = ",.1f" if unit == "s" and t.censored_at < 10 else ",.0f"  # tiny runs end within seconds
     if t.median.value == math.inf:
-        return f"not reached by half (runs ended by {format(t.censored_at, fmt)})"
+        return f"not reached by half (runs ended by {format(t.censored_at, fmt)} {unit})"
     return _iv(t.median, fmt)
 
 
+def _unevaluated(g: Group) -> str:
+    """Why a group has no final score: its runs' reasons (one line per distinct reason)."""
+    reasons = Counter(no_evaluation(r) for r in g.runs)
+    return "; ".join(f"{reason}{f' (×{n})' if n > 1 else ''}" for reason, n in reasons.items())
+
+
 def statistics_tables(groups: list[Group], st: Statistics) -> str:
-    head = ["group", "runs", f"IQM final eval return {_ci_head()}", "mean", "median"]
+    head = ["group", "runs evaluated", f"IQM final eval return {_ci_head()}", "mean", "median"]
     rows = []
     for g in groups:
-        if g.id not in st.aggregates:
-            continue
-        a, n = st.aggregates[g.id], len(st.scores[g.id])
-        rows.append(_row([_swatch(g), f"{n}{_few(n)}", _iv(a["iqm"]), _iv(a["mean"]), _iv(a["median"])], g))
+        n = len(st.scores[g.id])
+        runs = f"{n}{_few(n)}" if n == len(g.runs) else f"{n} of {len(g.runs)}{_few(n) if n else ''}"
+        if g.id in st.aggregates:
+            a = st.aggregates[g.id]
+            rows.append(_row([_swatch(g), runs, _iv(a["iqm"]), _iv(a["mean"]), _iv(a["median"])], g))
+        else:
+            rows.append(_row([_swatch(g), runs, f"no evaluation: {html.escape(_unevaluated(g))}"], g, span_last=3))
     final = _table(head, rows, "final-stats")
     pairs = [_row([f"{_swatch(a)} over {_swatch(b)}", _iv(p, ".2f"),
                    f"{len(st.scores[a.id])} vs {len(st.scores[b.id])}{_few(min(len(st.scores[a.id]), len(st.scores[b.id])))}"])
              for a, b, p in st.improvements]
-    poi = _table(["groups", f"P(a run of the first scores above a run of the second) {_ci_head()}", "runs"], pairs,
-                 "improvement") if pairs else "<p>One group: nothing to compare.</p>"
+    scored = sum(1 for g in groups if g.id in st.aggregates)
+    poi = (_table(["groups", f"P(a run of the first scores above a run of the second) {_ci_head()}", "runs"], pairs,
+                  "improvement") if pairs else
+           f"<p>{'One group' if scored == 1 else 'No group'} with an evaluation: nothing to compare.</p>")
     t = f"{st.threshold:g}"
     rows = []
     for g in groups:
         if g.id not in st.to_score:
+            rows.append(_row([_swatch(g), f"0 of {len(g.runs)}", "no evaluation"], g, span_last=2))
             continue
         steps, secs = st.to_score[g.id]
         rows.append(_row([_swatch(g), f"{steps.reached} of {steps.runs}{_few(steps.runs)}",
-                          _median_time(steps, ",.0f"), _median_time(secs, ",.0f")], g))
+                          _median_time(steps, "env steps"), _median_time(secs, "s")], g))
     reach = _table(["group", f"runs that reached {t}", f"median env steps to {t} {_ci_head()}",
                     f"median seconds to {t} {_ci_head()}"], rows, "time-to-score")
     return (f"<h3>Final evaluation return</h3>{final}"
@@ -401,18 +337,19 @@ def profile_figure(groups: list[Group], st: Statistics, reps: int = stats.REPS):
         _, low, high = profiles[g.id]
         if np.any(high > low):
             fig.add_trace(go.Scatter(x=taus, y=high, mode="lines", line={"width": 0, "shape": "hv"}, hoverinfo="skip",
-                                     legendgroup=g.id, name=f"{g.name} 95% high"))
+                                     legendgroup=g.id, name=f"{g.label} 95% high"))
             fig.add_trace(go.Scatter(x=taus, y=low, mode="lines", line={"width": 0, "shape": "hv"}, fill="tonexty",
                                      fillcolor=_rgba(g.color, BAND_ALPHA), hoverinfo="skip", legendgroup=g.id,
-                                     name=f"{g.name} 95% low"))
+                                     name=f"{g.label} 95% low"))
     for g in scored:
         fraction, low, high = profiles[g.id]
         fig.add_trace(go.Scatter(x=taus, y=fraction, mode="lines", line={"color": g.color, "width": 2, "shape": "hv"},
-                                 name=g.name, legendgroup=g.id, customdata=np.stack([low, high], axis=-1),
-                                 hovertemplate=(f"<b>{html.escape(g.name)}</b><br>above %{{x:.0f}}: %{{y:.0%}}"
+                                 name=g.label, legendgroup=g.id, customdata=np.stack([low, high], axis=-1),
+                                 hovertemplate=(f"{_hover_name(g)}<br>above %{{x:.0f}}: %{{y:.0%}}"
                                                 " [%{customdata[0]:.0%}, %{customdata[1]:.0%}]<extra></extra>")))
     fig.add_vline(x=st.threshold, line={"color": "grey", "dash": "dot", "width": 1})
-    _layout(fig, "Performance profile", "final evaluation return (score)", height=360)
+    env = groups[0].env
+    _layout(fig, f"Performance profile{f': {env}' if env else ''}", "final evaluation return (score)", height=360)
     fig.update_yaxes(range=[-0.02, 1.02], tickformat=".0%", title_text="runs scoring above")
     return fig
 
@@ -429,13 +366,6 @@ def _best(run: RunRecord, key: str) -> float | None:
     return max(ys) if ys else None
 
 
-def last_x(run: RunRecord) -> float | None:
-    """How far the run went on its x-axis: its last logged row, not its last evaluation (a run
-    stopped between evaluations went further than its last evaluation)."""
-    xs = [float(row[run.x_axis]) for row in run.history if isinstance(row.get(run.x_axis), int | float)]
-    return max(xs) if xs else None
-
-
 def _spread(values: list[float | None], fmt: str = ".1f") -> str:
     """The mean over runs, with the runs' range (not a ±std that a few seeds cannot estimate)."""
     vals = [v for v in values if v is not None]
@@ -447,26 +377,30 @@ def _spread(values: list[float | None], fmt: str = ".1f") -> str:
             f'{format(max(vals), fmt)})</span>')
 
 
-def _row(cells: list[str], g: Group | None = None) -> str:
-    title = f' title="{html.escape(g.label)}"' if g is not None else ""
-    return f"<tr{title}>" + "".join(f"<td>{c}</td>" for c in cells) + "</tr>"
+def _row(cells: list[str], g: Group | None = None, span_last: int = 0) -> str:
+    """A table row; with `span_last`, the last cell spans that many columns (a sentence where numbers would be)."""
+    title = f' title="{html.escape(g.title)}"' if g is not None else ""
+    tds = [f"<td>{c}</td>" for c in cells]
+    if span_last:
+        tds[-1] = f'<td colspan="{span_last}">{cells[-1]}</td>'
+    return f"<tr{title}>" + "".join(tds) + "</tr>"
 
 
 def group_table(groups: list[Group]) -> str:
-    head = ["group", "seeds", "x-axis", "last x", "final eval return", "best eval return", "final eval MA",
+    head = ["group", "seeds", "went to", "final eval return", "best eval return", "final eval MA",
             "final landed rate (eval)", "final return MA100", "jump at episode", "stop reasons"]
     rows = []
     for g in groups:
         jumps = [str(int(r.summary[JUMP_KEY])) for r in g.runs if isinstance(r.summary.get(JUMP_KEY), int | float)]
-        stops = Counter(str(r.summary.get("stop_reason", "?")) for r in g.runs)
-        rows.append(_row([_swatch(g), str(len(g.runs)), g.x_axis, _spread([last_x(r) for r in g.runs], ",.0f"),
+        stops = Counter(str(r.summary.get("stop_reason", "none (killed or running)")) for r in g.runs)
+        rows.append(_row([_swatch(g), str(len(g.runs)), f"{_spread([last_x(r) for r in g.runs], ',.0f')} {g.unit}",
                           _spread([_final(r, "eval/return_mean") for r in g.runs]),
                           _spread([_best(r, "eval/return_mean") for r in g.runs]),
                           _spread([_final(r, "eval/return_ma") for r in g.runs]),
                           _spread([_final(r, "eval/landed") for r in g.runs], ".2f"),
                           _spread([_final(r, "episode/return_ma100") for r in g.runs]), ", ".join(jumps) or "–",
                           ", ".join(f"{k} ×{v}" for k, v in stops.items())], g))
-    return _table(head, rows, "groups")
+    return _table(head, rows, "groups", wide=True)
 
 
 def _reach_cells(reach: stats.Reach | None) -> list[str]:
@@ -477,9 +411,9 @@ def _reach_cells(reach: stats.Reach | None) -> list[str]:
     return [f"not by {reach.steps:,.0f}", f"not by {reach.wall_s:,.0f}"]
 
 
-def run_table(groups: list[Group], st: Statistics) -> str:
-    t = f"{st.threshold:g}"
-    head = ["run", "group", "seed", "final eval return", f"env steps to {t}", f"seconds to {t}", "last x",
+def run_table(groups: list[Group], reaches: dict[str, stats.Reach | None], threshold: float) -> str:
+    t = f"{threshold:g}"
+    head = ["run", "group", "seed", "final eval return", f"env steps to {t}", f"seconds to {t}", "went to",
             "stop reason", "jump at episode", "source", "config"]
     rows = []
     for g in groups:
@@ -487,35 +421,80 @@ def run_table(groups: list[Group], st: Statistics) -> str:
             cfg_text = yaml.safe_dump(r.config, sort_keys=True, default_flow_style=False)
             jump = r.summary.get(JUMP_KEY)
             final = _final(r, "eval/return_mean")
-            end = last_x(r)
-            rows.append(_row([html.escape(r.name), _swatch(g), html.escape(str(r.config.get("seed", "?"))),
-                              "–" if final is None else f"{final:.1f}", *_reach_cells(st.reaches.get(r.id)),
-                              "–" if end is None else f"{end:,.0f}", html.escape(str(r.summary.get("stop_reason", "?"))),
+            rows.append(_row([html.escape(r.name), _swatch(g), html.escape(value_text(r.config.get("seed"))),
+                              "no evaluation" if final is None else f"{final:.1f}", *_reach_cells(reaches.get(r.id)),
+                              amount(last_x(r), r.x_axis), html.escape(str(r.summary.get("stop_reason", "–"))),
                               f"{jump:g}" if isinstance(jump, int | float) else "–", f"<code>{html.escape(r.source)}</code>",
                               f'<details><summary>config</summary><pre class="config">{html.escape(cfg_text)}</pre></details>']))
-    return _table(head, rows, "runs")
+    return _table(head, rows, "runs", wide=True)
 
 
-def _table(head: list[str], rows: list[str], css_id: str) -> str:
-    return (f'<table id="{css_id}"><thead><tr>' + "".join(f"<th>{h}</th>" for h in head)
-            + "</tr></thead><tbody>" + "".join(rows) + "</tbody></table>")
+def _table(head: list[str], rows: list[str], name: str, wide: bool = False) -> str:
+    """A table in a box of its own that scrolls sideways when the table is wider than the page;
+    `name` is its class (one per section) and, for the page's single tables, its id (`wide`)."""
+    ident = f' id="{name}"' if wide else ""
+    return (f'<div class="scroll"><table{ident} class="{name}"><thead><tr>' + "".join(f"<th>{h}</th>" for h in head)
+            + "</tr></thead><tbody>" + "".join(rows) + "</tbody></table></div>")
 
 
-def keys_table(groups: list[Group], keys: list[str]) -> str:
-    """Every differing key (rows) and each group's value (columns)."""
-    head = ["key", *(_swatch(g) for g in groups)]
-    rows = [_row([f"<code>{html.escape(k)}</code>", *(html.escape(_short(g.values.get(k))) for g in groups)]) for k in keys]
-    return _table(head, rows, "keys")
+def keys_table(grouping: Grouping) -> str:
+    """Every differing key (rows) and each group's value (columns), as a user would type it."""
+    head = ["key", *(_swatch(g) for g in grouping.groups)]
+    rows = [_row([f"<code>{html.escape(k)}</code>", *(html.escape(value_text(g.values[k])) for g in grouping.groups)])
+            for k in grouping.keys]
+    return _table(head, rows, "keys", wide=True)
+
+
+def _runs_note(g: Group) -> str:
+    n = len(g.runs)
+    evaluated = sum(1 for r in g.runs if _final(r, "eval/return_mean") is not None)
+    text = f"{n} run{'s' if n > 1 else ''}"
+    if evaluated == 0:
+        return f"{text}, no evaluation"
+    return text if evaluated == n else f"{text}, {n - evaluated} without evaluation"
 
 
 def legend(groups: list[Group]) -> str:
     """The page's legend for a set of charts: one entry per group (its full label on hover); a click
     hides or shows the group in every chart of the page."""
-    items = "".join(f'<button type="button" class="legend-item" data-group="{g.id}" title="{html.escape(g.label)}">'
-                    f'<span class="swatch" style="background:{g.color}"></span>{html.escape(g.name)}'
-                    f' <span class="n">({len(g.runs)} run{"s" if len(g.runs) > 1 else ""})</span></button>'
+    items = "".join(f'<button type="button" class="legend-item" data-group="{g.id}" title="{html.escape(g.title)}">'
+                    f'<span class="swatch" style="background:{g.color}"></span>{html.escape(g.label)}'
+                    f' <span class="n">({_runs_note(g)})</span></button>'
                     for g in groups)
     return f'<div class="legend">{items}</div>'
+
+
+def identical_table(grouping: Grouping) -> str:
+    group_of = {r.id: g for g in grouping.groups for r in g.runs}
+    rows = [_row([_swatch(group_of[same.kept.id]), html.escape(value_text(same.kept.config.get("seed"))),
+                  f"<code>{html.escape(same.kept.source)}</code>",
+                  "<br>".join(f"<code>{html.escape(o.source)}</code>" for o in same.others), html.escape(same.why)])
+            for same in grouping.identical]
+    return _table(["group", "seed", "counted", "also found, not counted", "why that one"], rows, "identical", wide=True)
+
+
+def notes(grouping: Grouping, left_out: list[LeftOut]) -> str:
+    """What the statistics do not count, and why: identical runs, folders that cannot be read, runs
+    without an evaluation."""
+    parts = []
+    if grouping.identical:
+        dropped = sum(len(s.others) for s in grouping.identical)
+        parts.append(f"<h3>Identical runs, counted once ({dropped} not counted)</h3><p class=\"how\">Same values and "
+                     f"same seed: the same experiment run again. Each counts once in the statistics and the curves."
+                     f"</p>{identical_table(grouping)}")
+    if left_out:
+        rows = [_row([f"<code>{html.escape(x.folder)}</code>", html.escape(x.reason)]) for x in left_out]
+        parts.append(f"<h3>Run folders left out ({len(left_out)})</h3>"
+                     f"{_table(['run folder', 'why it is not on this page'], rows, 'left-out', wide=True)}")
+    unevaluated = [(g, r) for g in grouping.groups for r in g.runs if _final(r, "eval/return_mean") is None]
+    if unevaluated:
+        rows = [_row([html.escape(r.name), _swatch(g), f"<code>{html.escape(r.source)}</code>", html.escape(no_evaluation(r))], g)
+                for g, r in unevaluated]
+        parts.append(f"<h3>Runs without an evaluation ({len(unevaluated)}): in the curves, not in the statistics</h3>"
+                     f"{_table(['run', 'group', 'source', 'why'], rows, 'unevaluated', wide=True)}")
+    if not parts:
+        return ""
+    return f'<div id="notes"><h2>Not counted, or not shown</h2>{"".join(parts)}</div>'
 
 
 # ---- page --------------------------------------------------------------------------------------
@@ -526,14 +505,17 @@ h1{font-size:22px;margin-bottom:4px} h2{font-size:18px;margin-top:28px;border-bo
 h3{font-size:15px;margin:16px 0 4px}
 .meta{color:#666;font-size:13px} .grid{display:grid;grid-template-columns:repeat(auto-fill,minmax(560px,1fr));gap:12px}
 table{border-collapse:collapse;font-size:13px;margin:8px 0}
-#groups td:first-child,#final-stats td:first-child{min-width:200px}
+.groups td:first-child,.final-stats td:first-child,.time-to-score td:first-child{min-width:200px;max-width:420px}
 td,th{border:1px solid #ddd;padding:4px 8px;text-align:left;vertical-align:top} th{background:#f5f5f5}
+td code{overflow-wrap:anywhere}
+.keys th{min-width:90px;max-width:220px}
 .swatch{display:inline-block;vertical-align:middle;width:10px;height:10px;border-radius:2px;margin-right:6px}
 .ci{color:#666} .few{color:#a15c00;font-size:12px} .how{color:#444;font-size:13px;max-width:980px}
-pre.config{font-size:11px;max-height:400px;overflow:auto;background:#fafafa;padding:6px}
-.scroll{overflow:auto;max-width:100%}
+pre.config{font-size:11px;max-height:400px;max-width:600px;overflow:auto;background:#fafafa;padding:6px}
+.scroll{overflow-x:auto;max-width:100%}
 .legend{display:flex;flex-wrap:wrap;gap:6px;margin:8px 0;position:sticky;top:0;background:#fff;z-index:5;padding:4px 0}
-.legend-item{font:inherit;font-size:13px;border:1px solid #ddd;border-radius:4px;background:#fff;padding:3px 8px;cursor:pointer}
+.legend-item{font:inherit;font-size:13px;border:1px solid #ddd;border-radius:4px;background:#fff;padding:3px 8px;cursor:pointer;
+  text-align:left;max-width:100%}
 .legend-item.off{opacity:.35;text-decoration:line-through} .legend-item .n{color:#888;font-size:11px}
 #script-errors{color:#b00;white-space:pre-wrap} #script-errors:empty{display:none} code{font-size:11px}
 """
@@ -577,45 +559,76 @@ def _plot(fig, n: int) -> str:
                        config={"displaylogo": False, "responsive": True})
 
 
-def build_html(runs: list[RunRecord], title: str, sources: list[str], threshold: float = THRESHOLD,
-               reps: int = stats.REPS, groups: list[Group] | None = None) -> str:
-    from plotly.offline import get_plotlyjs
-
-    if groups is None:
-        groups, keys = group_runs(runs)
-    else:
-        keys = differing_keys(runs)
-    common = {k: v for k, v in flatten(runs[0].config).items() if k not in keys and not _ignored(k)}
+def _env_section(env: str, groups: list[Group], threshold: float, reps: int, figs: list[str]) -> tuple[str, Statistics]:
+    """One environment's groups: their legend, statistics, performance profile and curves (one set
+    per x-axis: PPO's env steps, REINFORCE's episodes)."""
     st = compute_statistics(groups, threshold, reps)
-    figs: list[str] = []
     profile = profile_figure(groups, st, reps)
+    charts = []
     if profile is not None:
         figs.append(_plot(profile, len(figs)))
-    stats_html = f"{legend(groups)}{statistics_tables(groups, st)}" + (f'<div class="grid">{figs[0]}</div>' if figs else "")
-    sections = []
+        charts.append(f'<div class="grid">{figs[-1]}</div>')
+    curves = []
     for axis in dict.fromkeys(g.x_axis for g in groups):
         axis_groups = [g for g in groups if g.x_axis == axis]
-        charts = []
+        panels = []
         for panel_title, pattern, window in PANELS:
             for key in _expand(pattern, [r for g in axis_groups for r in g.runs]):
                 name = panel_title if key == pattern else f"{panel_title}: {key.rsplit('/', 1)[-1]}"
                 fig = panel_figure(name, key, axis_groups, axis, window, reps)
                 if fig is not None:
-                    charts.append(_plot(fig, len(figs)))
-                    figs.append(charts[-1])
-        heading = f"Curves against {axis}" + (f" ({len(axis_groups)} groups)" if len(axis_groups) > 1 else "")
-        sections.append(f"<h2>{heading}</h2>{legend(axis_groups)}<div class=\"grid\">{''.join(charts)}</div>")
-    named_by = ", ".join(f"<code>{html.escape(k)}</code>" for k in _label_keys(keys, [flatten(r.config) for r in runs]))
-    named_by = named_by or "their W&B group"
-    ignored = ", ".join(k for k in NOT_SETTING if k != "preset")
-    grouping = (f'<p>A group is the runs that share every <span title="ignored: {html.escape(ignored)}">setting</span> '
-                "but the seed. "
-                f"{len(keys)} config key{'s' if len(keys) != 1 else ''} differ between the runs; the groups are named by "
-                f"{named_by}. Lines are means over a group's seeds, bands their bootstrap {stats.CONFIDENCE:.0%} "
-                "interval; ★ marks a detected jump.</p>"
-                f"<details><summary>every key that differs, and each group's value</summary><div class=\"scroll\">"
-                f"{keys_table(groups, keys)}</div></details>") if keys else "<p>All runs share one setting.</p>"
-    common_text = yaml.safe_dump(common, sort_keys=True)
+                    figs.append(_plot(fig, len(figs)))
+                    panels.append(figs[-1])
+        algos = " and ".join(dict.fromkeys(g.algo for g in axis_groups if g.algo))
+        heading = f"Curves against {UNITS.get(axis, axis)}" + (f" ({algos})" if algos else "")
+        curves.append(f'<h3>{html.escape(heading)}</h3><div class="grid">{"".join(panels)}</div>')
+    runs = sum(len(g.runs) for g in groups)
+    algos = ", ".join(dict.fromkeys(g.algo.upper() for g in groups if g.algo))
+    what = f"{env}{f' ({algos})' if algos else ''}: " if env else ""
+    heading = f"{what}{len(groups)} group{'s' if len(groups) != 1 else ''}, {runs} run{'s' if runs != 1 else ''}"
+    body = (f'<section class="env" data-env="{html.escape(env)}"><h2>{html.escape(heading)}</h2>{legend(groups)}'
+            f"{statistics_tables(groups, st)}{''.join(charts)}{''.join(curves)}</section>")
+    return body, st
+
+
+def build_html(runs: list[RunRecord], title: str, sources: list[str], threshold: float = THRESHOLD,
+               reps: int = stats.REPS, left_out: list[LeftOut] = (), grouping: Grouping | None = None) -> str:
+    """The page. `runs`: every run read (identical ones are counted once here); `left_out`: the
+    folders that could not be read, listed on the page with their reasons."""
+    from plotly.offline import get_plotlyjs
+
+    grouping = grouping or group_runs(runs)
+    groups, keys = grouping.groups, grouping.keys
+    figs: list[str] = []
+    sections, reaches = [], {}
+    for env in grouping.envs():
+        body, st = _env_section(env, [g for g in groups if g.env == env], threshold, reps, figs)
+        sections.append(body)
+        reaches.update(st.reaches)
+    counted = grouping.runs
+    named_by = ", ".join(f"<code>{html.escape(k)}</code>" for k in grouping.named_by) or "their W&B group"
+    ignored = ", ".join(NOT_SETTING)
+    envs = grouping.envs()
+    split = (" Each environment is compared on its own: their scores are not on one scale." if len(envs) > 1 else "")
+    grouping_html = (f'<p>A group is the runs that trained with the same values but the seed (the rule that names W&B '
+                     f'groups: <span title="never split a group: {html.escape(ignored)}">preset choices and bookkeeping '
+                     f"keys</span> never split one). {len(keys)} config key{'s differ' if len(keys) != 1 else ' differs'}; "
+                     f"labels name {named_by} (full values on hover). Lines are means over a group's seeds, bands their "
+                     f"bootstrap {stats.CONFIDENCE:.0%} interval; ★ marks a detected jump.{split}</p>"
+                     f"<details><summary>every key that differs, and each group's value</summary>{keys_table(grouping)}"
+                     "</details>") if keys else "<p>All runs share one setting.</p>"
+    common = yaml.safe_dump({k: v for k, v in setting(counted[0].config).items() if k not in keys}, sort_keys=True)
+    built = f"{dt.datetime.now(dt.timezone.utc):%Y-%m-%d %H:%M}"
+    extra = []
+    if grouping.identical:
+        n = sum(len(s.others) for s in grouping.identical)
+        extra.append(f"{n} identical run{'s' if n != 1 else ''} counted once")
+    if left_out:
+        extra.append(f"{len(left_out)} run folder{'s' if len(left_out) != 1 else ''} left out")
+    unevaluated = sum(1 for r in counted if _final(r, "eval/return_mean") is None)
+    if unevaluated:
+        extra.append(f"{unevaluated} run{'s' if unevaluated != 1 else ''} without an evaluation")
+    extra_html = f'<div class="meta">{", ".join(extra)}: <a href="#notes">listed below</a></div>' if extra else ""
     return f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><title>{html.escape(title)}</title>
 <script>{ERROR_HOOK}</script>
@@ -623,19 +636,24 @@ def build_html(runs: list[RunRecord], title: str, sources: list[str], threshold:
 <style>{STYLE}</style></head>
 <body data-expected-plots="{len(figs)}">
 <h1>{html.escape(title)}</h1>
-<div class="meta">{len(runs)} runs in {len(groups)} groups · built {dt.datetime.now(dt.timezone.utc):%Y-%m-%d %H:%M} UTC
- from {html.escape(", ".join(sources))}</div>
+<div class="meta">{_count(len(counted), 'run')} in {_count(len(groups), 'group')} · built {built} UTC
+ from {html.escape(", ".join(sources))}</div>{extra_html}
 <pre id="script-errors"></pre>
-<div id="grouping">{grouping}</div>
-<details><summary>config shared by all runs</summary><pre class="config">{html.escape(common_text)}</pre></details>
-<h2>Comparison</h2>{HOW_TO_READ}{stats_html}
-<h2>Final metrics per group</h2>
-<p class="how">The mean over a group's runs, their range in brackets; "last x" is how far the runs went.</p>{group_table(groups)}
+<div id="grouping">{grouping_html}</div>
+<details><summary>config shared by all runs</summary><pre class="config">{html.escape(common)}</pre></details>
+{notes(grouping, list(left_out))}
+<h2>How to read the comparison</h2>{HOW_TO_READ}
 {''.join(sections)}
-<h2>Runs</h2>{run_table(groups, st)}
+<h2>Final metrics per group</h2>
+<p class="how">The mean over a group's runs, their range in brackets; "went to" is how far the runs went.</p>{group_table(groups)}
+<h2>Runs</h2>{run_table(groups, reaches, threshold)}
 <script>{FINISH}</script>
 </body></html>
 """
+
+
+def _count(n: int, what: str) -> str:
+    return f"{n} {what}{'s' if n != 1 else ''}"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -673,23 +691,19 @@ def main(argv: list[str] | None = None) -> int:
             import rliable  # noqa: F401
         except ImportError as ex:
             raise ConfigError(f"the report needs {ex.name}: {pip_install('analysis')}") from None
+        left_out: list[LeftOut] = []
         if args.paths:
-            skipped: list[Path] = []
-            unreadable: list[tuple[Path, str]] = []
-            runs = load_local(find_run_dirs(args.paths, skipped), skipped=unreadable)
-            for path in skipped:
-                print(f"lander_exp.report: note: {path} left out: it was run with tracking off", file=sys.stderr)
-            unreadable += [(Path(r.source), "its W&B record holds no logged epoch") for r in runs if not r.history]
-            runs = [r for r in runs if r.history]
-            for path, why in unreadable:
-                print(f"lander_exp.report: note: {shown(path)} left out: {why} (list runs that cannot be read or resumed with "
-                      f"{python_command('lander_exp.runs', 'list', *args.paths)})", file=sys.stderr)
+            runs, left_out = collect(args.paths)
         else:
-            runs = load_wandb(project=args.wandb_project, sweep=args.wandb_sweep)
+            read = load_wandb(project=args.wandb_project, sweep=args.wandb_sweep)
+            runs = [r for r in read if r.history]
+            left_out = [LeftOut(r.source, "its W&B run holds no logged epoch") for r in read if not r.history]
+        for x in left_out:
+            print(f"lander_exp.report: note: {x.folder} left out: {x.reason}", file=sys.stderr)
         if not runs:
-            raise ConfigError(f"no readable runs found in {', '.join(sources)}")
-        groups, _ = group_runs(runs)
-        page = build_html(runs, args.title, sources, args.threshold, args.bootstrap_reps, groups)
+            raise no_runs(sources, left_out)
+        grouping = group_runs(runs)
+        page = build_html(runs, args.title, sources, args.threshold, args.bootstrap_reps, left_out, grouping)
         try:
             args.out.parent.mkdir(parents=True, exist_ok=True)
             args.out.write_text(page, encoding="utf-8")
@@ -699,11 +713,17 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigError as ex:
         print(f"lander_exp.report: error: {ex}", file=sys.stderr)
         return 2
-    print(f"{args.out}: {len(runs)} runs in {len(groups)} groups")
+    extra = []
+    if grouping.identical:
+        extra.append(f"{_count(sum(len(s.others) for s in grouping.identical), 'identical run')} counted once")
+    if left_out:
+        extra.append(f"{_count(len(left_out), 'run folder')} left out")
+    print(f"{args.out}: {_count(len(grouping.runs), 'run')} in {_count(len(grouping.groups), 'group')}"
+          + (f" ({', '.join(extra)}: listed on the page)" if extra else ""))
     if args.export is not None:
         from lander_exp.tools.export import write_export
 
-        files = write_export(args.export, [(g.label, g.runs) for g in groups])
+        files = write_export(args.export, [(g.label, g.runs) for g in grouping.groups])
         print(f"{args.export}: {len(files)} files (evaluations.npz per run, curves.csv)")
     return 0
 
