@@ -135,6 +135,26 @@ def test_evaluate_falls_back_past_a_damaged_checkpoint_and_refuses_it_when_named
     assert line.startswith("lander_exp.evaluate: error: checkpoint") and newest.name in line and "damaged" in line
 
 
+def test_analyze_falls_back_past_a_damaged_checkpoint_and_refuses_it_when_named(finished, tmp_path):
+    workdir, run_dir = copy_of(finished, tmp_path)
+    newest, older = epochs(run_dir)[-1], epochs(run_dir)[-2]
+    overwrite(newest)
+    named = run_cli([str(run_dir), "--no-wandb", "--checkpoint", str(newest)], cwd=workdir, module="lander_exp.analyze")
+    assert named.returncode == 2 and named.stdout == "", named.stderr[-3000:]
+    (line,) = err_lines(named)
+    assert line.startswith("lander_exp.analyze: error: checkpoint") and newest.name in line and "damaged" in line
+    assert not (run_dir / "analysis").exists()
+
+    proc = run_cli([str(run_dir), "--no-wandb"], cwd=workdir, module="lander_exp.analyze")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    lines = err_lines(proc)
+    assert len(lines) == 2, lines
+    assert newest.name in lines[0] and "damaged" in lines[0]
+    assert "using" in lines[1] and older.name in lines[1]
+    pictures = [Path(p) for p in proc.stdout.split()]
+    assert len(pictures) == 3 and all(p.is_file() and p.parent == run_dir / "analysis" for p in pictures), proc.stdout
+
+
 def test_resume_falls_back_past_a_damaged_checkpoint_and_trains_on_to_the_same_end(finished, tmp_path):
     """The newest checkpoint of a finished run overwritten: resume says so, continues from the one
     before (setting the damaged one aside) and retrains the lost epochs to the very state and W&B
