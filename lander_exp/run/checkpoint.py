@@ -16,8 +16,7 @@ checksum. A file whose header declares more bytes than it holds is refused befor
 so no file makes a reader allocate more than its own size.
 
 `save` writes a temporary file, fsyncs it and renames it over the checkpoint: a crash mid-write
-leaves the previous one. On a failed write (a full disk) it removes the temporary file and raises
-CheckpointWriteError, naming the file, the free space and the last good checkpoint.
+leaves the previous one, and a failed write (a full disk) leaves no temporary file behind.
 
 numpy and safetensors only at import: `runs list` reads run folders without torch. torch is
 imported where a checkpoint holds torch tensors."""
@@ -30,7 +29,6 @@ import json
 import operator
 import os
 import re
-import shutil
 import sys
 from collections.abc import Callable
 from contextlib import contextmanager
@@ -68,19 +66,6 @@ class CheckpointError(ConfigError):
 class Mismatch(Exception):
     """Raised by a `layout` function given to `load`: the checkpoint is not one the caller can use
     (e.g. of another run). Its message follows "checkpoint PATH " in the one line `load` raises."""
-
-
-class CheckpointWriteError(OSError):
-    """A checkpoint that could not be written (e.g. the disk is full: `errno` is ENOSPC). Nothing is
-    left of the attempt; `path` is the checkpoint that was being written, `free` the bytes free on its
-    file system, `last_good` the newest checkpoint already there (None if none)."""
-
-    def __init__(self, code: int | None, message: str, path: Path, free: int | None, last_good: Path | None):
-        super().__init__(code, message)
-        self.path, self.free, self.last_good = path, free, last_good
-
-    def __str__(self) -> str:
-        return self.strerror
 
 
 # ---- the run folder ---------------------------------------------------------------------------------
@@ -580,33 +565,9 @@ def set_aside(run_dir: Path, resumed: Path, damaged: list[Path]) -> list[Path]:
 
 # ---- writing ------------------------------------------------------------------------------------------
 
-def _size(count: int | None) -> str:
-    if count is None:
-        return "unknown space"
-    for unit, scale in (("GB", 1e9), ("MB", 1e6), ("kB", 1e3)):
-        if count >= scale:
-            return f"{count / scale:.1f} {unit}"
-    return f"{count} bytes"
-
-
-def _write_error(path: Path, ex: OSError) -> CheckpointWriteError:
-    folder = next((p for p in (path.parent, *path.parents) if p.exists()), Path("."))
-    try:
-        free = shutil.disk_usage(folder).free
-    except OSError:
-        free = None
-    good = [p for p in checkpoints(path.parent.parent) if p != path]
-    last = good[-1] if good else None
-    why = ex.strerror or str(ex) or type(ex).__name__
-    kept = (f"the last good checkpoint is {last} (epoch {epoch_of(last)})" if last is not None
-            else "no earlier checkpoint of this run exists")
-    return CheckpointWriteError(ex.errno, f"cannot write checkpoint {path}: {why} ({_size(free)} free there); {kept}",
-                                path, free, last)
-
-
 def write(path: Path, state: dict) -> None:
     """Write to a temporary file, flush it to disk, then rename: readers see the old file or the new.
-    Whatever fails, the temporary file is gone; an OSError becomes a CheckpointWriteError."""
+    Whatever fails, the temporary file is gone."""
     data = encode(state)
     tmp = path.with_name(path.name + ".tmp")
     try:
@@ -616,13 +577,11 @@ def write(path: Path, state: dict) -> None:
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
-    except BaseException as ex:
+    except BaseException:  # a full disk, a kill signal's exception: no partial file left behind
         try:
             tmp.unlink(missing_ok=True)
         except OSError:
             pass
-        if isinstance(ex, OSError):
-            raise _write_error(path, ex) from None
         raise
     try:  # the rename itself, on disk
         fd = os.open(path.parent, os.O_RDONLY)
