@@ -1,9 +1,14 @@
 """The screenshots in docs/img/, taken in headless Chromium (tests/chromium.py) from pages the current
 code builds. From the repository root:
 
-    python scripts/docs_screenshots.py page report.html docs/img/report.png --height 1900
+    python scripts/docs_screenshots.py readme docs/img/report.png   # the README's "Comparing runs", as tiny runs
     python scripts/docs_screenshots.py page RUN/analysis/policy_explorer.html docs/img/policy_explorer.png --drag vx=0.8
     python scripts/docs_screenshots.py mixed docs/img/report_mixed.png   # the ten hand-made runs of tests/test_report.py
+
+`readme` trains the README's "Comparing runs" example (read from README.md: experiment=fast, 4 against
+8 update passes, seeds 1-3) with each run cut to TINY_README (three epochs of 2,048 env steps: about a minute for all
+six on two cores, where the full runs take several), reports it with the README's command and shoots
+the top of the page: the page's layout is the example's, its numbers are those of the tiny runs.
 
 Plotly's chart toolbars are hidden in the pictures: headless Chromium reports no hovering pointer, so
 Plotly shows every toolbar at once, where a mouse user sees one only over its chart."""
@@ -11,6 +16,8 @@ Plotly shows every toolbar at once, where a mouse user sees one only over its ch
 from __future__ import annotations
 
 import argparse
+import os
+import subprocess
 import sys
 import tempfile
 from pathlib import Path
@@ -20,6 +27,8 @@ sys.path.insert(0, str(ROOT))
 
 from tests.chromium import Browser  # noqa: E402
 
+TINY_README = ["env.num_envs=4", "algo.steps_per_epoch=2048", "algo.batch_size=512", "train.max_epochs=3",
+               "train.eval_episodes=10", "train.eval_envs=10", "train.eval_screen=0"]
 HIDE_TOOLBARS = "document.head.insertAdjacentHTML('beforeend', '<style>.modebar-container{display:none}</style>')"
 
 
@@ -47,12 +56,28 @@ def main() -> None:
     one.add_argument("out", type=Path)
     one.add_argument("--height", type=int, help="only the top of the page, in px")
     one.add_argument("--drag", action="append", default=[], metavar="SLIDER=FRACTION")
+    readme = sub.add_parser("readme", help="the report of the README's comparison example, trained as tiny runs")
+    readme.add_argument("out", type=Path)
+    readme.add_argument("--height", type=int, default=1900)
     mixed = sub.add_parser("mixed", help="the report of tests/test_report.py's ten mixed runs")
     mixed.add_argument("out", type=Path)
     mixed.add_argument("--height", type=int, default=2600)
     args = p.parse_args()
     if args.what == "page":
         print(shoot(args.page, args.out, args.height, args.drag))
+        return
+    if args.what == "readme":
+        from tests.test_docs import readme_comparison
+
+        train, report_argv, _ = readme_comparison()  # the commands as the README prints them
+        env = {**os.environ, "PYTHONPATH": str(ROOT), "WANDB_SILENT": "true"}
+        with tempfile.TemporaryDirectory() as tmp:
+            for module, argv in (("lander_exp", [*train, *TINY_README]), ("lander_exp.report", report_argv)):
+                done = subprocess.run([sys.executable, "-m", module, *argv], cwd=tmp, env=env, capture_output=True, text=True)
+                if done.returncode != 0:
+                    raise SystemExit(f"{module} failed: {done.stderr[-2000:]}")
+            print(done.stdout.strip())
+            print(shoot(Path(tmp) / "report.html", args.out.absolute(), args.height, []))
         return
     from lander_exp.tools import report
     from tests.test_report import mixed_runs

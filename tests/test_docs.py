@@ -1,9 +1,12 @@
 """The README and docs/ point at things a fresh clone has: every relative link resolves, every
-repository path named in backticks exists, every `python -m lander_exp.X` command is a module, and
-nothing points outside the repository."""
+repository path named in backticks exists, every `python -m lander_exp.X` command is a module,
+nothing points outside the repository, and the README's comparison example, followed after the
+Quickstart, reports its own runs only."""
 
 import importlib.util
+import itertools
 import re
+import shlex
 import subprocess
 import sys
 from pathlib import Path
@@ -79,3 +82,59 @@ def test_claims_tables_are_generated_from_the_claim_results():
 def test_findings_are_rates_not_every_run(page):
     text = (ROOT / page).read_text()
     assert not re.search(r"in every run|every run (lands|jumps|hovers|earns)|five of five|seed 00[02]", text), page
+
+
+def readme_training_commands() -> list[list[str]]:
+    """The README's `python -m lander_exp ...` training commands, in the order a reader meets them,
+    as the arguments after the module (comments dropped, quotes as the shell reads them)."""
+    blocks = re.findall(r"^```bash\n(.*?)^```", (ROOT / "README.md").read_text(), flags=re.M | re.S)
+    argvs = [shlex.split(line, comments=True) for block in blocks for line in block.splitlines()]
+    return [argv[3:] for argv in argvs if argv[:3] == ["python", "-m", "lander_exp"]]
+
+
+def sweep_points(overrides: list[str]) -> list[list[str]]:
+    """Every combination a multirun of these overrides trains (`k=a,b` outside brackets is a sweep)."""
+    def values(o: str) -> list[str]:
+        key, _, value = o.partition("=")
+        return [f"{key}={v}" for v in value.split(",")] if "," in value and "[" not in value else [o]
+    return [list(p) for p in itertools.product(*(values(o) for o in overrides))]
+
+
+def landing_folder(argv: list[str]) -> Path:
+    """Where the runs of `python -m lander_exp ARGV` land: Hydra's run dir, or a multirun's sweep
+    dir, resolved from the repository's config as the command would (its first point stands for all)."""
+    from hydra import compose, initialize_config_dir
+
+    from lander_exp.config import register
+    from lander_exp.run.app import CONF_DIR
+
+    register()
+    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
+        cfg = compose("config", overrides=sweep_points([a for a in argv if a != "-m"])[0], return_hydra_config=True)
+    return Path(cfg.hydra.sweep.dir if "-m" in argv else cfg.hydra.run.dir)
+
+
+def readme_comparison() -> tuple[list[str], list[str], str]:
+    """The README's "Comparing runs" example: the training command's and the report command's
+    arguments after the module, and the report line as written (with what it says it prints)."""
+    section = (ROOT / "README.md").read_text().split("## Comparing runs", 1)[1].split("\n## ", 1)[0]
+    train_line, report_line = re.search(r"```bash\n(python -m lander_exp .*)\n(python -m lander_exp\.report .*)\n",
+                                        section).groups()
+    return shlex.split(train_line, comments=True)[3:], shlex.split(report_line, comments=True)[3:], report_line
+
+
+def test_the_readme_comparison_reports_its_own_runs_and_nothing_a_reader_trained_before():
+    """Followed in order, the README trains its Quickstart runs (PPO and a REINFORCE multirun) before
+    "Comparing runs": the comparison's report path must hold that example's runs and no other
+    command's, and the count it promises must be the example's points and settings."""
+    train, report_argv, report_line = readme_comparison()
+    report_path = Path(report_argv[0])
+    assert landing_folder(train).is_relative_to(report_path)
+    mixed_in = [" ".join(argv) for argv in readme_training_commands()
+                if argv != train and landing_folder(argv).is_relative_to(report_path)]
+    assert not mixed_in, f"the README's report of {report_path} would also hold the runs of: {mixed_in}"
+    points = sweep_points([a for a in train if a != "-m"])
+    settings = {tuple(o for o in p if not o.startswith("seed=")) for p in points}
+    promised = re.search(r"# report\.html: (\d+) runs in (\d+) groups", report_line)
+    assert promised, "the README's report command says what it prints"
+    assert (int(promised[1]), int(promised[2])) == (len(points), len(settings))

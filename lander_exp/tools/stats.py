@@ -9,7 +9,7 @@ Usable from scripts: every function takes plain arrays or `RunRecord`s, e.g.
 
     from lander_exp.run.records import find_run_dirs, load_local
     from lander_exp.tools import stats
-    runs = load_local(find_run_dirs([Path("runs/multirun")]))
+    runs = load_local(find_run_dirs([Path("runs/compare_update_epochs")]))
     stats.aggregates({"all": stats.final_scores(runs)})["all"]["iqm"]   # Interval(value, low, high)
 
 rliable's bootstrap (arch's, looping in Python once per resample) resamples every interval here but
