@@ -59,3 +59,18 @@ def test_commands_are_modules(page):
 def test_readme_names_the_test_command_ci_runs():
     ci = (ROOT / ".ci" / "run").read_text()
     assert "make test" in ci and "make test" in (ROOT / "README.md").read_text()
+
+
+# What a user reads (pages, config comments, sweep files, the Makefile, the code's messages and
+# docstrings): the write-ups by their titles, machines with a date and a figure, never the project's
+# internal names for them.
+USER_TEXT = [*PAGES, ROOT / "Makefile", *sorted((ROOT / "conf").rglob("*.yaml")), *sorted((ROOT / "sweeps").glob("*.yaml")),
+             *sorted((ROOT / "lander_exp").rglob("*.py"))]
+JARGON = re.compile(r"seed[ _]?00\d|seed (?:configuration|paper|post)|this machine|(?:the )?quiet machine|"
+                    r"the correctness fixes|the shared machine", re.I)
+
+
+@pytest.mark.parametrize("path", USER_TEXT, ids=_ids(USER_TEXT))
+def test_user_facing_text_speaks_without_the_projects_history(path):
+    found = [f"{n}: {line.strip()}" for n, line in enumerate(path.read_text().splitlines(), 1) if JARGON.search(line)]
+    assert found == [], "name the write-ups by their titles and a machine by its date and figures: " + "; ".join(found)
