@@ -151,8 +151,9 @@ def test_analyze_falls_back_past_a_damaged_checkpoint_and_refuses_it_when_named(
     assert len(lines) == 2, lines
     assert newest.name in lines[0] and "damaged" in lines[0]
     assert "using" in lines[1] and older.name in lines[1]
-    pictures = [Path(p) for p in proc.stdout.split()]
-    assert len(pictures) == 3 and all(p.is_file() and p.parent == run_dir / "analysis" for p in pictures), proc.stdout
+    pictures = [workdir / p for p in proc.stdout.split()]  # printed as the user typed the run folder
+    assert len(pictures) == 3 and all(p.is_file() and p.parent.resolve() == (run_dir / "analysis").resolve()
+                                      for p in pictures), proc.stdout
 
 
 def test_resume_falls_back_past_a_damaged_checkpoint_and_trains_on_to_the_same_end(finished, tmp_path):

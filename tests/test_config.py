@@ -202,6 +202,17 @@ def test_old_preset_names_compose_to_the_values_of_the_new_ones(old, new, contex
     assert (make_cfg([old]).network.actor_layers, make_cfg([old]).lr.actor) == (8, 3e-4)
 
 
+def test_a_run_records_the_new_name_of_a_preset_given_by_its_old_one():
+    """`preset.lr` in a run's W&B config: the same for lr=seed as for lr=a3e-4_c1e-3, so W&B's and
+    the report's groups by preset put them together."""
+    from lander_exp.run.presets import current_names
+
+    given = {"algo": "ppo", "network": "seed", "lr": "seed", "experiment": "seed_fast", "env": "continuous",
+             "tracker": None}
+    assert current_names(given) == {**given, "network": "deep", "lr": "a3e-4_c1e-3", "experiment": "default_fast"}
+    assert current_names({"network": "deep", "lr": "fast"}) == {"network": "deep", "lr": "fast"}
+
+
 def test_unknown_experiment_names_the_options(workdir):
     proc = run_cli(["experiment=fsat"], cwd=workdir)
     assert proc.returncode == 2

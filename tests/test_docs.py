@@ -138,3 +138,18 @@ def test_the_readme_comparison_reports_its_own_runs_and_nothing_a_reader_trained
     promised = re.search(r"# report\.html: (\d+) runs in (\d+) groups", report_line)
     assert promised, "the README's report command says what it prints"
     assert (int(promised[1]), int(promised[2])) == (len(points), len(settings))
+
+
+# What a user reads (pages, config comments, sweep files, the Makefile, the code's messages and
+# docstrings): the write-ups by their titles, machines with a date and a figure, never the project's
+# internal names for them.
+USER_TEXT = [*PAGES, ROOT / "Makefile", *sorted((ROOT / "conf").rglob("*.yaml")), *sorted((ROOT / "sweeps").glob("*.yaml")),
+             *sorted((ROOT / "lander_exp").rglob("*.py"))]
+JARGON = re.compile(r"seed[ _]?00\d|seed (?:configuration|paper|post)|this machine|(?:the )?quiet machine|"
+                    r"the correctness fixes|the shared machine", re.I)
+
+
+@pytest.mark.parametrize("path", USER_TEXT, ids=_ids(USER_TEXT))
+def test_user_facing_text_speaks_without_the_projects_history(path):
+    found = [f"{n}: {line.strip()}" for n, line in enumerate(path.read_text().splitlines(), 1) if JARGON.search(line)]
+    assert found == [], "name the write-ups by their titles and a machine by its date and figures: " + "; ".join(found)

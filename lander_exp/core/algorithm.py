@@ -54,20 +54,6 @@ class Algorithm(Protocol):
     def load_state_dict(self, state: dict) -> None: ...
 
 
-def tensor_layout(t: torch.Tensor) -> tuple[str, tuple[int, ...]]:
-    """A tensor's (dtype, shape) as `state_layout` writes them, e.g. ("float32", (64, 8))."""
-    return str(t.dtype).removeprefix("torch."), tuple(t.shape)
-
-
-def adam_layout(opt: torch.optim.Adam) -> dict:
-    """An Adam optimizer's `state_dict()` after its first step: per parameter, in the order Adam
-    numbers them, its step count (a float32 scalar) and two moments of the parameter's shape."""
-    params = [p for group in opt.param_groups for p in group["params"]]
-    return {"state": {i: {"step": ("float32", ()), "exp_avg": tensor_layout(p), "exp_avg_sq": tensor_layout(p)}
-                      for i, p in enumerate(params)},
-            "param_groups": [... for _ in opt.param_groups]}
-
-
 def algo_class(cfg: DictConfig) -> type:
     """The class of cfg.algo (its `x_axis` is known before any network is built)."""
     if cfg.algo.name == "ppo":

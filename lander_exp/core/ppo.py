@@ -19,7 +19,7 @@ import torch
 import torch.nn.functional as F
 
 from lander_exp.config import Autoreset, RolloutBootstrap
-from lander_exp.core.algorithm import adam_layout, tensor_layout
+from lander_exp.core.layout import adam_layout, tensor_layout
 from lander_exp.core.nets import ActorCritic, NumpyMLP, StackedMLP
 from lander_exp.core.optim import Adam
 from lander_exp.core.returns import gae

@@ -13,7 +13,7 @@ import torch
 import torch.nn.functional as F
 
 from lander_exp.config import Backend, LossReduction
-from lander_exp.core.algorithm import adam_layout, tensor_layout
+from lander_exp.core.layout import adam_layout, tensor_layout
 from lander_exp.core.nets import CategoricalActorCritic, NumpyMLP
 from lander_exp.core.optim import Adam
 from lander_exp.core.returns import mc_returns

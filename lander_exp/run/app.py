@@ -15,7 +15,7 @@ from omegaconf import DictConfig
 
 from lander_exp.config import ConfigError, register, validate
 from lander_exp.run.help import register_help
-from lander_exp.run.presets import CONF_DIR
+from lander_exp.run.presets import CONF_DIR, current_names
 
 register()
 register_help()
@@ -44,7 +44,7 @@ def main(cfg: DictConfig) -> float | None:
     from lander_exp.run.stopping import RunStopped
     from lander_exp.run.summary import print_summary
 
-    choices = {k: v for k, v in hc.runtime.choices.items() if not k.startswith("hydra")}
+    choices = current_names({k: v for k, v in hc.runtime.choices.items() if not k.startswith("hydra")})
     try:
         if cfg.seeds:
             return _batch(cfg, run_dir, choices)

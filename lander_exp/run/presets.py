@@ -46,3 +46,14 @@ def options(group: str, config_dir: Path | str = CONF_DIR, aliases: bool = True)
     if group == LAUNCHERS:
         found = [Option("basic", BASIC_LAUNCHER), *found]
     return [o for o in found if aliases or o.alias_of is None]
+
+
+def current_names(choices: dict[str, str], config_dir: Path | str = CONF_DIR) -> dict[str, str]:
+    """A run's choices (group -> option) with each old name replaced by the option it stands for, so
+    that the run's record (`preset.lr`) is the same whichever name the command used."""
+    out = dict(choices)
+    for group, option in choices.items():
+        path = Path(config_dir) / group / f"{option}.yaml"
+        if option and path.is_file() and (alias_of := _option(path).alias_of):
+            out[group] = alias_of
+    return out
