@@ -1,9 +1,8 @@
 """A run killed with SIGKILL at random points and resumed each time ends exactly where an
 uninterrupted run with the same seed ends (same checkpointed state, same W&B history read back with
-`wandb leet inspect --json`, every step once) when no episode spans a checkpoint: PPO with
-algo.reset_each_epoch=true, and REINFORCE with one env. Where episodes do span it, a resume restarts
-them, and the rows up to the checkpoint are still the uninterrupted run's. Resume targets that cannot
-work fail in one line, and a checkpoint that holds code is never run."""
+`wandb leet inspect --json`, every step once): PPO as configured by default, whose episodes span its
+checkpoints (a resume rebuilds them by replaying their actions), and REINFORCE with one env. Resume
+targets that cannot work fail in one line, and a checkpoint that holds code is never run."""
 
 import os
 import random
@@ -19,7 +18,9 @@ from lander_exp.run import resume
 from tests.conftest import run_cli
 from tests.processes import RUN, assert_same_state, load, metric_rows, newest_epoch, run_folder, spawn, wait_for, wandb_runs
 
-SEED = ["seed=11", "algo.reset_each_epoch=true"]
+# PPO's defaults (episodes carry over from epoch to epoch), with episodes longer than an epoch's 256
+# steps per env may be: at a checkpoint, episodes are in progress
+SEED = ["seed=11", "env.max_episode_steps=1000", "train.keep_checkpoints=5"]
 
 
 @pytest.fixture(scope="module")
@@ -59,6 +60,8 @@ def test_killed_at_random_points_and_resumed_matches_an_uninterrupted_run(workdi
 
     run_dir = run_folder(workdir)
     assert_same_state(load(ref_dir / "checkpoints" / "epoch_000010.pt"), load(run_dir / "checkpoints" / "epoch_000010.pt"))
+    for epoch in kills:  # each resume had episodes in progress to rebuild
+        assert load(ref_dir / "checkpoints" / f"epoch_{epoch:06d}.pt")["env_replay"]["taken"].sum() > 0, (trial_seed, kills)
     # one W&B run left in runs/wandb: the rebuilt one, with the killed processes' folders moved aside
     (wandb_dir,) = wandb_runs(workdir)
     superseded = list((run_dir / "wandb_superseded").iterdir())  # none where a kill came before W&B's init
@@ -200,22 +203,29 @@ REINFORCE = ["experiment=reinforce", "seed=5", "train.max_episodes=40", "train.e
              "train.video_every=0", "train.progress=false", "train.keep_checkpoints=10"]
 
 
-def test_reinforce_killed_and_resumed_matches_an_uninterrupted_run(tmp_path):
+@pytest.mark.parametrize("envs", [1, 3])
+def test_reinforce_killed_and_resumed_matches_an_uninterrupted_run(tmp_path, envs):
     """One env: every epoch is a whole episode, so the env's random state at a checkpoint is all a
-    resume needs to play the very episodes the uninterrupted run played."""
+    resume needs to play the very episodes the uninterrupted run played. Three: an epoch ends with
+    the first episode to end, the others are in progress, and the resume rebuilds them with what they
+    gathered so far (the episode an update learns from)."""
+    args = [*REINFORCE, f"env.num_envs={envs}"]
     ref_dir, killed_dir = tmp_path / "reference", tmp_path / "killed"
     ref_dir.mkdir()
     killed_dir.mkdir()
-    assert run_cli(REINFORCE, cwd=ref_dir).returncode == 0
-    proc = spawn(REINFORCE, cwd=killed_dir)
+    assert run_cli(args, cwd=ref_dir).returncode == 0
+    proc = spawn(args, cwd=killed_dir)
     assert wait_for(lambda: newest_epoch(killed_dir) >= 16, proc)
     proc.kill()
     proc.wait()
     resumed_from = newest_epoch(killed_dir)
-    assert resumed_from < 40
+    assert load(sorted((run_folder(killed_dir) / "checkpoints").glob("epoch_*.pt"))[-1])["episodes"] < 40
     proc = run_cli([str(run_folder(killed_dir))], cwd=killed_dir, module="lander_exp.resume")
     assert proc.returncode == 0, proc.stderr[-3000:]
-    assert_same_state(load(run_folder(ref_dir) / "checkpoints" / "epoch_000040.pt"),
-                      load(run_folder(killed_dir) / "checkpoints" / "epoch_000040.pt"))
+    final = sorted((run_folder(ref_dir) / "checkpoints").glob("epoch_*.pt"))[-1].name  # epoch 40 with one env
+    assert_same_state(load(run_folder(ref_dir) / "checkpoints" / final), load(run_folder(killed_dir) / "checkpoints" / final))
     (ref_wandb,), (wandb_dir,) = wandb_runs(ref_dir), wandb_runs(killed_dir)
     assert metric_rows(wandb_dir) == metric_rows(ref_wandb)
+    if envs > 1:  # the resume had episodes in progress to rebuild
+        resumed = load(run_folder(ref_dir) / "checkpoints" / f"epoch_{resumed_from:06d}.pt")
+        assert resumed["env_replay"]["taken"].sum() > 0

@@ -117,7 +117,7 @@ class Run:
         # the loop reads several per epoch (REINFORCE's epoch is one episode)
         self.train: TrainConfig = OmegaConf.to_object(cfg.train)
         self.seeds = RunSeeds.of(cfg.seed)
-        self.env = VecEnv(cfg.env, cfg.env.num_envs, seed=self.seeds.envs)
+        self.env = VecEnv(cfg.env, cfg.env.num_envs, seed=self.seeds.envs, replayable=True)
         self.eval_env = VecEnv(cfg.env, cfg.train.eval_envs, seed=EVAL_SEED, autoreset=Autoreset.same_step)
         self.algo = make_algo(cfg, self.env.obs_dim, self.env.single_action_space, resolve_device(cfg.device))
         self.progress = Progress()
@@ -132,8 +132,8 @@ class Run:
 
     def restore(self, state: dict) -> None:
         """Continue from a checkpoint. The weights, optimizers, random streams, counters and logged rows
-        are the checkpoint's; the training envs start fresh episodes, from the random state they had
-        then (Gymnasium) or from a seed of (seed, epoch) (EnvPool, whose state cannot be saved)."""
+        are the checkpoint's; the training envs' episodes in progress are rebuilt by replaying them
+        (Gymnasium), or restart from a seed of (seed, epoch) (EnvPool, whose state cannot be saved)."""
         try:
             self.algo.load_state_dict(state["algo"])
         except (RuntimeError, KeyError, ValueError) as ex:
@@ -147,14 +147,17 @@ class Run:
         p.keep_tail(p.episode_log[0])
         p.wall_before = state.get("wall_s", 0.0)
         self.choices = state.get("choices", self.choices)
-        self.env.restore_rng(state.get("env_rng"), fallback_seed=self.seeds.restart(p.epoch))
+        resumed = self.env.restore(state.get("env_rng"), state.get("env_replay"), fallback_seed=self.seeds.restart(p.epoch))
+        if resumed is not None:
+            self.algo.resume_envs(resumed)
 
     def state(self) -> dict:
         """Everything a resume needs (lander_exp.run.resume), as plain data."""
         p, curve = self.progress, self.progress.recent()
         return {"epoch": p.epoch, "global_step": p.global_step, "episodes": p.episodes, "eval_history": p.eval_history,
                 "episode_log": {"returns": curve.returns, "lengths": curve.lengths, "outcomes": curve.outcomes},
-                "algo": self.algo.state_dict(), "env_rng": self.env.rng_state(), "tracker": self.tracker.state_dict(),
+                "algo": self.algo.state_dict(), "env_rng": self.env.rng_state(),
+                "env_replay": self.env.replay_state(), "tracker": self.tracker.state_dict(),
                 "wall_s": time.perf_counter() - self.start, "choices": self.choices,
                 "config": OmegaConf.to_container(self.cfg, enum_to_str=True)}
 
