@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import secrets
 import shutil
 import string
@@ -58,6 +59,35 @@ def project_problem(name: str) -> str | None:
     except (wandb.errors.UsageError, ValueError) as ex:
         return next((line.strip() for line in str(ex).splitlines() if "project" in line.lower()),
                     str(ex).strip().splitlines()[0] if str(ex).strip() else type(ex).__name__)
+    return None
+
+
+# W&B's server refuses longer run names and groups when a run is created or synced (offline runs take
+# them and fail at `wandb sync`); tags over 64 characters are refused by wandb.Settings itself.
+NAME_CHARS = 128
+
+
+def label_problem(cfg: DictConfig) -> str | None:
+    """One line on a tag, group or name W&B refuses (checked by wandb.Settings where W&B checks it,
+    else against the server's limits), or None: at validation time, not from wandb.init once the run
+    folder exists, nor from `wandb sync` days later."""
+    name, group, tags = run_labels(cfg)
+    for tag in tags:
+        try:
+            wandb.Settings(run_tags=(tag,))
+        except (wandb.errors.UsageError, ValueError) as ex:  # pydantic's report: W&B's own sentence in it
+            rule = re.search(r"Tags must [^.\[]*", str(ex))
+            why = rule.group(0).strip() if rule else str(ex).strip().splitlines()[0]
+            source = "tracker.tags" if tag in cfg.tracker.tags else "the run's tags"
+            shown_tag = tag if len(tag) <= 40 else tag[:37] + "..."
+            return f"{source}: W&B refuses the tag {shown_tag!r} ({len(tag)} characters): {why[:1].lower()}{why[1:]}"
+        if not tag.isprintable():
+            return f"tracker.tags: the tag {tag!r} holds a control character (a newline, a tab): W&B shows tags on one line"
+    for key, value in (("tracker.group", group), ("the run name", name)):
+        if len(value) > NAME_CHARS or not value.isprintable() or not value.strip():
+            shown_value = value if len(value) <= 40 else value[:37] + "..."
+            return (f"{key}={shown_value!r} is refused by W&B: a group or run name has 1 to {NAME_CHARS} printable "
+                    f"characters ({len(value)} given); choose a shorter {key}")
     return None
 
 
