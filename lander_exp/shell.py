@@ -10,8 +10,10 @@ from __future__ import annotations
 import os
 import shlex
 import shutil
+import signal
 import sys
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 
 
@@ -73,3 +75,16 @@ def unwritable(folder: Path) -> str | None:
     os.close(fd)
     os.unlink(probe)
     return None
+
+
+def run_command(main: Callable[[], int | None]) -> int:
+    """A command's exit code. When whoever reads its output stops reading (`... | head -1`), it ends
+    quietly, as a command killed by SIGPIPE does (exit 141), instead of with a BrokenPipeError
+    traceback (and another one when Python flushes its output at exit)."""
+    try:
+        code = main()
+        sys.stdout.flush()
+        return code or 0
+    except BrokenPipeError:
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # nothing left for the exit's flush
+        return 128 + signal.SIGPIPE

@@ -4,13 +4,15 @@ projects. One data model (`RunRecord`) so that the report does not care where a 
 
 from __future__ import annotations
 
+import difflib
 import hashlib
 import json
+import re
 import shutil
 import subprocess
 import sys
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 
 from lander_exp.config import ConfigError
@@ -21,6 +23,33 @@ from lander_exp.shell import python_command
 NOT_SETTING = ("seed", "run_dir", "tracker", "preset", "device", "train.progress", "train.torch_threads", "env.pin_threads",
                "train.keep_checkpoints", "train.video_every", "analysis_of", "analysis", "provenance")
 RUN_FILE = "wandb_run.json"  # in every run folder, by tracking.Tracker: which W&B run it writes to, and where
+
+
+def metric_keys() -> list[str]:
+    """Every key a run logs to W&B (history rows, then the summary's own), `<i>` standing for an
+    action dimension: the names a sweep or a claim may rank runs by. tests/test_e2e.py holds a real
+    run's keys to this list."""
+    from lander_exp.core.jump import Jump
+    from lander_exp.envs.outcomes import RATES
+
+    return ["global_step", "episode", "epoch",
+            *(f"train/{k}" for k in ("actor_loss", "critic_loss", "loss", "entropy", "log_std/<i>", "approx_kl", "clip_frac",
+                                     "explained_variance", "grad_norm/actor", "grad_norm/critic", "lr/actor", "lr/critic")),
+            *(f"episode/{k}" for k in ("return", "return_std", "length", "count", "return_ma100", "length_ma100", *RATES)),
+            *(f"eval/{k}" for k in ("return_mean", "return_std", "return_ma", "episodes", "length", *RATES, "video")),
+            *(f"perf/{k}" for k in ("env_steps_per_s", "rollout_s", "update_s", "eval_s", "wall_s", "critic_wait_s")),
+            "stop_reason", "epochs", "episodes", "wall_s", "final_eval_return", "eval_return_ma", "failure",
+            *(f"jump/{f.name}" for f in fields(Jump))]
+
+
+def metric_problem(name: str) -> str | None:
+    """Why runs never log `name` (with the closest key they do log), or None."""
+    keys = metric_keys()
+    if name in keys or re.sub(r"/\d+$", "/<i>", name) in keys:
+        return None
+    close = difflib.get_close_matches(name, keys, n=1, cutoff=0.6)
+    hint = f"did you mean '{close[0]}'?" if close else "see docs/tracking.md for every key"
+    return f"runs never log {name!r}: {hint}"
 AXES = ("global_step", "episode")
 ALGO_AXIS = {"ppo": "global_step", "reinforce": "episode"}  # fallback when a record declares no step metric
 

@@ -72,6 +72,10 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.episodes <= 0 or args.envs <= 0:
             raise ConfigError("--episodes and --envs must be positive integers")
+        if args.checkpoint is not None and not args.checkpoint.is_file():
+            what = "is a folder, not a file" if args.checkpoint.is_dir() else "does not exist"
+            raise ConfigError(f"--checkpoint {args.checkpoint} {what}: pass a checkpoint file, e.g. one in "
+                              f"{args.run_dir / 'checkpoints'}, or leave --checkpoint out for the run's newest")
         cfg, algo, state = load_run(args.run_dir, args.checkpoint)
     except ConfigError as ex:
         print(f"lander_exp.evaluate: error: {ex}", file=sys.stderr)
