@@ -379,6 +379,13 @@ def _mlp_params(inputs: int, hidden: int, layers: int, outputs: int) -> int:
     return inputs * hidden + hidden + (layers - 1) * (hidden * hidden + hidden) + hidden * outputs + outputs
 
 
+def param_count(cfg: DictConfig) -> int:
+    """The parameters of a run's actor and critic (core/nets.py), from its config alone."""
+    obs, out = ENV_SIZES[cfg.env.id]
+    net = cfg.network
+    return _mlp_params(obs, net.hidden_dim, net.actor_layers, out) + _mlp_params(obs, net.hidden_dim, net.critic_layers, 1)
+
+
 def memory_needs(cfg: DictConfig) -> list[tuple[str, str, int]]:
     """What a run of `cfg` holds in memory at its peak, by part: (the key that sizes it, what it is,
     bytes), an estimate that errs high. Counts bytes of float32 (4) and of the arrays each part keeps
@@ -386,7 +393,7 @@ def memory_needs(cfg: DictConfig) -> list[tuple[str, str, int]]:
     batch (`seeds=[...]`) holds every part but the process once per seed."""
     obs, out = ENV_SIZES[cfg.env.id]
     net, env, algo, t = cfg.network, cfg.env, cfg.algo, cfg.train
-    params = _mlp_params(obs, net.hidden_dim, net.actor_layers, out) + _mlp_params(obs, net.hidden_dim, net.critic_layers, 1)
+    params = param_count(cfg)
     width = net.hidden_dim * (net.actor_layers + net.critic_layers)  # activations per sample through both networks
     record = env.num_envs * (env.max_episode_steps + 1) * (out * 4 if algo.name == "ppo" else 8)
     parts = [

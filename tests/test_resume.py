@@ -154,6 +154,8 @@ def test_resume_cli_of_a_missing_folder_and_of_a_finished_run(workdir, reference
     proc = run_cli([str(workdir / "nope")], cwd=workdir, module="lander_exp.resume")
     assert proc.returncode == 2 and len(proc.stderr.strip().splitlines()) == 1 and "not a run folder" in proc.stderr
     run_dir = copy_run(reference, workdir)
+    _, _, ref_wandb = reference  # with its W&B record beside it, as where it was trained
+    shutil.copytree(ref_wandb, workdir / "runs" / "wandb" / ref_wandb.name)
     assert resume.main([str(run_dir)]) == 0  # nothing left to do is not an error, and starts nothing
     assert not (run_dir / "wandb_superseded").exists()
 

@@ -49,11 +49,15 @@ def _write(path: Path, state: dict) -> None:
     import torch
 
     tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "wb") as f:
-        torch.save(_plain(state), f)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
+    try:
+        with open(tmp, "wb") as f:
+            torch.save(_plain(state), f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:  # a full disk, a kill signal's exception: no partial file left behind
+        tmp.unlink(missing_ok=True)
+        raise
 
 
 def save(run_dir: Path, epoch: int, state: dict, keep: int) -> Path:

@@ -110,6 +110,12 @@ def check(args: list[str], config_dir: str) -> int:
     check_folder(key, hc.sweep.dir if multirun else hc.run.dir)
     if not multirun:
         check_run_dir(Path(hc.run.dir))
+    from lander_exp.run import disk
+
+    why = disk.room_problem({"tracker.dir": Path(cfg.tracker.dir), key: Path(hc.sweep.dir if multirun else hc.run.dir)},
+                            disk.need(cfg))
+    if why is not None:
+        raise ConfigError(f"{why}: free some space, or set tracker.dir and {key} to a folder on another disk")
     return len(jobs)
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import difflib
 import hashlib
+import importlib.util
 import json
 import re
 import shutil
@@ -16,7 +17,7 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 
 from lander_exp.config import ConfigError
-from lander_exp.shell import python_command
+from lander_exp.shell import python_command, shown
 
 # Keys that never make two runs different experiments: the seed, and bookkeeping that does not
 # change what is learned. Runs differing only in these share a W&B group and a report group.
@@ -122,6 +123,62 @@ def leet_records(wandb_run_dir: Path) -> list[dict]:
     return [json.loads(line) for line in proc.stdout.splitlines() if line.strip()]
 
 
+def record_counts(wandb_run_dir: Path) -> tuple[int, bool] | None:
+    """(history rows, whether it was closed) of an offline W&B record: what `wandb leet inspect --json`
+    reads of it, through W&B's own reader (wandb-core) called directly, which answers in milliseconds
+    where the `wandb` command takes a second to start. A record whose blocks are damaged (truncated,
+    overwritten) reads as the rows W&B can still recover. None when the reader itself cannot run."""
+    core = Path(importlib.util.find_spec("wandb").submodule_search_locations[0]) / "bin" / "wandb-core"
+    files = sorted(wandb_run_dir.glob("*.wandb"))
+    if not files:
+        return 0, False
+    if core.is_file():
+        command = [str(core), "leet", "inspect", "--no-observability", "--json", "--run-file", str(files[0]),
+                   str(wandb_run_dir.parent)]
+    else:
+        command = [wandb_executable(), "leet", "inspect", "--json", str(wandb_run_dir)]
+    try:
+        proc = subprocess.run(command, capture_output=True, text=True, timeout=300)
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    if proc.returncode != 0 and not proc.stdout and "transactionlog" not in proc.stderr:
+        return None  # not the record's fault (a reader of another W&B version, say)
+    heads = [line[:48] for line in proc.stdout.splitlines()]
+    return sum('"type":"history"' in h for h in heads), any('"type":"exit"' in h for h in heads)
+
+
+def rebuild_command(run_dir: Path) -> str:
+    return python_command("lander_exp.resume", shown(run_dir), "--rebuild-wandb")
+
+
+def record_problem(run_dir: Path, read: bool = True) -> str | None:
+    """What is missing from the offline W&B record of a closed run, in words (None: nothing, or not an
+    offline record): its folder gone, or, with `read`, fewer rows than the run logged (wandb_run.json
+    keeps the count) or no end. The checkpoint holds every row: `rebuild_command` makes it whole."""
+    try:
+        info = json.loads((run_dir / RUN_FILE).read_text())
+    except (OSError, ValueError):
+        return None
+    if info.get("mode") != "offline" or not info.get("dir") or not info.get("finished"):
+        return None
+    try:
+        folder = wandb_dir_of(run_dir)
+    except ConfigError:
+        return f"its W&B record {info['dir']} is missing (deleted, or moved away from the run folders)"
+    if not read:
+        return info.get("record_problem")
+    counts = record_counts(folder)
+    if counts is None:
+        return None
+    rows, closed = counts
+    expected = info.get("rows")
+    if expected is not None and rows < expected:
+        return f"its W&B record {info['dir']} holds {rows} of the run's {expected} rows (damaged or cut short)"
+    if not closed:
+        return f"its W&B record {info['dir']} has no end record (damaged or cut short)"
+    return None
+
+
 def tracked(run_dir: Path) -> bool:
     """Whether the run wrote a W&B record (tracker=off runs have a wandb_run.json but no record)."""
     info = json.loads((run_dir / RUN_FILE).read_text())
@@ -169,8 +226,10 @@ def wandb_dir_of(run_dir: Path) -> Path:
         hits = sorted(parent.glob(f"wandb/*-{info['id']}"))
         if hits:
             return hits[-1]
-    raise ConfigError(f"the W&B record of {run_dir} ({info['dir']}) was not found: run from the folder training "
-                      "ran in, or keep the run folders and their wandb/ folder together")
+    raise ConfigError(f"the W&B record of {run_dir} ({info['dir']}) is missing: no W&B run {info['id']} next to the "
+                      "run folders; if it was deleted, rebuild it from the run's checkpoint with: "
+                      f"{rebuild_command(run_dir)} (if it was moved, keep the run folders and their wandb/ folder "
+                      "together, or run from the folder training ran in)")
 
 
 def _x_axis(metric_records: list[dict], config: dict) -> str:
@@ -208,7 +267,22 @@ def load_local(run_dirs: list[Path], workers: int = 4, skipped: list[tuple[Path,
 
     def read(run_dir: Path) -> RunRecord | str:
         try:
-            return from_records(leet_records(wandb_dir_of(run_dir)), str(run_dir))
+            folder = wandb_dir_of(run_dir)
+            info = json.loads((run_dir / RUN_FILE).read_text())
+            try:
+                record = from_records(leet_records(folder), str(run_dir))
+            except ConfigError as ex:
+                if not info.get("finished"):  # killed before W&B wrote its header: runs.py calls it dead
+                    raise
+                raise ConfigError(f"the W&B record of {run_dir} ({info['dir']}) is damaged, W&B cannot read it "
+                                  f"({str(ex).rpartition(': ')[2]}): rebuild it from the run's checkpoint with: "
+                                  f"{rebuild_command(run_dir)}") from None
+            logged = info.get("rows")
+            if logged is not None and len(record.history) < logged:
+                raise ConfigError(f"the W&B record of {run_dir} holds {len(record.history)} of the run's {logged} rows "
+                                  f"(damaged or cut short): rebuild it from the run's checkpoint with: "
+                                  f"{rebuild_command(run_dir)}")
+            return record
         except ConfigError as ex:
             if skipped is None:
                 raise

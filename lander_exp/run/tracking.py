@@ -23,7 +23,8 @@ import wandb
 from omegaconf import DictConfig, OmegaConf
 
 from lander_exp.config import ConfigError
-from lander_exp.run.records import RUN_FILE, setting_hash, wandb_dir_of
+from lander_exp.run.disk import full_cause
+from lander_exp.run.records import RUN_FILE, record_counts, setting_hash, wandb_dir_of
 from lander_exp.shell import command, shown
 
 NAMESPACES = ("train", "episode", "eval", "perf")
@@ -155,6 +156,8 @@ class Tracker:
             self._supersede(wandb_root / "wandb", run_id, wandb_dir and wandb_dir.resolve(), run_dir)
             for step, row in enumerate(self.rows):
                 self.run.log(self._loggable(row), step=step)
+        self._folder = Path(self.run.dir).parent.resolve() if mode == "offline" and self.run.dir else None
+        self._stop_reason: str | None = None
         url = self.run.url if mode == "online" else None
         self.run_file.write_text(json.dumps({"id": self.run.id, "name": name, "group": group, "mode": mode,
                                              "dir": wandb_dir and str(wandb_dir), "url": url,
@@ -198,14 +201,42 @@ class Tracker:
     def state_dict(self) -> dict:
         return {"id": self.run.id, "rows": list(self.rows)}
 
+    @property
+    def folder(self) -> Path | None:
+        """The offline W&B record's folder (None: online or off)."""
+        return self._folder
+
     def summarize(self, values: dict) -> None:
         self.run.summary.update(values)
+        self._stop_reason = values.get("stop_reason", self._stop_reason)
 
     def finish(self, exit_code: int = 0) -> None:
-        """Close the W&B run, then say so in the run folder: until then, a resume rebuilds it."""
-        self.run.finish(exit_code=exit_code)
-        info = json.loads(self.run_file.read_text())
-        self.run_file.write_text(json.dumps({**info, "finished": True, "exit_code": exit_code}))
+        """Close the W&B run, check what it wrote, then say so in the run folder (how it ended, how many
+        rows, what the record lacks): until then, a resume rebuilds it."""
+        try:
+            self.run.finish(exit_code=exit_code)
+        except OSError as ex:  # W&B's own log file on a full disk, closed last: the run itself is closed
+            if full_cause(ex) is None:
+                raise
+        info = {**json.loads(self.run_file.read_text()), "finished": True, "exit_code": exit_code,
+                "stop_reason": self._stop_reason, "rows": len(self.rows)}
+        info.pop("record_problem", None)
+        if self._folder is not None:
+            problem = None
+            if not self._folder.is_dir():
+                problem = f"its W&B record {info['dir']} was deleted while the run trained"
+            elif (counts := record_counts(self._folder)) is not None:
+                rows, closed = counts
+                if rows < len(self.rows) or not closed:
+                    problem = (f"its W&B record {info['dir']} holds {rows} of the run's {len(self.rows)} rows"
+                               + ("" if closed else " and no end record") + " (damaged or cut short)")
+            if problem:
+                info["record_problem"] = problem
+        try:
+            self.run_file.write_text(json.dumps(info))
+        except OSError as ex:  # a full disk: the run folder keeps saying the W&B run is open, and a resume rebuilds it
+            if full_cause(ex) is None:
+                raise
 
 
 def log_analysis(run_dir: Path, images: dict[str, Path], extra_config: dict) -> Path | None:

@@ -24,9 +24,9 @@ from lander_exp.core.jump import detect_jump
 from lander_exp.core.seeding import RunSeeds
 from lander_exp.envs.outcomes import Episodes
 from lander_exp.envs.vec import VecEnv, run_episodes
-from lander_exp.run import checkpoint, provenance
+from lander_exp.run import checkpoint, disk, provenance
 from lander_exp.run.progress import loop_bar
-from lander_exp.run.stopping import Interrupted, NonFiniteError, StopSignals, first_nonfinite
+from lander_exp.run.stopping import DiskFull, Interrupted, NonFiniteError, StopSignals, first_nonfinite
 from lander_exp.run.tracking import Tracker
 from lander_exp.run.video import EvalVideos
 from lander_exp.shell import python_command, shown
@@ -123,12 +123,16 @@ class Run:
         self.progress = Progress()
         if resume:
             self.restore(resume)
-        origin = provenance.record(run_dir, provenance.collect())
-        self.tracker = Tracker(cfg, run_dir, self.algo.x_axis, self.choices, resume=resume and resume["tracker"],
-                               provenance=origin)
+        with disk.writing("the provenance record", run_dir / provenance.FILE, run_dir):
+            origin = provenance.record(run_dir, provenance.collect())
+        with disk.writing("the W&B record in", Path(cfg.tracker.dir), run_dir):
+            self.tracker = Tracker(cfg, run_dir, self.algo.x_axis, self.choices, resume=resume and resume["tracker"],
+                                   provenance=origin)
         self.videos = EvalVideos(cfg, run_dir, self.tracker, seed=EVAL_SEED)
         self.start = time.perf_counter() - self.progress.wall_before
-        OmegaConf.save(cfg, run_dir / "config.yaml")
+        if not resume:  # a resume checked that config.yaml is the checkpoint's
+            with disk.writing("the config", run_dir / "config.yaml", run_dir):
+                OmegaConf.save(cfg, run_dir / "config.yaml")
 
     def restore(self, state: dict) -> None:
         """Continue from a checkpoint. The weights, optimizers, random streams, counters and logged rows
@@ -194,7 +198,8 @@ class Run:
             return
         p = self.progress
         self.tracker.log(metrics)  # the dashboard shows where it broke
-        path = checkpoint.save_debug(self.run_dir, p.epoch, self.state())
+        with disk.writing("a debug checkpoint in", self.run_dir / "checkpoints", self.run_dir):
+            path = checkpoint.save_debug(self.run_dir, p.epoch, self.state())
         message = (f"non-finite {bad} at global_step {p.global_step} (epoch {p.epoch}); the state after that epoch is "
                    f"in {path}. Check the config's scales (learning rates, algo.init_log_std) and start a new run, or "
                    "one from an earlier checkpoint")
@@ -215,7 +220,8 @@ class Run:
                    "eval/episodes": len(ev),
                    "eval/length": float(ev.lengths.mean()), **{f"eval/{k}": v for k, v in ev.rates().items()},
                    "perf/eval_s": time.perf_counter() - t0}
-        metrics.update(self.videos.after_eval(self.algo, self.progress.epoch, len(history), ma, self.last_epoch()))
+        with disk.writing("a video in", self.run_dir / "videos", self.run_dir):
+            metrics.update(self.videos.after_eval(self.algo, self.progress.epoch, len(history), ma, self.last_epoch()))
         return metrics
 
     def end_epoch(self, metrics: dict, stopping: bool,
@@ -231,9 +237,11 @@ class Run:
             metrics.update(self.evaluate())
             early = on_eval(len(p.eval_history), metrics) if on_eval is not None else None
         metrics["perf/wall_s"] = time.perf_counter() - self.start
+        disk.before_log(self.tracker.folder, self.run_dir)  # W&B drops what a full disk cannot take, silently
         self.tracker.log(metrics)
         if evaluated or stopping:  # logged first, so the checkpoint holds this epoch's row
-            checkpoint.save(self.run_dir, p.epoch, self.state(), keep=t.keep_checkpoints)
+            with disk.writing("a checkpoint in", self.run_dir / "checkpoints", self.run_dir):
+                checkpoint.save(self.run_dir, p.epoch, self.state(), keep=t.keep_checkpoints)
         return early
 
     def stop_reason(self) -> str | None:
@@ -247,6 +255,14 @@ class Run:
         self.tracker.summarize(stopped)
         return Interrupted(f"stopped by {name} after epoch {self.progress.epoch}, checkpoint written; continue with: "
                            f"{python_command('lander_exp.resume', shown(self.run_dir))}", 128 + signum, stopped)
+
+    def disk_full(self, ex: DiskFull) -> DiskFull:
+        """The run's stop on a full disk, its stop_reason (disk_full) in the W&B summary as far as W&B
+        can still write it: resumable from its last good checkpoint."""
+        disk.quiet_logging()
+        stopped = self.summary(DiskFull.reason)
+        self.tracker.summarize(stopped)
+        return DiskFull(str(ex), ex.exit_code, stopped)
 
     def summary(self, reason: str) -> dict:
         p, history = self.progress, self.progress.eval_history
@@ -299,6 +315,9 @@ def run(cfg: DictConfig, run_dir: Path, choices: dict[str, str] | None = None, r
         r.tracker.summarize(summary)
         exit_code = 0
         return summary
+    except DiskFull as ex:
+        exit_code = ex.exit_code
+        raise r.disk_full(ex) from None
     finally:
         bar.close()
         r.tracker.finish(exit_code)
