@@ -69,10 +69,10 @@ NAME_CHARS = 128
 
 
 def label_problem(cfg: DictConfig) -> str | None:
-    """One line on a tag, group or name W&B refuses (checked by wandb.Settings where W&B checks it,
+    """One line on a tag or group W&B refuses (checked by wandb.Settings where W&B checks it,
     else against the server's limits), or None: at validation time, not from wandb.init once the run
     folder exists, nor from `wandb sync` days later."""
-    name, group, tags = run_labels(cfg)
+    _, group, tags = run_labels(cfg)
     for tag in tags:
         try:
             wandb.Settings(run_tags=(tag,))
@@ -84,11 +84,10 @@ def label_problem(cfg: DictConfig) -> str | None:
             return f"{source}: W&B refuses the tag {shown_tag!r} ({len(tag)} characters): {why[:1].lower()}{why[1:]}"
         if not tag.isprintable():
             return f"tracker.tags: the tag {tag!r} holds a control character (a newline, a tab): W&B shows tags on one line"
-    for key, value in (("tracker.group", group), ("the run name", name)):
-        if len(value) > NAME_CHARS or not value.isprintable() or not value.strip():
-            shown_value = value if len(value) <= 40 else value[:37] + "..."
-            return (f"{key}={shown_value!r} is refused by W&B: a group or run name has 1 to {NAME_CHARS} printable "
-                    f"characters ({len(value)} given); choose a shorter {key}")
+    if len(group) > NAME_CHARS or not group.isprintable() or not group.strip():  # the derived one is short and plain
+        shown_group = group if len(group) <= 40 else group[:37] + "..."
+        return (f"tracker.group={shown_group!r} is refused by W&B: a group or run name has 1 to {NAME_CHARS} printable "
+                f"characters ({len(group)} given); choose a shorter tracker.group")
     return None
 
 
