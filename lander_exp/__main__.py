@@ -37,4 +37,4 @@ def cli() -> None:
 if __name__ == "__main__":
     from lander_exp.shell import run_command
 
-    raise SystemExit(run_command(cli))
+    raise SystemExit(run_command(cli, "lander_exp"))

@@ -8,7 +8,6 @@ line; once space is freed it completes the run, which then equals an uninterrupt
 
 from __future__ import annotations
 
-import errno
 import json
 import subprocess
 from pathlib import Path
@@ -16,43 +15,10 @@ from pathlib import Path
 import pytest
 
 from lander_exp.run.records import wandb_dir_of
-from tests.conftest import leet_summary, run_cli
+from tests.conftest import fill, leet_summary, run_cli
 from tests.processes import RUN, assert_same_state, load, metric_rows, spawn, wait_for
 
 ARGS = [*RUN, "seed=3", "env.max_episode_steps=1000", "train.video_every=0", "train.keep_checkpoints=5"]
-
-
-@pytest.fixture
-def tmpfs(tmp_path):
-    """Mount a tmpfs of `size` at a new folder; unmounted when the test ends."""
-    mounted = []
-
-    def mount(name: str, size: str = "4m") -> Path:
-        where = tmp_path / name
-        where.mkdir()
-        proc = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(where)], capture_output=True,
-                              text=True)
-        if proc.returncode != 0:
-            pytest.skip(f"a full disk needs a small filesystem of its own, and mounting a tmpfs failed (run the tests "
-                        f"as root, with CAP_SYS_ADMIN): {proc.stderr.strip()}")
-        mounted.append(where)
-        return where
-
-    yield mount
-    for where in mounted:
-        subprocess.run(["umount", "-l", str(where)], check=False)
-
-
-def fill(folder: Path) -> Path:
-    """Take every byte left on the disk of `folder`; the file that does is returned (delete it to free them)."""
-    filler = folder / "filler"
-    with open(filler, "wb", buffering=0) as f:
-        try:
-            while True:
-                f.write(b"\0" * 65536)
-        except OSError as ex:
-            assert ex.errno == errno.ENOSPC
-    return filler
 
 
 def checkpoint_of(run_dir: Path, epoch: int) -> Path:

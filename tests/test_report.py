@@ -11,7 +11,7 @@ import pytest
 from lander_exp.run.records import RunRecord, find_run_dirs, load_local
 from lander_exp.tools import report
 from tests.chromium import Browser
-from tests.conftest import TINY, run_cli
+from tests.conftest import TINY, fill, run_cli
 
 
 def record(seed: int, hidden: int, steps: list[int], returns: list[float], preset: str = "seed", summary=None,
@@ -160,6 +160,24 @@ def test_export_writes_rl_zoo3_evaluations_and_a_tidy_csv_that_read_back_as_the_
     again = run_cli(["runs/multirun", "--out", str(workdir / "r2.html"), "--export", str(out)], cwd=workdir,
                     module="lander_exp.report")
     assert again.returncode == 2 and "is not empty" in again.stderr and not (workdir / "r2.html").exists()
+
+
+@pytest.mark.parametrize("full", ["out", "export"])
+def test_a_report_or_export_on_a_full_disk_ends_in_one_line_and_leaves_no_partial_file(two_tiny_runs, tmpfs, full):
+    """A real tmpfs filled to the last byte under the page (--out) or the export's files (--export):
+    one line naming the file and the space left, exit 75 (try again later), no file half-written."""
+    workdir, _, _ = two_tiny_runs
+    disk = tmpfs("disk", "1m")
+    fill(disk)
+    out = disk / "r.html" if full == "out" else workdir / f"r_{full}.html"
+    rep = run_cli(["runs/multirun", "--out", str(out), "--export", str(disk / "exported"), "--bootstrap-reps", "100"],
+                  cwd=workdir, module="lander_exp.report")
+    assert rep.returncode == 75, rep.stderr[-3000:]
+    lines = rep.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith(f"lander_exp.report: error: disk full: {disk}/"), lines
+    assert lines[0].endswith(" cannot be written (0 B free on its disk): free some space, then run this again"), lines
+    assert f"disk full: {out} cannot" in lines[0] if full == "out" else "/evaluations.npz cannot" in lines[0], lines
+    assert sorted(p.name for p in disk.rglob("*") if p.is_file()) == ["filler"]  # neither partial nor .tmp file
 
 
 @pytest.mark.parametrize("args, message", [

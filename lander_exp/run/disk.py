@@ -8,15 +8,13 @@ run checks the space left on the record's disk before it logs a row (`before_log
 
 from __future__ import annotations
 
-import errno
 import logging
-import os
 from contextlib import contextmanager
 from pathlib import Path
 
 from lander_exp.config import ConfigError, size_text
 from lander_exp.run.stopping import DiskFull
-from lander_exp.shell import python_command, shown
+from lander_exp.shell import free_bytes, full_cause, python_command, shown
 
 # Below this the W&B record's disk cannot be trusted with the next rows (W&B writes in 32 KiB blocks,
 # plus the console log and the summary beside them).
@@ -24,27 +22,6 @@ WANDB_MARGIN = 1 << 20
 # A write that failed while its disk had less than this left failed for want of space, whatever the
 # library made of the error (torch's zip writer and ffmpeg report it in their own words).
 NEARLY_FULL = 1 << 20
-FULL = (errno.ENOSPC, errno.EDQUOT)
-
-
-def free_bytes(path: Path) -> int:
-    """Bytes an unprivileged writer may still use on the disk of `path` (or of its nearest existing parent)."""
-    path = Path(os.path.abspath(path))
-    while not path.exists() and path != path.parent:
-        path = path.parent
-    stats = os.statvfs(path)
-    return stats.f_bavail * stats.f_frsize
-
-
-def full_cause(ex: BaseException) -> OSError | None:
-    """The ENOSPC (or EDQUOT) error behind `ex`, following its causes and context, or None."""
-    seen = set()
-    while ex is not None and id(ex) not in seen:
-        seen.add(id(ex))
-        if isinstance(ex, OSError) and ex.errno in FULL:
-            return ex
-        ex = ex.__cause__ or ex.__context__
-    return None
 
 
 def last_good(run_dir: Path) -> str:

@@ -11,6 +11,8 @@ import sys
 import threading
 from typing import TYPE_CHECKING
 
+from lander_exp.shell import DISK_FULL_EXIT
+
 if TYPE_CHECKING:  # torch stays unimported until a run starts: a config error answers in a second
     from torch import nn
 
@@ -49,7 +51,7 @@ class DiskFull(RunStopped):
     can be resumed once space is freed; exit code 75 (sysexits' EX_TEMPFAIL: try again later)."""
 
     reason = "disk_full"
-    EXIT_CODE = 75
+    EXIT_CODE = DISK_FULL_EXIT
 
 
 class StopSignals:

@@ -23,9 +23,8 @@ import wandb
 from omegaconf import DictConfig, OmegaConf
 
 from lander_exp.config import ConfigError
-from lander_exp.run.disk import full_cause
 from lander_exp.run.records import RUN_FILE, record_counts, setting_hash, wandb_dir_of
-from lander_exp.shell import command, shown
+from lander_exp.shell import command, full_cause, shown
 
 NAMESPACES = ("train", "episode", "eval", "perf")
 

@@ -29,7 +29,7 @@ import yaml
 from lander_exp.config import ConfigError
 from lander_exp.envs.outcomes import RATES as OUTCOMES
 from lander_exp.run.records import NOT_SETTING, RunRecord, find_run_dirs, flatten, load_local, load_wandb, not_setting
-from lander_exp.shell import pip_install, python_command, shown, unwritable
+from lander_exp.shell import full_cause, pip_install, python_command, replacing, shown, unwritable
 from lander_exp.tools import stats
 
 JUMP_KEY = "jump/episode"  # written into the W&B summary by the REINFORCE jump detector
@@ -692,8 +692,11 @@ def main(argv: list[str] | None = None) -> int:
         page = build_html(runs, args.title, sources, args.threshold, args.bootstrap_reps, groups)
         try:
             args.out.parent.mkdir(parents=True, exist_ok=True)
-            args.out.write_text(page, encoding="utf-8")
+            with replacing(args.out, encoding="utf-8") as f:
+                f.write(page)
         except OSError as ex:
+            if full_cause(ex) is not None:  # the command's one line on a full disk (shell.run_command)
+                raise
             raise ConfigError(f"--out {args.out} cannot be written ({ex.strerror or type(ex).__name__}): pass --out "
                               "with a file in a folder you can write to") from None
     except ConfigError as ex:
