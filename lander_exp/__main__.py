@@ -41,4 +41,6 @@ def cli() -> None:
 
 
 if __name__ == "__main__":
-    cli()
+    from lander_exp.shell import run_command
+
+    raise SystemExit(run_command(cli, "lander_exp"))

@@ -368,6 +368,8 @@ def validate(cfg: DictConfig) -> None:
         value = OmegaConf.select(cfg, key)
         _check(0 < value < 1, key, value, "a learning rate must be in (0, 1), e.g. 3e-4")
     _check(cfg.seed >= 0, "seed", cfg.seed, "must be a non-negative integer")
+    _check(bool(str(cfg.tracker.dir).strip()), "tracker.dir", cfg.tracker.dir,
+           "must name the folder runs go to, e.g. tracker.dir=runs")
     if cfg.seeds is not None:
         seeds = list(cfg.seeds)
         _check(len(seeds) > 0 and all(s >= 0 for s in seeds) and len(set(seeds)) == len(seeds), "seeds", seeds,
@@ -447,3 +449,81 @@ def _check_env(env_cfg, algo_name: str) -> None:
     elif env_cfg.pin_threads:
         raise ConfigError("env.pin_threads=true pins EnvPool's threads, and env.backend=gymnasium has none: "
                           "set env.backend=envpool env.autoreset=next_step, or leave env.pin_threads=false")
+
+
+# ---- what a configuration needs in memory ------------------------------------------------------------
+# The envs' sizes, for estimates made before any env exists (tests/test_config.py checks them against
+# the envs): observation width, and the width of what the policy outputs (action dims, or logits).
+ENV_SIZES = {"LunarLanderContinuous-v3": (8, 2), "LunarLander-v3": (8, 4)}
+# Measured with Gymnasium 1.4 and EnvPool on 2026-12-04: about 110 KB per LunarLander after its first
+# reset, either backend (2,000 envs, resident memory before and after).
+ENV_BYTES = 128 * 1024
+BASE_BYTES = 1 << 30  # the process before any of the below: Python, torch, Hydra, the W&B client
+
+
+def _mlp_params(inputs: int, hidden: int, layers: int, outputs: int) -> int:
+    """Parameters of core.nets.mlp: `layers` hidden Linear layers of width `hidden`, then the output."""
+    return inputs * hidden + hidden + (layers - 1) * (hidden * hidden + hidden) + hidden * outputs + outputs
+
+
+def param_count(cfg: DictConfig) -> int:
+    """The parameters of a run's actor and critic (core/nets.py), from its config alone."""
+    obs, out = ENV_SIZES[cfg.env.id]
+    net = cfg.network
+    return _mlp_params(obs, net.hidden_dim, net.actor_layers, out) + _mlp_params(obs, net.hidden_dim, net.critic_layers, 1)
+
+
+def memory_needs(cfg: DictConfig) -> list[tuple[str, str, int]]:
+    """What a run of `cfg` holds in memory at its peak, by part: (the key that sizes it, what it is,
+    bytes), an estimate that errs high. Counts bytes of float32 (4) and of the arrays each part keeps
+    alongside: optimizer moments and gradients, the copies an update shuffles, the replay record. A
+    batch (`seeds=[...]`) holds every part but the process once per seed."""
+    obs, out = ENV_SIZES[cfg.env.id]
+    net, env, algo, t = cfg.network, cfg.env, cfg.algo, cfg.train
+    params = param_count(cfg)
+    width = net.hidden_dim * (net.actor_layers + net.critic_layers)  # activations per sample through both networks
+    record = env.num_envs * (env.max_episode_steps + 1) * (out * 4 if algo.name == "ppo" else 8)
+    parts = [
+        # weights, their gradients, Adam's two moments, the numpy copy that acts, a stacked copy (batches)
+        ("network.hidden_dim", "the networks and their optimizer state", 24 * params),
+        ("env.num_envs", "the training envs", env.num_envs * ENV_BYTES + record),
+        ("train.eval_envs", "the evaluation envs", t.eval_envs * (ENV_BYTES + 4 * 2 * net.hidden_dim)),
+    ]
+    if algo.name == "ppo":
+        samples = -(-algo.steps_per_epoch // env.num_envs) * env.num_envs
+        # per sample: observations (3 copies: the rollout's, the update's, a shuffled one), pre-tanh
+        # actions (4: with the noise), rewards, flags, values, advantages, targets, and one
+        # minibatch order per update pass
+        per_sample = 12 * obs + 16 * out + 64 + 8 * algo.update_epochs
+        parts.append(("algo.steps_per_epoch", "the rollout and its update arrays", samples * per_sample))
+        # activations kept for the backward pass, their gradients, and ReLU masks
+        parts.append(("algo.batch_size", "a minibatch's activations", 12 * algo.batch_size * width))
+    else:
+        # the episodes in progress: each step's observation row and numbers as Python objects
+        parts.append(("env.max_episode_steps", "the episodes in progress",
+                      env.num_envs * env.max_episode_steps * (4 * obs + 256)))
+        parts.append(("env.max_episode_steps", "an episode's activations", 12 * env.max_episode_steps * width))
+    runs = len(cfg.seeds) if cfg.get("seeds") else 1
+    return [("", "the process", BASE_BYTES)] + [(k, what, size * runs) for k, what, size in parts]
+
+
+def size_text(size: float) -> str:
+    for unit in ("B", "KB", "MB", "GB", "TB"):
+        if size < 1000 or unit == "TB":
+            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
+        size /= 1000
+    return f"{size:.1f} TB"
+
+
+def memory_problem(cfg: DictConfig, available: int, where: str) -> str | None:
+    """One line naming the key that makes `cfg` need more memory than `available` bytes (`where`:
+    what the figure is), or None when it fits."""
+    needs = memory_needs(cfg)
+    total = sum(size for _, _, size in needs)
+    if total <= available:
+        return None
+    key, what, size = max((n for n in needs if n[0]), key=lambda n: n[2])
+    value = OmegaConf.select(cfg, key)
+    batch = f" for each of {len(cfg.seeds)} seeds" if cfg.get("seeds") else ""
+    return (f"{key}={value} needs about {size_text(size)} of memory for {what}{batch} ({size_text(total)} in all), "
+            f"more than the {size_text(available)} {where}: lower {key}")

@@ -7,13 +7,18 @@ interpreter actually running, as the shell can reach it from the current folder.
 
 from __future__ import annotations
 
+import errno
 import importlib.util
 import os
 import shlex
 import shutil
+import signal
 import sys
 import tempfile
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import IO
 
 # What every command imports (pyproject.toml's dependencies), checked before any of it is imported.
 DEPENDENCIES = ("hydra", "omegaconf", "numpy", "torch", "gymnasium", "wandb", "yaml", "tqdm")
@@ -114,3 +119,72 @@ def unwritable(folder: Path) -> str | None:
     os.close(fd)
     os.unlink(probe)
     return None
+
+
+FULL = (errno.ENOSPC, errno.EDQUOT)  # no space left, or over the user's quota
+
+
+def free_bytes(path: Path) -> int:
+    """Bytes an unprivileged writer may still use on the disk of `path` (or of its nearest existing parent)."""
+    path = Path(os.path.abspath(path))
+    while not path.exists() and path != path.parent:
+        path = path.parent
+    stats = os.statvfs(path)
+    return stats.f_bavail * stats.f_frsize
+
+
+def full_cause(ex: BaseException) -> OSError | None:
+    """The ENOSPC (or EDQUOT) error behind `ex`, following its causes and context, or None."""
+    seen = set()
+    while ex is not None and id(ex) not in seen:
+        seen.add(id(ex))
+        if isinstance(ex, OSError) and ex.errno in FULL:
+            return ex
+        ex = ex.__cause__ or ex.__context__
+    return None
+
+
+@contextmanager
+def replacing(path: Path, mode: str = "w", **open_args) -> Iterator[IO]:
+    """A file written whole or not at all: into `PATH.tmp` (opened with `mode` and `open_args`), renamed
+    over `path` once complete. On a failure the temporary file is removed, and a full disk's error
+    names `path` (a failed write() names no file)."""
+    tmp = path.with_name(path.name + ".tmp")
+    try:
+        with open(tmp, mode, **open_args) as f:
+            yield f
+        os.replace(tmp, path)
+    except BaseException as ex:
+        tmp.unlink(missing_ok=True)
+        full = full_cause(ex)
+        if full is not None:
+            raise OSError(full.errno, os.strerror(full.errno), str(path)) from ex
+        raise
+
+
+DISK_FULL_EXIT = 75  # sysexits' EX_TEMPFAIL: try again later (once space is freed)
+
+
+def run_command(main: Callable[[], int | None], prog: str) -> int:
+    """A command's exit code. When whoever reads its output stops reading (`... | head -1`), it ends
+    quietly, as a command killed by SIGPIPE does (exit 141), instead of with a BrokenPipeError
+    traceback (and another one when Python flushes its output at exit). A disk that fills up under a
+    file it writes (a report, a CSV) ends it in one line naming the file, exit 75."""
+    try:
+        code = main()
+        sys.stdout.flush()
+        return code or 0
+    except BrokenPipeError:
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # nothing left for the exit's flush
+        return 128 + signal.SIGPIPE
+    except Exception as ex:
+        full = full_cause(ex)
+        if full is None:
+            raise
+        what = shown(Path(full.filename)) if full.filename else "a file"
+        where = Path(full.filename).parent if full.filename else Path.cwd()
+        from lander_exp.config import size_text
+
+        print(f"{prog}: error: disk full: {what} cannot be written ({size_text(free_bytes(where))} free on its disk): "
+              f"free some space, then run this again", file=sys.stderr)
+        return DISK_FULL_EXIT

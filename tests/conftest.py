@@ -3,6 +3,7 @@ offline runs back with the real `wandb leet inspect --json`."""
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import subprocess
@@ -91,3 +92,36 @@ def tiny_video_run(tmp_path_factory) -> tuple[Path, Path]:
     assert proc.returncode == 0, proc.stderr[-3000:]
     (run_dir,) = list((workdir / "runs").glob("*/*_ppo_s0"))
     return workdir, run_dir
+
+
+@pytest.fixture
+def tmpfs(tmp_path):
+    """Mount a tmpfs of `size` at a new folder; unmounted when the test ends."""
+    mounted = []
+
+    def mount(name: str, size: str = "4m") -> Path:
+        where = tmp_path / name
+        where.mkdir()
+        proc = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(where)], capture_output=True,
+                              text=True)
+        if proc.returncode != 0:
+            pytest.skip(f"a full disk needs a small filesystem of its own, and mounting a tmpfs failed (run the tests "
+                        f"as root, with CAP_SYS_ADMIN): {proc.stderr.strip()}")
+        mounted.append(where)
+        return where
+
+    yield mount
+    for where in mounted:
+        subprocess.run(["umount", "-l", str(where)], check=False)
+
+
+def fill(folder: Path) -> Path:
+    """Take every byte left on the disk of `folder`; the file that does is returned (delete it to free them)."""
+    filler = folder / "filler"
+    with open(filler, "wb", buffering=0) as f:
+        try:
+            while True:
+                f.write(b"\0" * 65536)
+        except OSError as ex:
+            assert ex.errno == errno.ENOSPC
+    return filler

@@ -62,7 +62,7 @@ def test_envpool_restarts_from_every_resume_seed():
         seeds = RunSeeds.of(seed)
         for epoch in range(1, 200):
             assert 0 <= seeds.restart(epoch) < 2**31 - 1
-    env.restore_rng(env.rng_state(), fallback_seed=RunSeeds.of(0).restart(1))
+    assert env.restore(env.rng_state(), env.replay_state(), fallback_seed=RunSeeds.of(0).restart(1)) is None
     assert env.reset().shape == (2, 8)
 
 

@@ -156,6 +156,38 @@ def test_a_batch_killed_with_sigkill_resumes_every_seed_as_if_never_killed(tmp_p
         assert exit_code(wandb_dir_of(resumed)) == 0
 
 
+def test_a_ppo_batch_killed_mid_episode_resumes_bit_for_bit(tmp_path):
+    """PPO's episodes span its checkpoints (envs carry on from epoch to epoch, episodes of up to 1000
+    steps against epochs of 256 steps per env): the resumed batch rebuilds every seed's episodes in
+    progress and ends with the uninterrupted batch's weights and W&B rows, bit for bit."""
+    ref_dir, killed_dir = tmp_path / "reference", tmp_path / "killed"
+    ref_dir.mkdir()
+    killed_dir.mkdir()
+    args = [*PPO, "train.max_epochs=8", "train.eval_every=2", "env.max_episode_steps=1000", "train.keep_checkpoints=5",
+            "seeds=[3,5]"]
+    assert run_cli(args, cwd=ref_dir).returncode == 0
+    proc = spawn(args, cwd=killed_dir)
+
+    def newest(s):
+        found = sorted((killed_dir / "runs").glob(f"20*/*/s{s}/checkpoints/epoch_*.pt"))
+        return int(found[-1].stem.split("_")[1]) if found else 0
+
+    # killed as soon as both seeds have their epoch-4 checkpoint: mid-epoch 5, between two checkpoints
+    assert wait_for(lambda: min(newest(3), newest(5)) >= 4, proc)
+    proc.kill()
+    proc.wait()
+    assert newest(3) == newest(5) < 8
+    resumed_from = sorted((batch_dir(killed_dir) / "s3" / "checkpoints").glob("epoch_*.pt"))[-1].name
+    proc = run_cli([str(batch_dir(killed_dir))], cwd=killed_dir, module="lander_exp.resume")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "could not be rebuilt" not in proc.stderr
+    for s in (3, 5):
+        ref, resumed = batch_dir(ref_dir) / f"s{s}", batch_dir(killed_dir) / f"s{s}"
+        assert_same_state(load(ref / "checkpoints" / "epoch_000008.pt"), load(resumed / "checkpoints" / "epoch_000008.pt"))
+        assert metric_rows(wandb_dir_of(resumed)) == metric_rows(wandb_dir_of(ref))
+    assert load(batch_dir(ref_dir) / "s3" / "checkpoints" / resumed_from)["env_replay"]["taken"].sum() > 0  # episodes in progress
+
+
 def test_a_batch_stopped_by_sigterm_prints_a_resume_command_that_works_as_printed(tmp_path):
     """SIGTERM stops every seed with a checkpoint; the batch's last line names the command that
     continues them, and that command, run as printed from the same folder, finishes every seed."""

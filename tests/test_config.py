@@ -238,6 +238,13 @@ MISTAKES = [
     (["hydra.run.dir=/proc/lander_exp"], "hydra.run.dir=/proc/lander_exp cannot be used: cannot write in /proc"),
     (["-m", "seed=1,2", "hydra.sweep.dir=FILE/sweep"], "hydra.sweep.dir=FILE/sweep cannot be used: {tmp}/FILE is a file"),
     (["tracker.project=a/b"], "tracker.project='a/b' is refused by W&B: Invalid project name 'a/b'"),
+    (["tracker.dir="], "tracker.dir='' is invalid: must name the folder runs go to, e.g. tracker.dir=runs"),
+    ([f"tracker.tags=[ok,{'t' * 65}]"], "tracker.tags: W&B refuses the tag 'tttttttttttttttttttttttttttttttttttt"
+                                        "t...' (65 characters): tags must be between 1 and 64 characters"),
+    ([f"tracker.group={'g' * 129}"], "tracker.group='ggggggggggggggggggggggggggggggggggggg...' is refused by W&B: a "
+                                     "group or run name has 1 to 128 printable characters (129 given)"),
+    (["network.hidden_dim=100000"], "network.hidden_dim=100000 needs about 2.4 TB of memory for the networks and their "
+                                    "optimizer state"),
 ]
 
 
@@ -332,3 +339,35 @@ def test_a_run_folder_in_use_is_refused_before_hydra_writes_into_it(tmp_path, mo
     assert ended.value.code == 2 and len(lines) == 1 and "is in use by another lander_exp process" in lines[0], lines
     assert (run_dir / ".hydra" / "config.yaml").read_text() == "the running run's config"
     assert sorted(p.name for p in run_dir.rglob("*")) == [".hydra", ".lock", "config.yaml"]
+
+
+def test_a_run_that_cannot_fit_the_memory_it_may_use_is_refused_before_it_starts(tmp_path):
+    """100,000 LunarLanders need about 14 GB (about 110 KB each): under a 6 GB address-space limit
+    (`ulimit -v`, as a cluster job may have) the run is refused in one line before any env exists,
+    where Box2D used to abort (exit 134) once allocating failed, leaving a dead run folder."""
+    import resource
+    import sys
+
+    from tests.processes import cli_env
+
+    limit = 6 << 30
+    proc = subprocess.run([sys.executable, "-m", "lander_exp", "env.num_envs=100000", "train.progress=false"],
+                          cwd=tmp_path, env=cli_env(), capture_output=True, text=True, timeout=300,
+                          preexec_fn=lambda: resource.setrlimit(resource.RLIMIT_AS, (limit, limit)))
+    lines = proc.stderr.strip().splitlines()
+    assert proc.returncode == 2, proc.stderr[-2000:]
+    assert len(lines) == 1 and lines[0].startswith("lander_exp: error: env.num_envs=100000 needs about 13.9 GB of memory "
+                                                   "for the training envs"), lines
+    assert "left under this process's address-space limit (ulimit -v): lower env.num_envs" in lines[0]
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_the_envs_sizes_the_memory_estimate_assumes_are_the_envs_own():
+    from lander_exp.config import ENV_SIZES
+    from lander_exp.envs.vec import VecEnv
+
+    for env_id, (obs, out) in ENV_SIZES.items():
+        cfg = make_cfg(["experiment=reinforce"] if ENV_ACTIONS[env_id] == "discrete" else []).env
+        env = VecEnv(cfg, 1, seed=0)
+        space = env.single_action_space
+        assert (env.obs_dim, space.shape[0] if space.shape else space.n) == (obs, out)

@@ -6,6 +6,9 @@ import re
 import sys
 from pathlib import Path
 
+import pytest
+
+from lander_exp.run.records import metric_problem
 from tests.conftest import TINY, history, leet_records, leet_summary, run_cli
 
 METRICS = [
@@ -46,6 +49,11 @@ def test_short_run_streams_every_metric_and_the_config_to_an_offline_wandb_run(w
         values = [r[key] for r in rows if key in r]
         assert values, f"{key} never logged"
         assert all(math.isfinite(v) for v in values), (key, values)
+    # every key it logged is one a sweep may name (run/records.metric_keys)
+    summary_keys = leet_summary(wandb_dir)["summary"]
+    logged = {k.split(".")[0] for k in [*(k for r in rows for k in r), *summary_keys]}  # eval/video.path: the video
+    assert not [k for k in logged if not k.startswith("_") and metric_problem(k)]
+    assert metric_problem("eval/retrun_ma") and not metric_problem("train/log_std/1")
     assert rows[-1]["eval/return_ma"] == (rows[0]["eval/return_mean"] + rows[1]["eval/return_mean"]) / 2
 
     summary = leet_summary(wandb_dir)
@@ -131,3 +139,17 @@ def test_evaluate_takes_every_run_a_glob_matches_and_names_those_it_cannot(tiny_
     none = run_cli([str(runs[2]), str(workdir)], cwd=workdir, module="lander_exp.evaluate")
     assert none.returncode == 2 and none.stderr.strip().splitlines()[-1] == (
         "lander_exp.evaluate: error: none of the run folders given can be evaluated (lines above)")
+
+
+@pytest.mark.parametrize("given", ["/nonexistent.pt", "FOLDER"])
+def test_evaluate_of_a_checkpoint_file_that_is_not_there_says_so(tiny_video_run, capsys, given):
+    """A mistyped --checkpoint is named as missing, not as a corrupted checkpoint."""
+    from lander_exp.tools import evaluate
+
+    _, run_dir = tiny_video_run
+    path = run_dir / "checkpoints" if given == "FOLDER" else given
+    assert evaluate.main([str(run_dir), "--checkpoint", str(path), "--episodes", "1"]) == 2
+    lines = capsys.readouterr().err.strip().splitlines()
+    what = "is a folder, not a file" if given == "FOLDER" else "does not exist"
+    assert lines == [f"lander_exp.evaluate: error: --checkpoint {path} {what}: pass a checkpoint file, e.g. one in "
+                     f"{run_dir / 'checkpoints'}, or leave --checkpoint out for the run's newest good one"]

@@ -224,3 +224,59 @@ def test_a_discrete_envs_action_check_accepts_and_refuses_what_gymnasiums_does()
     env.envs[0].reset(seed=0)
     with pytest.raises(AssertionError):
         env.envs[0].step(4)
+
+
+def _continue(env, steps, rng):
+    """`steps` more vector steps with actions drawn from `rng`: every transition and episode."""
+    out = []
+    space = env.single_action_space
+    for _ in range(steps):
+        if space.shape:
+            actions = rng.uniform(-1, 1, (env.num_envs, *space.shape)).astype(np.float32)
+        else:
+            actions = rng.integers(0, space.n, env.num_envs)
+        step = env.step(actions)
+        out.append((step.obs, step.reward, step.terminated, step.truncated, step.live, step.episodes.returns,
+                    step.episodes.lengths, step.episodes.outcomes))
+    return out
+
+
+@pytest.mark.parametrize("overrides", [[], ["env.autoreset=next_step"], ["experiment=reinforce", "env.num_envs=4"],
+                                       ["env.obs_scaling=divide", "env.max_episode_steps=60"]],
+                         ids=["same_step", "next_step", "discrete", "divide_truncated"])
+def test_episodes_in_progress_are_rebuilt_exactly_from_the_replay_record(overrides):
+    """A checkpoint's replay record (each env's reset and the actions since) rebuilds the episodes in
+    progress in fresh envs, as a resume does: the same observation to act on, the same episode so far,
+    and from there the same transitions and episodes as the envs that were never rebuilt."""
+    cfg = make_cfg(overrides).env
+    env = VecEnv(cfg, 4, seed=9, replayable=True)
+    env.reset()
+    rng = np.random.default_rng(1)
+    _continue(env, 150, rng)  # several episodes ended (random actions crash within ~100 steps), others run
+    obs = env.step(np.zeros((4, 2), np.float32) if cfg.id.endswith("Continuous-v3") else np.zeros(4, np.int64)).obs
+    record, rng_state = env.replay_state(), env.rng_state()
+    assert record is not None and record["taken"].sum() > 0  # episodes are in progress
+    copy = VecEnv(cfg, 4, seed=12345, replayable=True)  # another seed: everything must come from the record
+    resumed = copy.restore(rng_state, record, fallback_seed=0)
+    assert resumed is not None
+    np.testing.assert_array_equal(resumed.obs, obs)
+    for (o, a, r), n in zip(resumed.trajectories, record["taken"], strict=True):
+        assert len(o) == len(a) == len(r) <= n
+    assert [e.np_random.bit_generator.state for e in copy.envs] == rng_state
+    expected, got = _continue(env, 200, np.random.default_rng(2)), _continue(copy, 200, np.random.default_rng(2))
+    for x, y in zip(expected, got, strict=True):
+        for a, b in zip(x, y, strict=True):
+            np.testing.assert_array_equal(a, b)
+
+
+def test_a_record_that_does_not_rebuild_the_episodes_restarts_them_and_says_so(capsys):
+    cfg = make_cfg().env
+    env = VecEnv(cfg, 2, seed=9, replayable=True)
+    env.reset()
+    _continue(env, 30, np.random.default_rng(1))
+    record, rng_state = env.replay_state(), env.rng_state()
+    record["actions"] = record["actions"][::-1].copy()  # other actions: another episode
+    copy = VecEnv(cfg, 2, seed=9, replayable=True)
+    assert copy.restore(rng_state, record, fallback_seed=0) is None
+    assert "could not be rebuilt" in capsys.readouterr().err
+    assert [e.np_random.bit_generator.state for e in copy.envs] == rng_state  # fresh episodes from the checkpoint's state

@@ -23,7 +23,7 @@ from lander_exp.tools import report
 from lander_exp.tools.collect import collect
 from lander_exp.tools.grouping import MISSING, value_text
 from tests.chromium import Browser
-from tests.conftest import run_cli
+from tests.conftest import fill, run_cli
 from tests.processes import spawn, wait_for
 
 
@@ -478,6 +478,24 @@ def test_a_report_of_one_multirun_has_the_records_numbers_and_exports_them(mixed
     again = run_cli(["runs/multirun/update_epochs", "--out", str(tmp_path / "r2.html"), "--export", str(exported)],
                     cwd=workdir, module="lander_exp.report")
     assert again.returncode == 2 and "is not empty" in again.stderr and not (tmp_path / "r2.html").exists()
+
+
+@pytest.mark.parametrize("full", ["out", "export"])
+def test_a_report_or_export_on_a_full_disk_ends_in_one_line_and_leaves_no_partial_file(two_tiny_runs, tmpfs, full):
+    """A real tmpfs filled to the last byte under the page (--out) or the export's files (--export):
+    one line naming the file and the space left, exit 75 (try again later), no file half-written."""
+    workdir, _, _ = two_tiny_runs
+    disk = tmpfs("disk", "1m")
+    fill(disk)
+    out = disk / "r.html" if full == "out" else workdir / f"r_{full}.html"
+    rep = run_cli(["runs/multirun", "--out", str(out), "--export", str(disk / "exported"), "--bootstrap-reps", "100"],
+                  cwd=workdir, module="lander_exp.report")
+    assert rep.returncode == 75, rep.stderr[-3000:]
+    lines = rep.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith(f"lander_exp.report: error: disk full: {disk}/"), lines
+    assert lines[0].endswith(" cannot be written (0 B free on its disk): free some space, then run this again"), lines
+    assert f"disk full: {out} cannot" in lines[0] if full == "out" else "/evaluations.npz cannot" in lines[0], lines
+    assert sorted(p.name for p in disk.rglob("*") if p.is_file()) == ["filler"]  # neither partial nor .tmp file
 
 
 @pytest.mark.parametrize("args, message", [

@@ -1,9 +1,8 @@
 """A run killed with SIGKILL at random points and resumed each time ends exactly where an
 uninterrupted run with the same seed ends (same checkpointed state, same W&B history read back with
-`wandb leet inspect --json`, every step once) when no episode spans a checkpoint: PPO with
-algo.reset_each_epoch=true, and REINFORCE with one env. Where episodes do span it, a resume restarts
-them, and the rows up to the checkpoint are still the uninterrupted run's. Resume targets that cannot
-work fail in one line, and a checkpoint that holds code is never run."""
+`wandb leet inspect --json`, every step once): PPO as configured by default, whose episodes span its
+checkpoints (a resume rebuilds them by replaying their actions), and REINFORCE with one env. Resume
+targets that cannot work fail in one line, and a checkpoint that holds code is never run."""
 
 import os
 import random
@@ -21,7 +20,10 @@ from lander_exp.run import checkpoint, resume
 from tests.conftest import run_cli
 from tests.processes import RUN, assert_same_state, ckpt, load, metric_rows, newest_epoch, run_folder, spawn, wait_for, wandb_runs
 
-SEED = ["seed=11", "algo.reset_each_epoch=true"]
+# PPO's defaults (episodes carry over from epoch to epoch), with episodes longer than an epoch's 256
+# steps per env may be: at a checkpoint, episodes are in progress. A checkpoint every epoch, all kept:
+# room for three kills before the run's end, and the uninterrupted run's checkpoint of each to compare
+SEED = ["seed=11", "env.max_episode_steps=1000", "train.eval_every=1", "train.keep_checkpoints=10"]
 
 
 @pytest.fixture(scope="module")
@@ -40,15 +42,14 @@ def test_killed_at_random_points_and_resumed_matches_an_uninterrupted_run(workdi
     rng = random.Random(trial_seed)
     proc = spawn([*RUN, *SEED], cwd=workdir)
     # the time between two checkpoints on this machine scales the random delays below
+    assert wait_for(lambda: newest_epoch(workdir) >= 1, proc)
+    t1 = time.monotonic()
     assert wait_for(lambda: newest_epoch(workdir) >= 2, proc)
-    t2 = time.monotonic()
-    assert wait_for(lambda: newest_epoch(workdir) >= 4, proc)
-    between_checkpoints = time.monotonic() - t2
+    between_checkpoints = time.monotonic() - t1
     kills, resumed_from = [], 0
     for _ in range(3):
         # a random moment after a new checkpoint: mid-epoch, mid-evaluation, mid-write, mid-W&B-replay
-        if not wait_for(lambda after=resumed_from: newest_epoch(workdir) > after, proc):
-            break
+        assert wait_for(lambda after=resumed_from: newest_epoch(workdir) > after, proc), (trial_seed, kills)
         time.sleep(rng.uniform(0.0, 1.2 * between_checkpoints))
         proc.kill()
         proc.wait()
@@ -57,14 +58,16 @@ def test_killed_at_random_points_and_resumed_matches_an_uninterrupted_run(workdi
         proc = spawn([str(run_folder(workdir))], cwd=workdir, module="lander_exp.resume")
     out, err = proc.communicate(timeout=300)
     assert proc.returncode == 0, (trial_seed, err[-3000:])
-    assert len(kills) >= 2, f"only {len(kills)} kills landed (trial seed {trial_seed})"
+    assert len(kills) == 3 and kills[-1] < 10, (trial_seed, kills)  # three SIGKILLs, each before the run's end
 
     run_dir = run_folder(workdir)
     assert_same_state(load(ckpt(ref_dir, 10)), load(ckpt(run_dir, 10)))
+    for epoch in kills:  # each resume had episodes in progress to rebuild
+        assert load(ckpt(ref_dir, epoch))["env_replay"]["taken"].sum() > 0, (trial_seed, kills)
     # one W&B run left in runs/wandb: the rebuilt one, with the killed processes' folders moved aside
     (wandb_dir,) = wandb_runs(workdir)
     superseded = list((run_dir / "wandb_superseded").iterdir())  # none where a kill came before W&B's init
-    assert 1 <= len(superseded) <= len(kills) and all(d.name.endswith(wandb_dir.name[-8:]) for d in superseded)
+    assert 1 <= len(superseded) <= 3 and all(d.name.endswith(wandb_dir.name[-8:]) for d in superseded)
     rows = metric_rows(wandb_dir)
     assert [r["_step"] for r in rows] == list(range(10)), (trial_seed, kills)
     assert rows == metric_rows(ref_wandb), (trial_seed, kills)
@@ -126,7 +129,7 @@ def no_config(run_dir):
 
 
 def unfinished(run_dir):
-    """The reference stopped at epoch 10; make it look like it was killed after epoch 6."""
+    """The reference stopped at epoch 10; make it look like it was killed after epoch 8."""
     for path in checkpoint.checkpoints(run_dir)[-2:]:
         path.unlink()
 
@@ -161,6 +164,8 @@ def test_resume_cli_of_a_missing_folder_and_of_a_finished_run(workdir, reference
     proc = run_cli([str(workdir / "nope")], cwd=workdir, module="lander_exp.resume")
     assert proc.returncode == 2 and len(proc.stderr.strip().splitlines()) == 1 and "not a run folder" in proc.stderr
     run_dir = copy_run(reference, workdir)
+    _, _, ref_wandb = reference  # with its W&B record beside it, as where it was trained
+    shutil.copytree(ref_wandb, workdir / "runs" / "wandb" / ref_wandb.name)
     assert resume.main([str(run_dir)]) == 0  # nothing left to do is not an error, and starts nothing
     assert not (run_dir / "wandb_superseded").exists()
 
@@ -210,21 +215,29 @@ REINFORCE = ["experiment=reinforce", "seed=5", "train.max_episodes=40", "train.e
              "train.video_every=0", "train.progress=false", "train.keep_checkpoints=10"]
 
 
-def test_reinforce_killed_and_resumed_matches_an_uninterrupted_run(tmp_path):
+@pytest.mark.parametrize("envs", [1, 3])
+def test_reinforce_killed_and_resumed_matches_an_uninterrupted_run(tmp_path, envs):
     """One env: every epoch is a whole episode, so the env's random state at a checkpoint is all a
-    resume needs to play the very episodes the uninterrupted run played."""
+    resume needs to play the very episodes the uninterrupted run played. Three: an epoch ends with
+    the first episode to end, the others are in progress, and the resume rebuilds them with what they
+    gathered so far (the episode an update learns from)."""
+    args = [*REINFORCE, f"env.num_envs={envs}"]
     ref_dir, killed_dir = tmp_path / "reference", tmp_path / "killed"
     ref_dir.mkdir()
     killed_dir.mkdir()
-    assert run_cli(REINFORCE, cwd=ref_dir).returncode == 0
-    proc = spawn(REINFORCE, cwd=killed_dir)
+    assert run_cli(args, cwd=ref_dir).returncode == 0
+    proc = spawn(args, cwd=killed_dir)
     assert wait_for(lambda: newest_epoch(killed_dir) >= 16, proc)
     proc.kill()
     proc.wait()
     resumed_from = newest_epoch(killed_dir)
-    assert resumed_from < 40
+    assert load(sorted((run_folder(killed_dir) / "checkpoints").glob("epoch_*.pt"))[-1])["episodes"] < 40
     proc = run_cli([str(run_folder(killed_dir))], cwd=killed_dir, module="lander_exp.resume")
     assert proc.returncode == 0, proc.stderr[-3000:]
-    assert_same_state(load(ckpt(run_folder(ref_dir), 40)), load(ckpt(run_folder(killed_dir), 40)))
+    final = checkpoint.epoch_of(checkpoint.checkpoints(run_folder(ref_dir))[-1])  # epoch 40 with one env
+    assert_same_state(load(ckpt(run_folder(ref_dir), final)), load(ckpt(run_folder(killed_dir), final)))
     (ref_wandb,), (wandb_dir,) = wandb_runs(ref_dir), wandb_runs(killed_dir)
     assert metric_rows(wandb_dir) == metric_rows(ref_wandb)
+    if envs > 1:  # the resume had episodes in progress to rebuild
+        resumed = load(run_folder(ref_dir) / "checkpoints" / f"epoch_{resumed_from:06d}.pt")
+        assert resumed["env_replay"]["taken"].sum() > 0

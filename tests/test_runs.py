@@ -2,11 +2,13 @@
 `python -m lander_exp.runs` lists them and deletes them with their W&B runs, as printed."""
 
 import json
+import shlex
 import shutil
 import subprocess
+import sys
 
 from tests.conftest import ROOT, TINY, run_cli
-from tests.processes import RUN, spawn, wait_for
+from tests.processes import RUN, cli_env, spawn, wait_for
 
 
 def started(workdir, seed: int):
@@ -70,3 +72,15 @@ def test_runs_of_a_missing_folder_fails_in_one_line(workdir):
     proc = run_cli(["list", "nope"], cwd=workdir, module="lander_exp.runs")
     assert proc.returncode == 2 and proc.stderr.strip().splitlines() == [
         "lander_exp.runs: error: nope is not a folder: pass the runs folder (tracker.dir, default runs) or run folders"]
+
+
+def test_a_listing_read_only_in_part_ends_quietly(workdir):
+    """`runs list | head -1`: once `head` has its line and leaves, the listing ends without a
+    BrokenPipeError traceback (exit 141, as a command killed by SIGPIPE), whatever is left to print."""
+    for k in range(3000):  # 3000 lines: more than a pipe holds, so the listing writes after `head` left
+        (workdir / "runs" / "2026-01-01" / f"00-00-00_ppo_s{k}" / ".hydra").mkdir(parents=True)
+    command = f"set -o pipefail; {shlex.quote(sys.executable)} -m lander_exp.runs list | head -1"
+    proc = subprocess.run(["bash", "-c", command], cwd=workdir, env=cli_env(), capture_output=True, text=True, timeout=300)
+    assert proc.stderr == "", proc.stderr[-2000:]
+    assert proc.stdout.startswith("starting  -") and proc.stdout.count("\n") == 1
+    assert proc.returncode == 141

@@ -158,6 +158,27 @@ def test_the_command_line_exits_2_on_a_bad_file(workdir):
     assert "unknown key 'network.hiden_dim'" in proc.stderr and [p.name for p in workdir.iterdir()] == ["tiny.yaml"]
 
 
+@pytest.mark.parametrize("dry_run", [False, True])
+def test_a_misspelt_metric_is_refused_before_any_point_runs(workdir, dry_run):
+    """Every point would run, then rank by a key none of them logs (the table showing `-`): the file
+    is refused in one line naming the key runs do log."""
+    fixed = ", ".join([*TINY, "train.max_epochs=1", "train.torch_threads=1"])
+    write(workdir, f"""
+        program: lander_exp/__main__.py
+        command: ["${{env}}", "${{interpreter}}", -m, lander_exp, {fixed}, "${{args_no_hyphens}}"]
+        method: grid
+        metric: {{name: eval/retrun_ma, goal: maximize}}
+        parameters:
+          seed: {{values: [1, 2]}}
+        """)
+    proc = run_cli(["tiny.yaml", *(["--dry-run"] if dry_run else [])], cwd=workdir, module="lander_exp.sweep")
+    assert proc.returncode == 2 and proc.stdout == "", proc.stdout[-2000:]
+    assert proc.stderr.strip().splitlines() == [
+        "lander_exp.sweep: error: tiny.yaml: metric 'eval/retrun_ma' cannot rank the runs: runs never log "
+        "'eval/retrun_ma': did you mean 'eval/return_ma'?"]
+    assert [p.name for p in workdir.iterdir()] == ["tiny.yaml"]
+
+
 def test_loading_rejects_what_wandb_would_misread(tmp_path):
     with pytest.raises(SweepError, match="nests parameters"):
         load(write(tmp_path, GOOD.replace("seed: {values: [1, 2]}", "network: {parameters: {hidden_dim: {value: 8}}}")))

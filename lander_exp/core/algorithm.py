@@ -13,7 +13,7 @@ import torch
 from omegaconf import DictConfig
 
 from lander_exp.envs.outcomes import Episodes
-from lander_exp.envs.vec import VecEnv
+from lander_exp.envs.vec import Resumed, VecEnv
 
 
 class Batch(Protocol):
@@ -42,6 +42,11 @@ class Algorithm(Protocol):
         """The policy evaluation plays: observations [N, D] -> actions [N, ...]. Deterministic (the
         most probable action) by default; with `sampled_seed`, the stochastic policy training acts
         with, its noise drawn from a generator of that seed (the two can end episodes differently)."""
+
+    def resume_envs(self, resumed: Resumed) -> None:
+        """Act next from where a resume rebuilt the training envs' episodes in progress (instead of
+        resetting them): `resumed.obs`, and each env's episode so far for one that learns from whole
+        episodes."""
 
     def state_dict(self) -> dict:
         """Weights, optimizers and random streams: plain data, for a checkpoint."""

@@ -16,6 +16,7 @@ import math
 import time
 from collections.abc import Callable, Iterator
 
+import numpy as np
 import torch
 from torch import nn
 
@@ -42,11 +43,14 @@ class ManyPPO:
     def epochs(self) -> Iterator[tuple[int, Rollout, float, tuple[dict[str, float], float] | None]]:
         """(run, its rollout, its share of the rollout's seconds, and what it learned from it with
         the seconds that took, or None where the run is to `learn` it itself)."""
-        active, env, obs = list(range(len(self.algos))), None, None
+        active, env, first = list(range(len(self.algos))), None, True
+        # where a resume rebuilt every run's episodes in progress (Gymnasium), they carry on from there
+        obs = np.concatenate([a.obs for a in self.algos]) if all(a.obs is not None for a in self.algos) else None
         while active:
             if env is None:
                 env, carried = self.envs(active)
-                obs = obs if carried else None
+                obs = obs if carried or (first and env.pool is None) else None
+                first = False
             start = time.perf_counter()
             algos = [self.algos[k] for k in active]
             rollouts, obs = PPO.collect_many(algos, env, obs)

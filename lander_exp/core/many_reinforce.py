@@ -24,6 +24,21 @@ def columns(old: list[int], new: list[int], width: int) -> np.ndarray:
     return np.concatenate([np.arange(old.index(k) * width, (old.index(k) + 1) * width) for k in new])
 
 
+def _resumed(algos: list[Reinforce], carry: dict) -> np.ndarray:
+    """The runs' episodes in progress as a resume rebuilt them (Reinforce.resume_envs) put into the
+    loop's buffers; the observations to act on next. Each run's record is used once."""
+    trajectories = [t for algo in algos for t in algo.trajectories]
+    for i, (o, a, r) in enumerate(trajectories):
+        n = len(a)
+        carry["pos"][i] = n
+        if n:
+            carry["obs_buf"][i, :n], carry["act_buf"][i, :n], carry["rew_buf"][i, :n] = np.stack(o), a, r
+    obs = np.concatenate([a.obs for a in algos])
+    for a in algos:
+        a.obs, a.trajectories = None, []
+    return obs
+
+
 def cut(arrays: dict[str, np.ndarray], keep: np.ndarray) -> dict[str, np.ndarray]:
     """The entries `keep` of every array (what a loop carries on for the runs still training)."""
     return {key: value[keep] for key, value in arrays.items()}
@@ -183,10 +198,12 @@ class ManyReinforce:
         algos = [self.algos[k] for k in active]
         actor = StackedMLP([a.model.actor for a in algos])
         if carry is None:
-            carry = {"obs": env.reset(), "pos": np.zeros(total, np.int64),
+            carry = {"obs": None, "pos": np.zeros(total, np.int64),
                      "obs_buf": np.empty((total, limit, dim), np.float32), "act_buf": np.empty((total, limit), np.int64),
                      "rew_buf": np.empty((total, limit), np.float32)}
             runs = {"steps": np.zeros(count, np.int64), "clock": np.zeros(count)}
+            resumed = env.pool is None and all(a.obs is not None for a in algos)
+            carry["obs"] = _resumed(algos, carry) if resumed else env.reset()
         else:
             carry, runs = carry
         pos, obs_buf, act_buf, rew_buf = carry["pos"], carry["obs_buf"], carry["act_buf"], carry["rew_buf"]

@@ -24,7 +24,7 @@ from lander_exp.core.nets import ActorCritic, NumpyMLP, StackedMLP
 from lander_exp.core.optim import Adam
 from lander_exp.core.returns import gae
 from lander_exp.core.seeding import PCG64_STATE, RunSeeds
-from lander_exp.envs.vec import Steps, VecEnv
+from lander_exp.envs.vec import Resumed, Steps, VecEnv
 
 
 def clipped_surrogate(logp: torch.Tensor, old_logp: torch.Tensor, adv: torch.Tensor, clip: float,
@@ -319,6 +319,9 @@ class PPO:
                 yield tuple(x[start:start + size] for x in shuffled)
 
     # ---- checkpointing ------------------------------------------------------------------------
+    def resume_envs(self, resumed: Resumed) -> None:
+        self.obs = resumed.obs
+
     def state_dict(self) -> dict:
         self.critic_metrics.update(self.critic_job.wait()[0])
         return {"model": self.model.state_dict(), "pi_opt": self.pi_opt.state_dict(),

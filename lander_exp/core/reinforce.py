@@ -19,7 +19,7 @@ from lander_exp.core.optim import Adam
 from lander_exp.core.returns import mc_returns
 from lander_exp.core.seeding import PCG64_STATE, RunSeeds
 from lander_exp.envs.outcomes import Episodes
-from lander_exp.envs.vec import VecEnv
+from lander_exp.envs.vec import Resumed, VecEnv
 
 
 def reinforce_losses(model: CategoricalActorCritic, obs: torch.Tensor, actions: torch.Tensor, returns: torch.Tensor,
@@ -211,6 +211,12 @@ class Reinforce:
         values = torch.stack([actor_loss, critic_loss, entropy, gn_actor, gn_critic]).tolist()
         return dict(zip(("train/actor_loss", "train/critic_loss", "train/entropy", "train/grad_norm/actor",
                          "train/grad_norm/critic"), values, strict=True))
+
+    def resume_envs(self, resumed: Resumed) -> None:
+        """The episodes in progress carry on, with what they gathered so far (several envs; one env
+        plays whole episodes, and a checkpoint never falls inside one)."""
+        self.obs = resumed.obs
+        self.trajectories = [(list(o), list(a), list(r)) for o, a, r in resumed.trajectories]
 
     def state_dict(self) -> dict:
         return {"model": self.model.state_dict(), "pi_opt": self.pi_opt.state_dict(),

@@ -57,6 +57,32 @@ class Step:
     live: np.ndarray  # [N] bool: False where this step only reset the env (next_step autoreset)
 
 
+@dataclass
+class Resumed:
+    """The training envs' episodes in progress at a checkpoint, rebuilt by `VecEnv.restore`: where
+    the algorithm acts next, and each env's episode so far (what an algorithm that learns from whole
+    episodes had gathered of it; empty where the episode had ended)."""
+
+    obs: np.ndarray  # [N, D] the observation to act on next
+    trajectories: list[tuple[np.ndarray, np.ndarray, np.ndarray]]  # per env: obs [T, D], actions [T], rewards [T]
+
+
+def _pcg64_row(state: dict) -> np.ndarray | None:
+    """A PCG64 state (numpy's dict) as 6 uint64: state and increment (high, low words), and the
+    cached 32 bits; None for another bit generator."""
+    if state.get("bit_generator") != "PCG64":
+        return None
+    low = (1 << 64) - 1
+    s, inc = state["state"]["state"], state["state"]["inc"]
+    return np.array([s >> 64, s & low, inc >> 64, inc & low, state["has_uint32"], state["uinteger"]], np.uint64)
+
+
+def _pcg64_state(row: np.ndarray) -> dict:
+    hi_s, lo_s, hi_i, lo_i, has, cached = (int(x) for x in np.asarray(row).astype(np.uint64))
+    return {"bit_generator": "PCG64", "state": {"state": hi_s << 64 | lo_s, "inc": hi_i << 64 | lo_i},
+            "has_uint32": has, "uinteger": cached}
+
+
 class PoolStepper:
     """An EnvPool pool's step as its two halves, `send` then `recv`, so that a loop can do its
     bookkeeping while the pool's threads step, through the pool's own C++ entry points: with a few
@@ -107,9 +133,14 @@ class VecEnv:
     Backends: `gymnasium` steps the bare envs in this loop (Gymnasium's wrappers and SyncVectorEnv
     cost more per step than LunarLander's physics; this class does their work: time limit,
     autoreset); `envpool` steps EnvPool's C++ envs, which reset on the step after an episode ends,
-    so it runs with `env.autoreset=next_step` only."""
+    so it runs with `env.autoreset=next_step` only.
 
-    def __init__(self, env_cfg, num_envs: int, seed: int, autoreset: Autoreset | None = None):
+    `replayable` (the training envs): each Gymnasium env records how its episode began (its reset
+    seed, or its random state before the reset) and the actions taken since, so that a resume can
+    rebuild the episodes in progress exactly (`replay_state`, `restore`): LunarLander is
+    deterministic given those. A Box2D world cannot be saved, and EnvPool's state cannot be read."""
+
+    def __init__(self, env_cfg, num_envs: int, seed: int, autoreset: Autoreset | None = None, replayable: bool = False):
         self.num_envs = num_envs
         self.env_id = env_cfg.id
         self.backend = Backend(env_cfg.backend)
@@ -134,12 +165,26 @@ class VecEnv:
         self._ret = np.zeros(num_envs)
         self._len = np.zeros(num_envs, np.int64)
         self._resetting = np.zeros(num_envs, bool)
+        self._rows = np.arange(num_envs)
+        self._actions = None  # [N, max_steps + 1, *action shape]: each env's actions since its reset
+        if replayable and self.pool is None:
+            space = self.single_action_space
+            dtype = np.int64 if space.shape == () else space.dtype
+            self._actions = np.zeros((num_envs, self.max_steps + 1, *space.shape), dtype)
+        self._taken = np.zeros(num_envs, np.int64)  # actions recorded since the reset
+        self._known = np.zeros(num_envs, bool)  # whether that record is whole (the env was reset through here)
+        self._start_seed = np.full(num_envs, -1, np.int64)  # the reset's seed; -1: it drew from _start_rng
+        self._start_rng = np.zeros((num_envs, 6), np.uint64)  # the env's random state before that reset
+        self._obs_now = np.zeros((num_envs, self.obs_dim), np.float32)  # where the episode stands: checks a replay
+
+    # the per-env arrays a joined VecEnv shares with its parts (each part's are views of the joined ones)
+    _SHARED = ("_ret", "_len", "_resetting", "_taken", "_known", "_start_seed", "_start_rng", "_obs_now", "_actions")
 
     @classmethod
     def joined(cls, parts: list[VecEnv]) -> VecEnv:
         """One VecEnv stepping the Gymnasium envs of several (part k's env i is env k*n + i). The envs
-        are the parts' own: each keeps its random stream and its first reset's seed, so it plays what
-        it would play in its part alone."""
+        are the parts' own: each keeps its random stream, its first reset's seed, its episode in
+        progress and its record for a replay; the parts see what the joined VecEnv does to them."""
         if any(p.pool is not None or p.parts for p in parts):
             raise ValueError("VecEnv.joined takes plain Gymnasium VecEnvs")
         self = cls.__new__(cls)
@@ -150,18 +195,21 @@ class VecEnv:
         self.pin_threads = first.pin_threads
         self._seed, self.pool, self.parts, self._stepper = None, None, list(parts), None
         self.envs = [e for p in parts for e in p.envs]
-        self._ret = np.zeros(self.num_envs)
-        self._len = np.zeros(self.num_envs, np.int64)
-        self._resetting = np.zeros(self.num_envs, bool)
+        self._rows = np.arange(self.num_envs)
+        for name in cls._SHARED:
+            if any(getattr(p, name) is None for p in parts):
+                setattr(self, name, None)
+                continue
+            setattr(self, name, np.concatenate([getattr(p, name) for p in parts]))
+            start = 0
+            for p in parts:
+                setattr(p, name, getattr(self, name)[start:start + p.num_envs])
+                start += p.num_envs
         return self
 
     def select(self, keep: list[int]) -> VecEnv:
         """A joined VecEnv of the parts at positions `keep`, their episodes in progress carried over."""
-        out = VecEnv.joined([self.parts[j] for j in keep])
-        cols = np.concatenate([np.arange(sum(p.num_envs for p in self.parts[:j]), sum(p.num_envs for p in self.parts[:j + 1]))
-                               for j in keep])
-        out._ret, out._len, out._resetting = self._ret[cols], self._len[cols], self._resetting[cols]
-        return out
+        return VecEnv.joined([self.parts[j] for j in keep])
 
     def _make_pool(self, seed: int) -> None:
         """EnvPool seeds at construction (env i gets a stream derived from seed): a reset with a new
@@ -175,11 +223,7 @@ class VecEnv:
     def reset(self, seed: int | None = None) -> np.ndarray:
         """Reset every env; env i is seeded with seed + i (the first call defaults to the constructor's seed)."""
         if self.parts is not None and seed is None:  # joined: each part seeds its own envs, once
-            obs = np.concatenate([p.reset() for p in self.parts])
-            self._ret[:] = 0
-            self._len[:] = 0
-            self._resetting[:] = False
-            return obs
+            return np.concatenate([p.reset() for p in self.parts])
         seed = self._seed if seed is None else seed
         self._seed = None  # later resets continue the envs' own RNG streams
         if self.pool is not None:
@@ -187,11 +231,28 @@ class VecEnv:
                 self._make_pool(seed)
             obs = self.pool.reset()[0]
         else:
-            obs = np.stack([e.reset(seed=None if seed is None else seed + i)[0] for i, e in enumerate(self.envs)])
+            obs = np.empty((self.num_envs, self.obs_dim), np.float32)
+            for i, e in enumerate(self.envs):
+                self._note_reset(i, None if seed is None else seed + i)
+                obs[i] = e.reset(seed=None if seed is None else seed + i)[0]
         self._ret[:] = 0
         self._len[:] = 0
         self._resetting[:] = False
-        return self.scale(obs)
+        obs = self.scale(obs)
+        self._obs_now[:] = obs
+        return obs
+
+    def _note_reset(self, i: int, seed: int | None) -> None:
+        """Env i is about to reset (with `seed`, or drawing from its random stream): its replay record
+        starts again. Once per episode, never per step."""
+        if self._actions is None:
+            return
+        row = None if seed is not None else _pcg64_row(self.envs[i].np_random.bit_generator.state)
+        self._taken[i] = 0
+        self._known[i] = seed is not None or row is not None
+        self._start_seed[i] = -1 if seed is None else seed
+        if row is not None:
+            self._start_rng[i] = row
 
     def reseed(self, seed: int) -> None:
         """Make the next `reset()` seed the envs again (env i gets seed + i), as at construction."""
@@ -202,15 +263,96 @@ class VecEnv:
         envs' state cannot be read."""
         return None if self.pool is not None else [e.np_random.bit_generator.state for e in self.envs]
 
-    def restore_rng(self, states: list[dict] | None, fallback_seed: int) -> None:
-        """Make the next `reset()` start fresh episodes from `states` (see rng_state), or, where there
-        are none (EnvPool), from `fallback_seed` as `reseed` does."""
-        if states is None or self.pool is not None:
+    def replay_state(self) -> dict[str, np.ndarray] | None:
+        """What rebuilds the episodes in progress (plain arrays, for a checkpoint): per env the seed of
+        its episode's reset (-1: it drew from the random state in `rng`, 6 words of PCG64 as int64)
+        and the count of actions taken since (`taken`), and those actions, env after env (`actions`).
+        None where nothing is recorded (EnvPool, evaluation envs, whole episodes played by `play_episode`)."""
+        if self._actions is None or not self._known.all():
+            return None
+        actions = np.concatenate([self._actions[i, :n] for i, n in enumerate(self._taken)])
+        return {"seed": self._start_seed.copy(), "rng": self._start_rng.view(np.int64).copy(),
+                "taken": self._taken.copy(), "actions": actions, "obs": self._obs_now.copy()}
+
+    def restore(self, rng: list[dict] | None, replay: dict | None, fallback_seed: int) -> Resumed | None:
+        """Continue from a checkpoint's `rng_state()` and `replay_state()`: each Gymnasium env is reset
+        as its episode was and given the same actions again, which rebuilds the episode exactly
+        (checked: every env's observation and random state afterwards must be the checkpoint's).
+        Returns where the envs stand, or None where the episodes in progress restart instead: the
+        next `reset()` starts fresh ones from `rng` (no record, or one that does not rebuild them) or,
+        for EnvPool, whose state cannot be read, from `fallback_seed` as `reseed` does."""
+        if rng is None or self.pool is not None:
             self.reseed(fallback_seed)
-            return
-        for env, state in zip(self.envs, states, strict=True):
-            env.np_random.bit_generator.state = state
+            return None
         self._seed = None
+        why = "no record of them" if replay is None else None
+        if replay is not None:
+            try:
+                resumed = self._replay(replay, rng)
+            except (ValueError, KeyError, IndexError, TypeError) as ex:
+                resumed, why = None, str(ex)
+            if resumed is not None:
+                return resumed
+        for env, state in zip(self.envs, rng, strict=True):
+            env.np_random.bit_generator.state = state
+        self._ret[:] = 0
+        self._len[:] = 0
+        self._resetting[:] = False
+        if self._actions is not None:
+            self._known[:] = False
+        if replay is not None:
+            print(f"lander_exp: the episodes in progress at the checkpoint could not be rebuilt ({why}); they restart",
+                  file=sys.stderr, flush=True)
+        return None
+
+    def _replay(self, record: dict, rng: list[dict]) -> Resumed:
+        """Every env's episode replayed from its record (see `restore`); ValueError where it differs."""
+        taken = np.asarray(record["taken"], np.int64)
+        seeds = np.asarray(record["seed"], np.int64)
+        starts = np.asarray(record["rng"], np.int64).view(np.uint64)
+        actions = np.asarray(record["actions"])
+        if len(taken) != self.num_envs or len(rng) != self.num_envs or (taken < 0).any() or (taken > self.max_steps).any():
+            raise ValueError("the record does not fit these envs")
+        if len(actions) != taken.sum():
+            raise ValueError("the record's actions do not add up")
+        raw = np.empty((self.num_envs, self.obs_dim), np.float32)
+        trajectories, offsets = [], np.concatenate([[0], np.cumsum(taken)])
+        for i, env in enumerate(self.envs):
+            if seeds[i] >= 0:
+                o = env.reset(seed=int(seeds[i]))[0]
+            else:
+                env.np_random.bit_generator.state = _pcg64_state(starts[i])
+                o = env.reset()[0]
+            mine = actions[offsets[i]:offsets[i + 1]]
+            n = len(mine)
+            obs = np.empty((n, self.obs_dim), np.float32)
+            rewards = np.empty(n, np.float32)
+            ret, ended = 0.0, False
+            for t in range(n):
+                if ended:
+                    raise ValueError(f"env {i}'s episode ended before its last recorded action")
+                obs[t] = o
+                o, r, term, _, _ = env.step(mine[t])
+                rewards[t] = r
+                ret += float(rewards[t])
+                ended = term or t + 1 >= self.max_steps
+            if env.np_random.bit_generator.state != rng[i]:
+                raise ValueError(f"env {i} does not reach the checkpoint's random state")
+            if ended and self.autoreset == Autoreset.same_step:
+                raise ValueError(f"env {i}'s episode ended but was not reset")
+            raw[i] = o
+            self._ret[i], self._len[i], self._resetting[i] = (0.0, 0, True) if ended else (ret, n, False)
+            scaled = self.scale(obs) if n else obs
+            trajectories.append((scaled, mine.copy(), rewards) if not ended else
+                                (scaled[:0], mine[:0].copy(), rewards[:0]))
+            self._actions[i, :n] = mine
+            self._taken[i], self._known[i], self._start_seed[i], self._start_rng[i] = n, True, seeds[i], starts[i]
+        obs = self.scale(raw)
+        if not np.array_equal(obs, np.asarray(record["obs"], np.float32)):
+            raise ValueError(f"env {int(np.flatnonzero((obs != np.asarray(record['obs'])).any(1))[0])} does not reach "
+                             "the checkpoint's observation")
+        self._obs_now[:] = obs
+        return Resumed(obs, trajectories)
 
     def play_episode(self, act: Callable[[int, np.ndarray], int]) -> tuple[np.ndarray, np.ndarray, np.ndarray, Episodes]:
         """Play one whole episode in the single Gymnasium env, from a reset, choosing step t's action
@@ -226,6 +368,7 @@ class VecEnv:
         # LunarLander's observations are float32 already: unscaled, each is used as the env returns it
         plain = scale is _as_float32 and env.observation_space.dtype == np.float32
         seed, self._seed = self._seed, None
+        self._known[:] = False  # whole episodes: a checkpoint never falls inside one, so nothing to replay
         o = scale(env.reset(seed=seed)[0])
         obs = np.empty((self.max_steps, self.obs_dim), np.float32)
         actions = np.empty(self.max_steps, np.int64)
@@ -312,7 +455,7 @@ class VecEnv:
             seg = rewards[start[i]:, i]
             self._ret[i] = np.cumsum(np.concatenate(([self._ret[i]], seg)), dtype=np.float64)[-1]
             self._len[i] += live[start[i]:, i].sum()
-        self._resetting = done[-1].copy()
+        self._resetting[:] = done[-1]
         t_end, i_end = np.nonzero(done)
         episodes = Episodes(np.array(returns, np.float64), np.array(lengths, np.int64),
                             classify(terminated[t_end, i_end], rewards[t_end, i_end], raw_buf[t_end, i_end]))
@@ -330,6 +473,7 @@ class VecEnv:
         actions = _python_ints(actions)
         for i, env in enumerate(self.envs):
             if self._resetting[i]:  # next_step autoreset: this step only resets, with reward 0
+                self._note_reset(i, None)
                 raw_obs[i] = env.reset()[0]
                 continue
             o, r, term, _, _ = env.step(actions[i])
@@ -337,6 +481,7 @@ class VecEnv:
             truncated[i] = not term and self._len[i] + 1 >= self.max_steps
             if (term or truncated[i]) and self.autoreset == Autoreset.same_step:
                 finals[i] = o
+                self._note_reset(i, None)
                 o = env.reset()[0]
             raw_obs[i] = o
         raw_final = raw_obs
@@ -354,6 +499,9 @@ class VecEnv:
             terminated, truncated = terminated & live, truncated & live & ~terminated
             raw_final = raw_obs
         else:
+            if self._actions is not None:  # the replay record: one array write per step, before any reset
+                self._actions[self._rows, self._taken] = actions  # a reset-only step's is written, not counted
+                self._taken += live
             raw_obs, reward, terminated, truncated, raw_final = self._step_gymnasium(actions)
         self._ret += reward * live
         self._len += live
@@ -365,8 +513,11 @@ class VecEnv:
             self._len[done] = 0
         else:
             eps = Episodes.concat([])
-        self._resetting = done if self.autoreset == Autoreset.next_step else self._resetting
+        if self.autoreset == Autoreset.next_step:
+            self._resetting[:] = done  # in place: a joined VecEnv's parts see it
         obs = self.scale(raw_obs)
+        if self._actions is not None:
+            self._obs_now[:] = obs
         final = obs if raw_final is raw_obs else self.scale(raw_final)
         return Step(obs, reward, terminated, truncated, final, eps, live)
 
@@ -384,6 +535,7 @@ class VecEnv:
         row is acted on as in a step of all envs, and a sampled policy draws the same noise. Afterwards
         the envs stand wherever they stopped: reset them before stepping them again."""
         obs = obs.copy()
+        self._known[:] = False  # stepped here without a record: nothing to replay
         returns, lengths = np.zeros(self.num_envs), np.zeros(self.num_envs, np.int64)
         playing, parts = np.asarray(ids, np.int64), []
         while len(playing):

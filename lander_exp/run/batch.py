@@ -30,7 +30,7 @@ from lander_exp.core.algorithm import make_many
 from lander_exp.core.seeding import int31
 from lander_exp.envs.vec import VecEnv
 from lander_exp.run import checkpoint, progress, startup
-from lander_exp.run.stopping import NonFiniteError, RunStopped, StopSignals
+from lander_exp.run.stopping import DiskFull, NonFiniteError, RunStopped, StopSignals
 from lander_exp.run.train import Run
 
 
@@ -155,6 +155,11 @@ def run(members: list[Member]) -> list[dict | RunStopped]:
                     print(f"lander_exp: {r.run_dir}: {ex}", file=sys.stderr, flush=True)
                     stepper.stop(j)
                     close(k, ex, 1)
+                    continue
+                except DiskFull as ex:  # this run stops, resumable; the others go on while their disks allow
+                    print(f"lander_exp: {r.run_dir}: {ex}", file=sys.stderr, flush=True)
+                    stepper.stop(j)
+                    close(k, r.disk_full(ex), ex.exit_code)
                     continue
                 bar.update(metrics.get("episode/count", 0) if r.train.max_episodes is not None else 1)
                 if stop.requested:

@@ -6,7 +6,9 @@ into one line naming the fix."""
 from __future__ import annotations
 
 import itertools
+import os
 import re
+import resource
 from pathlib import Path
 
 from hydra import compose, initialize_config_dir
@@ -16,7 +18,7 @@ from hydra.errors import HydraException
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException, ValidationError
 
-from lander_exp.config import ConfigError, WrongType, omegaconf_line, register, schema_keys, unknown_key, validate
+from lander_exp.config import ConfigError, WrongType, memory_problem, omegaconf_line, register, schema_keys, unknown_key, validate
 from lander_exp.run.presets import CONF_DIR, config_groups, options
 from lander_exp.shell import python_command, shown, unwritable
 
@@ -114,6 +116,7 @@ def check(args: list[str], config_dir: str, fresh: bool = True) -> int:
         for overrides in jobs:
             cfg = compose("config", overrides=overrides)
             validate(cfg)
+            check_memory(cfg)
             check_tracker(cfg)
             cfgs.append(cfg)
         hydra_args = [a for a in parse_args(args).overrides if _hydra_override(a)]
@@ -128,18 +131,87 @@ def check(args: list[str], config_dir: str, fresh: bool = True) -> int:
         check_run_dir(job_dir)
         if fresh:
             check_fresh(job_dir, cfg.seeds, key, hc.output_subdir)
+    from lander_exp.run import disk
+
+    why = disk.room_problem({"tracker.dir": Path(cfg.tracker.dir), key: Path(hc.sweep.dir if multirun else hc.run.dir)},
+                            disk.need(cfg))
+    if why is not None:
+        raise ConfigError(f"{why}: free some space, or set tracker.dir and {key} to a folder on another disk")
     return len(jobs)
 
 
 def check_tracker(cfg: DictConfig) -> None:
-    """The folder W&B and the run folders go to, and a project name W&B accepts."""
+    """The folder W&B and the run folders go to, and a project name, tags and group W&B accepts."""
     check_folder("tracker.dir", cfg.tracker.dir)
     if cfg.tracker.mode.value != "disabled":
-        from lander_exp.run.tracking import project_problem
+        from lander_exp.run.tracking import label_problem, project_problem
 
         why = project_problem(cfg.tracker.project)
         if why is not None:
             raise ConfigError(f"tracker.project={cfg.tracker.project!r} is refused by W&B: {why}; choose another name")
+        why = label_problem(cfg)
+        if why is not None:
+            raise ConfigError(why)
+
+
+def available_memory() -> tuple[int, str]:
+    """(bytes this process can still get, what bounds it): the least of the memory the kernel has
+    available now, what is left of the process's address-space limit (`ulimit -v`), and what is left
+    under its cgroup's limit (a container, a SLURM job)."""
+    found: list[tuple[int, str]] = []
+    try:
+        info = dict(line.split(":", 1) for line in Path("/proc/meminfo").read_text().splitlines() if ":" in line)
+        found.append((int(info["MemAvailable"].split()[0]) * 1024, "available on this machine now"))
+    except (OSError, KeyError, ValueError):
+        try:
+            found.append((os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE"), "free on this machine now"))
+        except (OSError, ValueError):
+            pass
+    limit = resource.getrlimit(resource.RLIMIT_AS)[0]
+    if limit != resource.RLIM_INFINITY:
+        used = 0
+        try:
+            status = dict(line.split(":", 1) for line in Path("/proc/self/status").read_text().splitlines() if ":" in line)
+            used = int(status["VmSize"].split()[0]) * 1024
+        except (OSError, KeyError, ValueError):
+            pass
+        found.append((max(limit - used, 0), "left under this process's address-space limit (ulimit -v)"))
+    cgroup = _cgroup_left()
+    if cgroup is not None:
+        found.append((cgroup, "left under this process's cgroup memory limit"))
+    return min(found) if found else (1 << 62, "")
+
+
+def _cgroup_left() -> int | None:
+    """Bytes left under the memory limit of this process's cgroup (v2 or v1), or None (no limit)."""
+    try:
+        lines = Path("/proc/self/cgroup").read_text().splitlines()
+    except OSError:
+        return None
+    for line in lines:
+        _, controllers, path = line.split(":", 2)
+        if controllers == "":  # cgroup v2
+            base, files = Path("/sys/fs/cgroup") / path.lstrip("/"), ("memory.max", "memory.current")
+        elif "memory" in controllers.split(","):
+            base, files = Path("/sys/fs/cgroup/memory") / path.lstrip("/"), ("memory.limit_in_bytes", "memory.usage_in_bytes")
+        else:
+            continue
+        try:
+            limit, used = ((base / f).read_text().strip() for f in files)
+            if limit != "max" and int(limit) < 1 << 60:
+                return max(int(limit) - int(used), 0)
+        except (OSError, ValueError):
+            continue
+    return None
+
+
+def check_memory(cfg: DictConfig) -> None:
+    """ConfigError when the run cannot fit the memory this process can get (config.memory_needs):
+    before any env, network or folder exists, instead of a traceback, or an abort, once they do."""
+    available, where = available_memory()
+    why = memory_problem(cfg, available, where)
+    if why is not None:
+        raise ConfigError(why)
 
 
 def compose_config(overrides: list[str] = ()):

@@ -87,8 +87,12 @@ def record(run_dir: Path, entry: dict) -> dict:
         shown["diff_file"] = diff_file
     entries.append(shown)
     tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(entries, indent=1))
-    os.replace(tmp, path)
+    try:
+        tmp.write_text(json.dumps(entries, indent=1))
+        os.replace(tmp, path)
+    except OSError:  # a full disk: no partial file left behind
+        tmp.unlink(missing_ok=True)
+        raise
     return shown
 
 

@@ -4,24 +4,54 @@ projects. One data model (`RunRecord`) so that the report does not care where a 
 
 from __future__ import annotations
 
+import difflib
 import hashlib
+import importlib.util
 import json
 import math
+import re
 import shutil
 import subprocess
 import sys
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 
 from lander_exp.config import ConfigError
-from lander_exp.shell import python_command
+from lander_exp.shell import python_command, shown
 
 # Keys that never make two runs different experiments: the seed, and bookkeeping that does not
 # change what is learned. Runs differing only in these share a W&B group and a report group.
 NOT_SETTING = ("seed", "run_dir", "tracker", "preset", "device", "train.progress", "train.torch_threads", "env.pin_threads",
                "train.keep_checkpoints", "train.video_every", "analysis_of", "analysis", "provenance")
 RUN_FILE = "wandb_run.json"  # in every run folder, by tracking.Tracker: which W&B run it writes to, and where
+
+
+def metric_keys() -> list[str]:
+    """Every key a run logs to W&B (history rows, then the summary's own), `<i>` standing for an
+    action dimension: the names a sweep or a claim may rank runs by. tests/test_e2e.py holds a real
+    run's keys to this list."""
+    from lander_exp.core.jump import Jump
+    from lander_exp.envs.outcomes import RATES
+
+    return ["global_step", "episode", "epoch",
+            *(f"train/{k}" for k in ("actor_loss", "critic_loss", "loss", "entropy", "log_std/<i>", "approx_kl", "clip_frac",
+                                     "explained_variance", "grad_norm/actor", "grad_norm/critic", "lr/actor", "lr/critic")),
+            *(f"episode/{k}" for k in ("return", "return_std", "length", "count", "return_ma100", "length_ma100", *RATES)),
+            *(f"eval/{k}" for k in ("return_mean", "return_std", "return_ma", "episodes", "length", *RATES, "video")),
+            *(f"perf/{k}" for k in ("env_steps_per_s", "rollout_s", "update_s", "eval_s", "wall_s", "critic_wait_s")),
+            "stop_reason", "epochs", "episodes", "wall_s", "final_eval_return", "eval_return_ma", "failure",
+            *(f"jump/{f.name}" for f in fields(Jump))]
+
+
+def metric_problem(name: str) -> str | None:
+    """Why runs never log `name` (with the closest key they do log), or None."""
+    keys = metric_keys()
+    if name in keys or re.sub(r"/\d+$", "/<i>", name) in keys:
+        return None
+    close = difflib.get_close_matches(name, keys, n=1, cutoff=0.6)
+    hint = f"did you mean '{close[0]}'?" if close else "see docs/tracking.md for every key"
+    return f"runs never log {name!r}: {hint}"
 AXES = ("global_step", "episode")
 ALGO_AXIS = {"ppo": "global_step", "reinforce": "episode"}  # fallback when a record declares no step metric
 
@@ -99,6 +129,62 @@ def leet_records(wandb_run_dir: Path) -> list[dict]:
     return [json.loads(line) for line in proc.stdout.splitlines() if line.strip()]
 
 
+def record_counts(wandb_run_dir: Path) -> tuple[int, bool] | None:
+    """(history rows, whether it was closed) of an offline W&B record: what `wandb leet inspect --json`
+    reads of it, through W&B's own reader (wandb-core) called directly, which answers in milliseconds
+    where the `wandb` command takes a second to start. A record whose blocks are damaged (truncated,
+    overwritten) reads as the rows W&B can still recover. None when the reader itself cannot run."""
+    core = Path(importlib.util.find_spec("wandb").submodule_search_locations[0]) / "bin" / "wandb-core"
+    files = sorted(wandb_run_dir.glob("*.wandb"))
+    if not files:
+        return 0, False
+    if core.is_file():
+        command = [str(core), "leet", "inspect", "--no-observability", "--json", "--run-file", str(files[0]),
+                   str(wandb_run_dir.parent)]
+    else:
+        command = [wandb_executable(), "leet", "inspect", "--json", str(wandb_run_dir)]
+    try:
+        proc = subprocess.run(command, capture_output=True, text=True, timeout=300)
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    if proc.returncode != 0 and not proc.stdout and "transactionlog" not in proc.stderr:
+        return None  # not the record's fault (a reader of another W&B version, say)
+    heads = [line[:48] for line in proc.stdout.splitlines()]
+    return sum('"type":"history"' in h for h in heads), any('"type":"exit"' in h for h in heads)
+
+
+def rebuild_command(run_dir: Path) -> str:
+    return python_command("lander_exp.resume", shown(run_dir), "--rebuild-wandb")
+
+
+def record_problem(run_dir: Path, read: bool = True) -> str | None:
+    """What is missing from the offline W&B record of a closed run, in words (None: nothing, or not an
+    offline record): its folder gone, or, with `read`, fewer rows than the run logged (wandb_run.json
+    keeps the count) or no end. The checkpoint holds every row: `rebuild_command` makes it whole."""
+    try:
+        info = json.loads((run_dir / RUN_FILE).read_text())
+    except (OSError, ValueError):
+        return None
+    if info.get("mode") != "offline" or not info.get("dir") or not info.get("finished"):
+        return None
+    try:
+        folder = wandb_dir_of(run_dir)
+    except ConfigError:
+        return f"its W&B record {info['dir']} is missing (deleted, or moved away from the run folders)"
+    if not read:
+        return info.get("record_problem")
+    counts = record_counts(folder)
+    if counts is None:
+        return None
+    rows, closed = counts
+    expected = info.get("rows")
+    if expected is not None and rows < expected:
+        return f"its W&B record {info['dir']} holds {rows} of the run's {expected} rows (damaged or cut short)"
+    if not closed:
+        return f"its W&B record {info['dir']} has no end record (damaged or cut short)"
+    return None
+
+
 def tracked(run_dir: Path) -> bool:
     """Whether the run wrote a W&B record (tracker=off runs have a wandb_run.json but no record)."""
     info = json.loads((run_dir / RUN_FILE).read_text())
@@ -153,8 +239,10 @@ def wandb_dir_of(run_dir: Path) -> Path:
         hits = sorted(parent.glob(f"wandb/*-{info['id']}"))
         if hits:
             return hits[-1]
-    raise ConfigError(f"the W&B record of {run_dir} ({info['dir']}) was not found: run from the folder training "
-                      "ran in, or keep the run folders and their wandb/ folder together")
+    raise ConfigError(f"the W&B record of {run_dir} ({info['dir']}) is missing: no W&B run {info['id']} next to the "
+                      "run folders; if it was deleted, rebuild it from the run's checkpoint with: "
+                      f"{rebuild_command(run_dir)} (if it was moved, keep the run folders and their wandb/ folder "
+                      "together, or run from the folder training ran in)")
 
 
 def _x_axis(metric_records: list[dict], config: dict) -> str:
@@ -206,7 +294,22 @@ def load_local(run_dirs: list[Path], workers: int = 4, skipped: list[tuple[Path,
 
     def read(run_dir: Path) -> RunRecord | str:
         try:
-            return from_records(leet_records(wandb_dir_of(run_dir)), str(run_dir))
+            folder = wandb_dir_of(run_dir)
+            info = json.loads((run_dir / RUN_FILE).read_text())
+            try:
+                record = from_records(leet_records(folder), str(run_dir))
+            except ConfigError as ex:
+                if not info.get("finished"):  # killed before W&B wrote its header: runs.py calls it dead
+                    raise
+                raise ConfigError(f"the W&B record of {run_dir} ({info['dir']}) is damaged, W&B cannot read it "
+                                  f"({str(ex).rpartition(': ')[2]}): rebuild it from the run's checkpoint with: "
+                                  f"{rebuild_command(run_dir)}") from None
+            logged = info.get("rows")
+            if logged is not None and len(record.history) < logged:
+                raise ConfigError(f"the W&B record of {run_dir} holds {len(record.history)} of the run's {logged} rows "
+                                  f"(damaged or cut short): rebuild it from the run's checkpoint with: "
+                                  f"{rebuild_command(run_dir)}")
+            return record
         except ConfigError as ex:
             if skipped is None:
                 raise

@@ -1,6 +1,8 @@
 """`python -m lander_exp.resume RUN_DIR [--checkpoint FILE]`: continue a run that was killed or stopped,
 from its newest checkpoint that passes every check (or FILE), with the config it was started with,
-into the same run folder and the same W&B run.
+into the same run folder and the same W&B run. `--rebuild-wandb` rebuilds the W&B record of a run
+whose record was lost or damaged from the rows its checkpoint holds (a resume of an unfinished run
+always rebuilds it).
 
 A command of its own rather than a Hydra override: a resume takes no new settings (a changed value
 would make the result neither the old run nor a new one), must not make a new run folder, and has to
@@ -20,9 +22,9 @@ from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
 from lander_exp.config import ConfigError, omegaconf_line, saved_config, validate
-from lander_exp.run import checkpoint
-from lander_exp.run.records import RUN_FILE, flatten
-from lander_exp.run.stopping import RunStopped
+from lander_exp.run import checkpoint, disk
+from lander_exp.run.records import RUN_FILE, flatten, rebuild_command, record_problem
+from lander_exp.run.stopping import DiskFull, RunStopped
 from lander_exp.run.summary import print_summary
 from lander_exp.shell import python_command
 
@@ -124,6 +126,25 @@ def set_aside(r: Resumable, say: Callable[[str], None]) -> None:
         say(f"moved the checkpoints after epoch {r.state['epoch']} aside, unused: {', '.join(p.name for p in moved)}")
 
 
+def check_room(cfg, run_dir: Path) -> None:
+    """DiskFull before anything is written when the run's disks have no room to reach the next
+    checkpoint (two checkpoints the size of the newest, W&B's margin, files), and ConfigError when it
+    cannot fit in memory here."""
+    from lander_exp.run.preflight import check_memory
+    from lander_exp.run.records import wandb_dir_of
+
+    check_memory(cfg)
+    folders = {"the run folder": run_dir}
+    try:
+        folders["the W&B record"] = wandb_dir_of(run_dir)
+    except ConfigError:
+        pass
+    why = disk.room_problem(folders, disk.need(cfg, checkpoint.latest(run_dir).stat().st_size))
+    if why is not None:
+        raise DiskFull(f"disk full: {why}; {disk.last_good(run_dir)}: free some space, then run this again",
+                       DiskFull.EXIT_CODE)
+
+
 def finished(cfg, state: dict) -> str | None:
     """Why the checkpointed run has nothing left to train, or None."""
     from lander_exp.run.train import stop_reason
@@ -155,6 +176,7 @@ def resume_batch(run_dirs: list[Path]) -> int:
         if done and json.loads((run_dir / RUN_FILE).read_text()).get("finished"):
             print(f"{run_dir}: nothing to resume, it stopped on {done} (epoch {r.state['epoch']})")
             continue
+        check_room(r.cfg, run_dir)
         print(f"resuming {run_dir} after epoch {r.state['epoch']} ({r.state['global_step']:,} env steps)", flush=True)
         set_aside(r, _say)
         members.append(batch.Member(r.cfg, run_dir, resume=r.state))
@@ -188,6 +210,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--checkpoint", type=Path, default=None,
                    help="continue from this checkpoint of the run (a file in RUN_DIR/checkpoints/) instead of the newest "
                         "good one; the later ones are moved aside")
+    p.add_argument("--rebuild-wandb", action="store_true",
+                   help="rebuild the run's W&B record from the rows its newest checkpoint holds (a lost or damaged "
+                        "record; the damaged one is kept in RUN_DIR/wandb_superseded/), then close it as the run ended")
     args = p.parse_args(argv)
     dirs = run_folders(args.run_dir)
     if len(dirs) > 1 and args.checkpoint is not None:
@@ -210,10 +235,20 @@ def main(argv: list[str] | None = None) -> int:
         r = load_resumable(args.run_dir, args.checkpoint, say=_say)
         cfg, state = r.cfg, r.state
         done = finished(cfg, state)
-        if done and json.loads((args.run_dir / RUN_FILE).read_text()).get("finished"):
+        closed = json.loads((args.run_dir / RUN_FILE).read_text()).get("finished")
+        if done and closed and not args.rebuild_wandb:
+            problem = record_problem(args.run_dir)
             print(f"{args.run_dir}: nothing to resume, it stopped on {done} (epoch {state['epoch']})")
-            return 0
-        if done:  # killed after its last checkpoint, before its W&B run was closed: rebuild and close it
+            if problem is None:
+                return 0
+            print(f"lander_exp.resume: {args.run_dir}: {problem}: rebuild it from the checkpoint with: "
+                  f"{rebuild_command(args.run_dir)}", file=sys.stderr)
+            return 1
+        check_room(cfg, args.run_dir)
+        if done and closed:
+            print(f"{args.run_dir}: rebuilding its W&B record from the {len(state['tracker']['rows'])} rows of its "
+                  f"checkpoint (epoch {state['epoch']})", flush=True)
+        elif done:  # killed after its last checkpoint, before its W&B run was closed: rebuild and close it
             print(f"{args.run_dir}: training is complete ({done}); closing its W&B run", flush=True)
         else:
             print(f"resuming {args.run_dir} after epoch {state['epoch']} ({state['global_step']:,} env steps)", flush=True)
@@ -225,6 +260,11 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigError as ex:
         print(f"lander_exp.resume: error: {ex}", file=sys.stderr)
         return 2
+    except DiskFull as ex:
+        if ex.summary:  # it stopped while training: how far it got, then why
+            print_summary({"stop_reason": ex.reason, **ex.summary}, args.run_dir)
+        print(f"lander_exp.resume: {'' if ex.summary else 'error: '}{ex}", file=sys.stderr)
+        return ex.exit_code
     except KeyboardInterrupt:  # Ctrl-C before the loop handles signals: the checkpoint is as it was
         print(f"\nlander_exp.resume: interrupted before training went on; resume later with: "
               f"{python_command('lander_exp.resume', args.run_dir)}", file=sys.stderr)

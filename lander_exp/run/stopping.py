@@ -1,5 +1,5 @@
-"""Why a run ends early, and how: on a signal (finish the epoch, checkpoint, exit 128+signum) or on a
-non-finite number (debug checkpoint, W&B run marked failed, exit 1). `__main__` turns a `RunStopped`
+"""Why a run ends early, and how: on a signal (finish the epoch, checkpoint, exit 128+signum), on a
+non-finite number (debug checkpoint, W&B run marked failed, exit 1), or on a full disk (exit 75). `__main__` turns a `RunStopped`
 into its one-line message and exit code."""
 
 from __future__ import annotations
@@ -10,6 +10,8 @@ import signal
 import sys
 import threading
 from typing import TYPE_CHECKING
+
+from lander_exp.shell import DISK_FULL_EXIT
 
 if TYPE_CHECKING:  # torch stays unimported until a run starts: a config error answers in a second
     from torch import nn
@@ -51,6 +53,14 @@ class NonFiniteError(RunStopped):
     """A loss, gradient norm or parameter stopped being finite; exit code 1."""
 
     reason = "non_finite"
+
+
+class DiskFull(RunStopped):
+    """A disk the run writes to is full (lander_exp.run.disk): it stopped at its last good checkpoint and
+    can be resumed once space is freed; exit code 75 (sysexits' EX_TEMPFAIL: try again later)."""
+
+    reason = "disk_full"
+    EXIT_CODE = DISK_FULL_EXIT
 
 
 class StopSignals:

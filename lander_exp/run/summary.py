@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from lander_exp.run.records import RUN_FILE
+from lander_exp.run.records import RUN_FILE, rebuild_command
 from lander_exp.shell import command, count, duration, shown
 
 
@@ -21,6 +21,11 @@ def wandb_line(run_dir: Path) -> str:
         return "W&B run: none (tracking off)"
     if info.get("mode") == "online":
         return f"W&B run: {info.get('url') or info['id']} (local copy: {info['dir']})"
+    problem = info.get("record_problem")
+    if problem is None and not Path(info["dir"]).is_dir():
+        problem = f"its W&B record {info['dir']} is missing"
+    if problem is not None:  # no `wandb sync` of a folder that is gone, or would upload a partial run
+        return f"W&B run: {problem}; rebuild it from the checkpoint with: {rebuild_command(run_dir)}"
     return f"W&B run: {info['dir']} (offline; upload it with: {command('wandb', 'sync', info['dir'])})"
 
 

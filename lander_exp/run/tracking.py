@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import secrets
 import shutil
 import string
@@ -28,8 +29,8 @@ import wandb.apis.public  # noqa: F401
 from omegaconf import DictConfig, OmegaConf
 
 from lander_exp.config import ConfigError
-from lander_exp.run.records import RUN_FILE, setting_hash, wandb_dir_of
-from lander_exp.shell import command, shown
+from lander_exp.run.records import RUN_FILE, record_counts, setting_hash, wandb_dir_of
+from lander_exp.shell import command, full_cause, shown
 
 NAMESPACES = ("train", "episode", "eval", "perf")
 
@@ -64,6 +65,34 @@ def project_problem(name: str) -> str | None:
     except (wandb.errors.UsageError, ValueError) as ex:
         return next((line.strip() for line in str(ex).splitlines() if "project" in line.lower()),
                     str(ex).strip().splitlines()[0] if str(ex).strip() else type(ex).__name__)
+    return None
+
+
+# W&B's server refuses longer run names and groups when a run is created or synced (offline runs take
+# them and fail at `wandb sync`); tags over 64 characters are refused by wandb.Settings itself.
+NAME_CHARS = 128
+
+
+def label_problem(cfg: DictConfig) -> str | None:
+    """One line on a tag or group W&B refuses (checked by wandb.Settings where W&B checks it,
+    else against the server's limits), or None: at validation time, not from wandb.init once the run
+    folder exists, nor from `wandb sync` days later."""
+    _, group, tags = run_labels(cfg)
+    for tag in tags:
+        try:
+            wandb.Settings(run_tags=(tag,))
+        except (wandb.errors.UsageError, ValueError) as ex:  # pydantic's report: W&B's own sentence in it
+            rule = re.search(r"Tags must [^.\[]*", str(ex))
+            why = rule.group(0).strip() if rule else str(ex).strip().splitlines()[0]
+            source = "tracker.tags" if tag in cfg.tracker.tags else "the run's tags"
+            shown_tag = tag if len(tag) <= 40 else tag[:37] + "..."
+            return f"{source}: W&B refuses the tag {shown_tag!r} ({len(tag)} characters): {why[:1].lower()}{why[1:]}"
+        if not tag.isprintable():
+            return f"tracker.tags: the tag {tag!r} holds a control character (a newline, a tab): W&B shows tags on one line"
+    if len(group) > NAME_CHARS or not group.isprintable() or not group.strip():  # the derived one is short and plain
+        shown_group = group if len(group) <= 40 else group[:37] + "..."
+        return (f"tracker.group={shown_group!r} is refused by W&B: a group or run name has 1 to {NAME_CHARS} printable "
+                f"characters ({len(group)} given); choose a shorter tracker.group")
     return None
 
 
@@ -113,6 +142,8 @@ class Tracker:
             self.run_file.write_text(json.dumps({"id": run_id, "name": name, "group": group, "mode": mode, "dir": None,
                                                  "wandb_folder": str(wandb_root / "wandb")}))
         self._where: str | None = None  # printed by `ready`
+        self._folder: Path | None = None  # the offline W&B record's folder, once the run is open
+        self._stop_reason: str | None = None
         self._failure: BaseException | None = None
         self._opening: threading.Thread | None = None
         opening = (mode, init, wandb_root, x_axis, bool(resume), name, group)
@@ -156,6 +187,7 @@ class Tracker:
             self._supersede(wandb_root / "wandb", run_id, wandb_dir and wandb_dir.resolve(), self.run_dir)
             for step, row in enumerate(self.rows):
                 run.log(self._loggable(row), step=step)
+        self._folder = Path(run.dir).parent.resolve() if mode == "offline" and run.dir else None
         url = run.url if mode == "online" else None
         self.run_file.write_text(json.dumps({"id": run.id, "name": name, "group": group, "mode": mode,
                                              "dir": wandb_dir and str(wandb_dir), "url": url,
@@ -225,14 +257,43 @@ class Tracker:
     def state_dict(self) -> dict:
         return {"id": self.run.id, "rows": list(self.rows)}
 
+    @property
+    def folder(self) -> Path | None:
+        """The offline W&B record's folder (None: online or off)."""
+        self.ready()
+        return self._folder
+
     def summarize(self, values: dict) -> None:
         self.run.summary.update(values)
+        self._stop_reason = values.get("stop_reason", self._stop_reason)
 
     def finish(self, exit_code: int = 0) -> None:
-        """Close the W&B run, then say so in the run folder: until then, a resume rebuilds it."""
-        self.run.finish(exit_code=exit_code)
-        info = json.loads(self.run_file.read_text())
-        self.run_file.write_text(json.dumps({**info, "finished": True, "exit_code": exit_code}))
+        """Close the W&B run, check what it wrote, then say so in the run folder (how it ended, how many
+        rows, what the record lacks): until then, a resume rebuilds it."""
+        try:
+            self.run.finish(exit_code=exit_code)
+        except OSError as ex:  # W&B's own log file on a full disk, closed last: the run itself is closed
+            if full_cause(ex) is None:
+                raise
+        info = {**json.loads(self.run_file.read_text()), "finished": True, "exit_code": exit_code,
+                "stop_reason": self._stop_reason, "rows": len(self.rows)}
+        info.pop("record_problem", None)
+        if self._folder is not None:
+            problem = None
+            if not self._folder.is_dir():
+                problem = f"its W&B record {info['dir']} was deleted while the run trained"
+            elif (counts := record_counts(self._folder)) is not None:
+                rows, closed = counts
+                if rows < len(self.rows) or not closed:
+                    problem = (f"its W&B record {info['dir']} holds {rows} of the run's {len(self.rows)} rows"
+                               + ("" if closed else " and no end record") + " (damaged or cut short)")
+            if problem:
+                info["record_problem"] = problem
+        try:
+            self.run_file.write_text(json.dumps(info))
+        except OSError as ex:  # a full disk: the run folder keeps saying the W&B run is open, and a resume rebuilds it
+            if full_cause(ex) is None:
+                raise
 
 
 def analysis_id(run_id: str) -> str:

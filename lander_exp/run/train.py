@@ -24,9 +24,9 @@ from lander_exp.core.jump import detect_jump
 from lander_exp.core.seeding import PCG64_STATE, RunSeeds
 from lander_exp.envs.outcomes import Episodes
 from lander_exp.envs.vec import VecEnv, run_episodes
-from lander_exp.run import checkpoint, provenance, startup
+from lander_exp.run import checkpoint, disk, provenance, startup
 from lander_exp.run.progress import loop_bar
-from lander_exp.run.stopping import Interrupted, NonFiniteError, StopSignals, first_nonfinite, how_to_continue
+from lander_exp.run.stopping import DiskFull, Interrupted, NonFiniteError, StopSignals, first_nonfinite, how_to_continue
 from lander_exp.run.tracking import Tracker
 from lander_exp.run.video import EvalVideos
 from lander_exp.shell import python_command, shown
@@ -107,7 +107,19 @@ def state_layout(cfg: DictConfig, algo: dict, found: dict) -> dict:
             "episode_log": {"returns": ("float64", (episodes,)), "lengths": ("int64", (episodes,)),
                             "outcomes": ("int64", (episodes,))},
             "algo": algo, "env_rng": [PCG64_STATE] * cfg.env.num_envs if gymnasium else type(None),
+            "env_replay": replay_layout(cfg) if gymnasium and found.get("env_replay") is not None else type(None),
             "tracker": {"id": str, "rows": [...] * epoch}, "wall_s": float, "choices": ..., "config": dict}
+
+
+def replay_layout(cfg: DictConfig) -> dict:
+    """What VecEnv.replay_state() holds for the training envs of `cfg`: per env its reset's seed, random
+    state and count of actions since, the actions themselves (any number: their count is checked when
+    replayed) and the observation they lead to. REINFORCE acts in the discrete env, PPO in the
+    continuous one (core/algorithm.py's make_algo)."""
+    n = cfg.env.num_envs
+    actions = ("int64", (None,)) if cfg.algo.name == "reinforce" else ("float32", (None, None))
+    return {"seed": ("int64", (n,)), "rng": ("int64", (n, 6)), "taken": ("int64", (n,)), "actions": actions,
+            "obs": ("float32", (n, None))}
 
 
 @dataclass
@@ -152,36 +164,39 @@ class Run:
         # once its checkpoint proved to fit (a resume that fails leaves its W&B run as it was).
         self.tracker: Tracker | None = None if resume else self._open_tracker(None)
         try:
-            self.env = VecEnv(cfg.env, cfg.env.num_envs, seed=self.seeds.envs)
+            self.env = VecEnv(cfg.env, cfg.env.num_envs, seed=self.seeds.envs, replayable=True)
             self.eval_env = VecEnv(cfg.env, cfg.train.eval_envs, seed=EVAL_SEED, autoreset=Autoreset.same_step)
             self.algo = make_algo(cfg, self.env.obs_dim, self.env.single_action_space, resolve_device(cfg.device))
             self.progress = Progress()
             if resume:
                 self.restore(resume)
                 self.tracker = self._open_tracker(resume["tracker"])
-            self.tracker.ready()
+            with disk.writing("the W&B record in", Path(cfg.tracker.dir), run_dir):
+                self.tracker.ready()
         except BaseException:
             if self.tracker is not None:
                 self.tracker.abandon()
             raise
         self.videos = EvalVideos(cfg, run_dir, self.tracker, seed=EVAL_SEED)
         self.start = time.perf_counter() - self.progress.wall_before
-        OmegaConf.save(cfg, run_dir / "config.yaml")
+        if not resume:  # a resume checked that config.yaml is the checkpoint's
+            with disk.writing("the config", run_dir / "config.yaml", run_dir):
+                OmegaConf.save(cfg, run_dir / "config.yaml")
 
     def _open_tracker(self, resume: dict | None) -> Tracker:
-        origin = provenance.record(self.run_dir, provenance.collect())
+        with disk.writing("the provenance record", self.run_dir / provenance.FILE, self.run_dir):
+            origin = provenance.record(self.run_dir, provenance.collect())
         return Tracker(self.cfg, self.run_dir, algo_class(self.cfg).x_axis, self.choices, resume=resume,
                        provenance=origin, background=True)
 
     def restore(self, state: dict) -> None:
         """Continue from a checkpoint (read with `state_layout`'s checks). The weights, optimizers,
-        random streams, counters and logged rows are the checkpoint's; the training envs start fresh
-        episodes, from the random state they had then (Gymnasium) or from a seed of (seed, epoch)
+        random streams, counters and logged rows are the checkpoint's; the training envs' episodes in
+        progress are rebuilt by replaying them (Gymnasium), or restart from a seed of (seed, epoch)
         (EnvPool, whose state cannot be saved)."""
         p = self.progress
         try:
             self.algo.load_state_dict(state["algo"])
-            self.env.restore_rng(state["env_rng"], fallback_seed=self.seeds.restart(state["epoch"]))
         except (RuntimeError, KeyError, ValueError, TypeError, OverflowError) as ex:
             self.close()
             raise ConfigError(f"the checkpoint does not fit this config's model ({str(ex).splitlines()[0]}): "
@@ -192,6 +207,9 @@ class Run:
         p.keep_tail(p.episode_log[0])
         p.wall_before = state["wall_s"]
         self.choices = state["choices"] or self.choices
+        resumed = self.env.restore(state["env_rng"], state.get("env_replay"), fallback_seed=self.seeds.restart(p.epoch))
+        if resumed is not None:
+            self.algo.resume_envs(resumed)
 
     def state(self) -> dict:
         """Everything a resume needs (lander_exp.run.resume), as plain data and arrays; `state_layout`
@@ -203,6 +221,7 @@ class Run:
                                 "lengths": curve.lengths.astype(np.int64, copy=False),
                                 "outcomes": curve.outcomes.astype(np.int64, copy=False)},
                 "algo": self.algo.state_dict(), "env_rng": self.env.rng_state(),
+                "env_replay": self.env.replay_state(),
                 "tracker": {**tracker, "rows": checkpoint.Columns(tracker["rows"])},
                 "wall_s": time.perf_counter() - self.start, "choices": self.choices,
                 "config": OmegaConf.to_container(self.cfg, enum_to_str=True)}
@@ -240,7 +259,8 @@ class Run:
             return
         p = self.progress
         self.tracker.log(metrics)  # the dashboard shows where it broke
-        path = checkpoint.save_debug(self.run_dir, p.epoch, self.state())
+        with disk.writing("a debug checkpoint in", self.run_dir / "checkpoints", self.run_dir):
+            path = checkpoint.save_debug(self.run_dir, p.epoch, self.state())
         message = (f"non-finite {bad} at global_step {p.global_step} (epoch {p.epoch}); the state after that epoch is "
                    f"in {path}. Check the config's scales (learning rates, algo.init_log_std) and start a new run, or "
                    "one from an earlier checkpoint")
@@ -261,7 +281,8 @@ class Run:
                    "eval/episodes": len(ev),
                    "eval/length": float(ev.lengths.mean()), **{f"eval/{k}": v for k, v in ev.rates().items()},
                    "perf/eval_s": time.perf_counter() - t0}
-        metrics.update(self.videos.after_eval(self.algo, self.progress.epoch, len(history), ma, self.last_epoch()))
+        with disk.writing("a video in", self.run_dir / "videos", self.run_dir):
+            metrics.update(self.videos.after_eval(self.algo, self.progress.epoch, len(history), ma, self.last_epoch()))
         return metrics
 
     def end_epoch(self, metrics: dict, stopping: bool,
@@ -277,9 +298,11 @@ class Run:
             metrics.update(self.evaluate())
             early = on_eval(len(p.eval_history), metrics) if on_eval is not None else None
         metrics["perf/wall_s"] = time.perf_counter() - self.start
+        disk.before_log(self.tracker.folder, self.run_dir)  # W&B drops what a full disk cannot take, silently
         self.tracker.log(metrics)
         if evaluated or stopping:  # logged first, so the checkpoint holds this epoch's row
-            checkpoint.save(self.run_dir, p.epoch, self.state(), keep=t.keep_checkpoints)
+            with disk.writing("a checkpoint in", self.run_dir / "checkpoints", self.run_dir):
+                checkpoint.save(self.run_dir, p.epoch, self.state(), keep=t.keep_checkpoints)
         return early
 
     def stop_reason(self) -> str | None:
@@ -294,6 +317,14 @@ class Run:
         return Interrupted(f"stopped by {name} after epoch {self.progress.epoch}, checkpoint written; "
                            f"{how_to_continue(python_command('lander_exp.resume', shown(self.run_dir)))}", 128 + signum,
                            stopped)
+
+    def disk_full(self, ex: DiskFull) -> DiskFull:
+        """The run's stop on a full disk, its stop_reason (disk_full) in the W&B summary as far as W&B
+        can still write it: resumable from its last good checkpoint."""
+        disk.quiet_logging()
+        stopped = self.summary(DiskFull.reason)
+        self.tracker.summarize(stopped)
+        return DiskFull(str(ex), ex.exit_code, stopped)
 
     def summary(self, reason: str) -> dict:
         p, history = self.progress, self.progress.eval_history
@@ -347,6 +378,9 @@ def run(cfg: DictConfig, run_dir: Path, choices: dict[str, str] | None = None, r
         r.tracker.summarize(summary)
         exit_code = 0
         return summary
+    except DiskFull as ex:
+        exit_code = ex.exit_code
+        raise r.disk_full(ex) from None
     finally:
         bar.close()
         r.tracker.finish(exit_code)

@@ -99,9 +99,10 @@ def record_episode(env_cfg, policy, path: Path, seed: int) -> EpisodeVideo:
     total, steps, frames = 0.0, 0, 0
     try:
         obs = env.reset()
-        # 600x400 frames: a macro block of 8 divides both, so ffmpeg does not resize them
+        # 600x400 frames: a macro block of 8 divides both, so ffmpeg does not resize them; ffmpeg says
+        # nothing short of a crash: a failure to write (a full disk) is the run's to report, in one line
         with imageio.get_writer(partial, fps=env.fps, codec="libx264", macro_block_size=8,
-                                ffmpeg_log_level="error") as writer:
+                                ffmpeg_log_level="fatal") as writer:
             with _stop_signals_blocked():  # the writer starts ffmpeg at its first frame
                 writer.append_data(env.render())
             frames = 1

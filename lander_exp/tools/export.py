@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from lander_exp.run.records import RunRecord
+from lander_exp.shell import replacing
 
 CSV_NAME = "curves.csv"
 NPZ_NAME = "evaluations.npz"
@@ -69,9 +70,10 @@ def write_export(out_dir: Path, groups: list[tuple[str, list[RunRecord]]]) -> li
                 n += 1
             used.add(folder)
             folder.mkdir(parents=True, exist_ok=True)
-            np.savez(folder / NPZ_NAME, **evaluations(run))
+            with replacing(folder / NPZ_NAME, "wb") as f:
+                np.savez(f, **evaluations(run))
             files.append(folder / NPZ_NAME)
-    with open(out_dir / CSV_NAME, "w", newline="") as f:
+    with replacing(out_dir / CSV_NAME, newline="") as f:
         writer = csv.writer(f)
         writer.writerow(CSV_COLUMNS)
         for label, runs in groups:

@@ -30,7 +30,7 @@ import yaml
 from lander_exp.config import ConfigError
 from lander_exp.envs.outcomes import RATES as OUTCOMES
 from lander_exp.run.records import NOT_SETTING, RunRecord, load_wandb, setting
-from lander_exp.shell import pip_install, python_command, unwritable
+from lander_exp.shell import full_cause, pip_install, python_command, replacing, unwritable
 from lander_exp.tools import stats
 from lander_exp.tools.collect import LeftOut, collect, no_evaluation, no_runs
 from lander_exp.tools.grouping import UNITS, Group, Grouping, amount, group_runs, last_x, value_text
@@ -706,8 +706,11 @@ def main(argv: list[str] | None = None) -> int:
         page = build_html(runs, args.title, sources, args.threshold, args.bootstrap_reps, left_out, grouping)
         try:
             args.out.parent.mkdir(parents=True, exist_ok=True)
-            args.out.write_text(page, encoding="utf-8")
+            with replacing(args.out, encoding="utf-8") as f:
+                f.write(page)
         except OSError as ex:
+            if full_cause(ex) is not None:  # the command's one line on a full disk (shell.run_command)
+                raise
             raise ConfigError(f"--out {args.out} cannot be written ({ex.strerror or type(ex).__name__}): pass --out "
                               "with a file in a folder you can write to") from None
     except ConfigError as ex:

@@ -5,7 +5,9 @@ A run is dead when no process trains in it and it has no checkpoint and no close
 killed before its first evaluation (SIGKILL, a second Ctrl-C, a crash). It can be neither resumed
 nor evaluated, and its W&B record often lacks even its header (W&B writes in 32 KiB blocks), which
 the report then cannot read. Folders younger than STARTING_S without a lock may belong to a run
-that is still starting, and are left alone."""
+that is still starting, and are left alone. A run stopped by a full disk is `stopped (disk full)`,
+resumable like one stopped by a signal; a closed run whose W&B record is missing or damaged
+(records.record_problem) is listed with the command that rebuilds it."""
 
 
 from __future__ import annotations
@@ -20,7 +22,8 @@ from pathlib import Path
 
 from lander_exp.config import ConfigError
 from lander_exp.run import checkpoint
-from lander_exp.run.records import RUN_FILE
+from lander_exp.run.records import RUN_FILE, rebuild_command, record_problem
+from lander_exp.run.stopping import DiskFull
 from lander_exp.shell import count, duration, python_command, shown
 
 USAGE = """Every run folder under FOLDER (default runs/) with how it ended and what can be done with it;
@@ -35,7 +38,7 @@ A folder made less than {starting} ago without a lock may be a run still startin
 
 STARTING_S = 120  # a folder Hydra made this recently, without a lock yet, may be a run starting up
 RESUMABLE = ("stopped", "killed")
-EXIT_STOPPED = (130, 143)  # SIGINT, SIGTERM: a clean stop with a checkpoint
+EXIT_STOPPED = (130, 143, DiskFull.EXIT_CODE)  # SIGINT, SIGTERM, a full disk: a stop at a checkpoint, resumable
 
 
 @dataclass
@@ -44,6 +47,12 @@ class RunState:
     status: str  # running, starting, finished, stopped, killed, failed, dead
     epoch: int | None  # of the newest resumable checkpoint
     wandb: list[Path] = field(default_factory=list)  # its W&B run folders
+    why: str | None = None  # what stopped it, where it says more than its status (a full disk)
+    record: str | None = None  # what its W&B record lacks (records.record_problem)
+
+    @property
+    def label(self) -> str:
+        return f"{self.status} ({self.why})" if self.why else self.status
 
 
 def run_folders(paths: list[Path]) -> list[Path]:
@@ -82,6 +91,8 @@ def state(folder: Path, now: float | None = None) -> RunState:
     if checkpoint.busy(folder):
         return RunState(folder, "running", epoch, wandb)
     closed, code = info.get("finished", False), info.get("exit_code")
+    why = "disk full" if closed and code == DiskFull.EXIT_CODE else None
+    record = record_problem(folder, read=False) if closed else None
     if found:
         status = ("finished" if code == 0 else "stopped" if code in EXIT_STOPPED else "failed") if closed else "killed"
     elif closed:  # failed at once (non-finite in the first epochs): its W&B run is whole, its debug checkpoint kept
@@ -90,7 +101,7 @@ def state(folder: Path, now: float | None = None) -> RunState:
         status = "starting"
     else:
         status = "dead"
-    return RunState(folder, status, epoch, wandb)
+    return RunState(folder, status, epoch, wandb, why, record)
 
 
 def _remove(run: RunState, roots: list[Path]) -> None:
@@ -126,11 +137,13 @@ def main(argv: list[str] | None = None) -> int:
     dead = [r for r in runs if r.status == "dead"]
     if args.action == "list":
         for r in runs:
-            line = f"{r.status:<9} {'-' if r.epoch is None else f'epoch {r.epoch}':<12} {shown(r.folder)}"
+            line = f"{r.label:<9} {'-' if r.epoch is None else f'epoch {r.epoch}':<12} {shown(r.folder)}"
             if r.status in RESUMABLE:
                 line += f"  resume: {python_command('lander_exp.resume', shown(r.folder))}"
             elif r.status == "dead":
                 line += "  no checkpoint, cannot be resumed or evaluated"
+            if r.record and r.status not in RESUMABLE:  # a resume rebuilds it anyway
+                line += f"  {r.record}: rebuild it with: {rebuild_command(r.folder)}"
             print(line)
         print(f"{count(len(runs), 'run')}, {len(dead)} dead" + (
             f": delete them and their W&B runs with {python_command('lander_exp.runs', 'clean', *args.paths)}" if dead else ""))

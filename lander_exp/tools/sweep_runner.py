@@ -22,6 +22,7 @@ from pathlib import Path
 from lander_exp.envs.outcomes import RATES
 from lander_exp.run.records import RUN_FILE
 from lander_exp.run.stopping import SWEEP_ENV
+from lander_exp.shell import replacing
 from lander_exp.tools.sweep_spec import ARGS_MACRO, Point, Spec, SweepError
 
 DONE_MARKER = "sweep_done.json"  # written into a point's run folder once its process exited 0
@@ -351,7 +352,7 @@ def table(spec: Spec, results: list[dict]) -> str:
 
 def write_csv(path: Path, results: list[dict], metric: str) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "w", newline="") as f:
+    with replacing(path, newline="") as f:
         w = csv.writer(f)
         w.writerow([*CSV_COLUMNS, metric, "wall_s"])
         for r in results:

@@ -17,6 +17,8 @@ from typing import Any
 
 import yaml
 
+from lander_exp.run.records import metric_problem
+
 
 class SweepError(ValueError):
     """Something wrong with a sweep file or how it is run; the message is one line."""
@@ -197,6 +199,9 @@ def load(path: str | Path, method: str | None = None) -> Spec:
     metric = raw.get("metric")
     if not isinstance(metric, dict) or not isinstance(metric.get("name"), str) or metric.get("goal", "maximize") not in GOALS:
         raise SweepError(f"{where}: metric must be a mapping like {{name: eval/return_ma, goal: maximize}}, got {metric!r}")
+    why = metric_problem(metric["name"])
+    if why is not None:  # else every point would run, and rank by a value none of them has
+        raise SweepError(f"{where}: metric {metric['name']!r} cannot rank the runs: {why}")
     params = raw.get("parameters")
     if not isinstance(params, dict) or not params:
         raise SweepError(f"{where}: parameters must be a non-empty mapping of config key -> {{values: [...]}}")
