@@ -507,17 +507,11 @@ def memory_needs(cfg: DictConfig) -> list[tuple[str, str, int]]:
     return [("", "the process", BASE_BYTES)] + [(k, what, size * runs) for k, what, size in parts]
 
 
-def size_text(size: float) -> str:
-    for unit in ("B", "KB", "MB", "GB", "TB"):
-        if size < 1000 or unit == "TB":
-            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
-        size /= 1000
-    return f"{size:.1f} TB"
-
-
 def memory_problem(cfg: DictConfig, available: int, where: str) -> str | None:
     """One line naming the key that makes `cfg` need more memory than `available` bytes (`where`:
     what the figure is), or None when it fits."""
+    from lander_exp.shell import size_text
+
     needs = memory_needs(cfg)
     total = sum(size for _, _, size in needs)
     if total <= available:

@@ -66,6 +66,15 @@ def pip_install(extra: str) -> str:
     return f"{python_command('pip', 'install', '-e')} '.[{extra}]'"
 
 
+def size_text(size: float) -> str:
+    """A byte count as a reader takes it in: 0 B, 1.5 KB, 21.0 GB (powers of 1000)."""
+    for unit in ("B", "KB", "MB", "GB", "TB"):
+        if size < 1000 or unit == "TB":
+            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
+        size /= 1000
+    return f"{size:.1f} TB"
+
+
 def duration(seconds: float) -> str:
     """`42 s`, `3 min 05 s`, `2 h 10 min`."""
     seconds = round(seconds)
@@ -183,8 +192,6 @@ def run_command(main: Callable[[], int | None], prog: str) -> int:
             raise
         what = shown(Path(full.filename)) if full.filename else "a file"
         where = Path(full.filename).parent if full.filename else Path.cwd()
-        from lander_exp.config import size_text
-
         print(f"{prog}: error: disk full: {what} cannot be written ({size_text(free_bytes(where))} free on its disk): "
               f"free some space, then run this again", file=sys.stderr)
         return DISK_FULL_EXIT

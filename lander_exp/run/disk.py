@@ -12,9 +12,9 @@ import logging
 from contextlib import contextmanager
 from pathlib import Path
 
-from lander_exp.config import ConfigError, size_text
+from lander_exp.config import ConfigError
 from lander_exp.run.stopping import DiskFull
-from lander_exp.shell import free_bytes, full_cause, python_command, shown
+from lander_exp.shell import free_bytes, full_cause, python_command, shown, size_text
 
 # Below this the W&B record's disk cannot be trusted with the next rows (W&B writes in 32 KiB blocks,
 # plus the console log and the summary beside them).
