@@ -142,7 +142,7 @@ BAD_TARGETS = [
                   "config.yaml has 32; put back network.hidden_dim: 16"),
     (unknown_key, "incompatible with this version"),
     (malicious, "was written by an older version of lander_exp (torch's pickle format)"),
-    (older_version, "epoch_000006.pt was written by an older version of lander_exp (torch's pickle format)"),
+    (older_version, "epoch_000008.pt was written by an older version of lander_exp (torch's pickle format)"),
     (no_config, "is not a run folder"),
 ]
 
@@ -151,6 +151,8 @@ BAD_TARGETS = [
 def test_resume_target_that_cannot_work_fails_in_one_line_and_changes_nothing(workdir, reference, capsys, damage, says):
     run_dir = copy_run(reference, workdir)
     unfinished(run_dir)
+    for older in checkpoint.checkpoints(run_dir)[:-1]:  # the one damaged is all there is: no good one to fall back to
+        older.unlink()                                  # (the fallback: tests/test_checkpoint.py)
     damage(run_dir)
     before = sorted(p.relative_to(workdir) for p in workdir.rglob("*"))
     assert resume.main([str(run_dir)]) == 2

@@ -11,7 +11,7 @@ import numpy as np
 import torch
 
 from lander_exp.run.stopping import first_nonfinite
-from tests.conftest import TINY, leet_summary, make_cfg, run_cli
+from tests.conftest import ROOT, TINY, leet_summary, make_cfg, run_cli
 from tests.processes import RUN, exit_code, load, metric_rows, newest_epoch, run_folder, spawn, wait_for, wandb_runs
 
 # A learning rate that diverges within the first epoch (the largest initial log std validation allows)
@@ -39,7 +39,7 @@ def test_sigterm_finishes_the_epoch_checkpoints_closes_wandb_and_exits_143_then_
     assert (stopped["stop_reason"], stopped["epochs"], stopped["global_step"]) == ("SIGTERM", stopped_at, stopped_at * 512)
 
     # the printed command works as printed, in a shell whose `python` is not the one that trained
-    shell = {"PATH": "/usr/bin:/bin", "HOME": str(workdir), "WANDB_SILENT": "true"}
+    shell = {"PATH": "/usr/bin:/bin", "HOME": str(workdir), "WANDB_SILENT": "true", "PYTHONPATH": str(ROOT)}  # this checkout
     resumed = subprocess.run(printed, shell=True, cwd=workdir, env=shell, capture_output=True, text=True, timeout=300)
     assert resumed.returncode == 0, (printed, resumed.stderr[-3000:])
     assert "run ended (max_epochs) after 10 epochs, 5,120 env steps" in resumed.stdout

@@ -161,10 +161,10 @@ def available_memory() -> tuple[int, str]:
     found: list[tuple[int, str]] = []
     try:
         info = dict(line.split(":", 1) for line in Path("/proc/meminfo").read_text().splitlines() if ":" in line)
-        found.append((int(info["MemAvailable"].split()[0]) * 1024, "available on this machine now"))
+        found.append((int(info["MemAvailable"].split()[0]) * 1024, "of memory available now"))
     except (OSError, KeyError, ValueError):
         try:
-            found.append((os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE"), "free on this machine now"))
+            found.append((os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE"), "of memory free now"))
         except (OSError, ValueError):
             pass
     limit = resource.getrlimit(resource.RLIMIT_AS)[0]

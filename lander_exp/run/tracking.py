@@ -18,6 +18,7 @@ import shutil
 import string
 import sys
 import threading
+import time
 from pathlib import Path
 
 import wandb
@@ -267,6 +268,18 @@ class Tracker:
         self.run.summary.update(values)
         self._stop_reason = values.get("stop_reason", self._stop_reason)
 
+    def _settled_counts(self) -> tuple[int, bool] | None:
+        """The record's (rows, closed), read again a few times over about three seconds while it
+        falls short: W&B's service may still be writing its last blocks as `finish` returns (seen on
+        a loaded machine), and a record only short for that moment is not damaged."""
+        counts = record_counts(self._folder)
+        for wait in (0.2, 0.4, 0.8, 1.6):
+            if counts is None or (counts[0] >= len(self.rows) and counts[1]):
+                break
+            time.sleep(wait)
+            counts = record_counts(self._folder)
+        return counts
+
     def finish(self, exit_code: int = 0) -> None:
         """Close the W&B run, check what it wrote, then say so in the run folder (how it ended, how many
         rows, what the record lacks): until then, a resume rebuilds it."""
@@ -282,7 +295,7 @@ class Tracker:
             problem = None
             if not self._folder.is_dir():
                 problem = f"its W&B record {info['dir']} was deleted while the run trained"
-            elif (counts := record_counts(self._folder)) is not None:
+            elif (counts := self._settled_counts()) is not None:
                 rows, closed = counts
                 if rows < len(self.rows) or not closed:
                     problem = (f"its W&B record {info['dir']} holds {rows} of the run's {len(self.rows)} rows"

@@ -96,13 +96,13 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.episodes <= 0 or args.envs <= 0:
             raise ConfigError("--episodes and --envs must be positive integers")
+        if args.checkpoint is not None and len(args.run_dirs) > 1:
+            raise ConfigError(f"--checkpoint names one run's file, and {len(args.run_dirs)} run folders were given: "
+                              "give the one it belongs to")
         if args.checkpoint is not None and not args.checkpoint.is_file():
             what = "is a folder, not a file" if args.checkpoint.is_dir() else "does not exist"
             raise ConfigError(f"--checkpoint {args.checkpoint} {what}: pass a checkpoint file, e.g. one in "
                               f"{args.run_dirs[0] / 'checkpoints'}, or leave --checkpoint out for the run's newest good one")
-        if args.checkpoint is not None and len(args.run_dirs) > 1:
-            raise ConfigError(f"--checkpoint names one run's file, and {len(args.run_dirs)} run folders were given: "
-                              "give the one it belongs to")
         if len(args.run_dirs) == 1:
             runs = [(args.run_dirs[0], load_run(args.run_dirs[0], args.checkpoint, say=say))]
         else:
