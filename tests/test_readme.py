@@ -96,5 +96,6 @@ def test_the_readmes_commands_in_order_give_what_it_shows(workdir):
     report = run_in_order(comparing, workdir)[-1]
     # the README's report: 4 against 8 update passes, three seeds each, nothing else
     assert runs_and_groups(report) == (6, 2)
-    assert sorted(p.name.split("_", 1)[1] for p in (workdir / "runs/multirun").glob("*/*/*") if p.is_dir()) == \
+    tracker_dir = next(w.split("=", 1)[1] for w in comparing[0].split() if w.startswith("tracker.dir="))
+    assert sorted(p.name.split("_", 1)[1] for p in (workdir / tracker_dir / "multirun").glob("*/*/*") if p.is_dir()) == \
         ["ppo_s1", "ppo_s1", "ppo_s2", "ppo_s2", "ppo_s3", "ppo_s3"]
