@@ -87,10 +87,15 @@ def test_the_readmes_commands_in_order_give_what_it_shows(workdir):
     played = [line.split(" @ ")[0] for line in again[1].stdout.splitlines() if " @ epoch " in line]
     assert len(ppo_runs) == 2 and played == ppo_runs, again[1].stdout
     assert again[1].stdout.count("video: ") == 2
-    assert runs_and_groups(again[-1]) == (10, 3)
+    # the same 5 commands again: 10 runs, each a copy of one before (same values, same seed), counted once
+    assert "identical" not in first[-1].stdout
+    said = re.search(r"the second time it prints `([^`]+)`", (ROOT / "README.md").read_text().replace("\n", " "))
+    assert said and said[1] in again[-1].stdout, again[-1].stdout
+    assert runs_and_groups(again[-1]) == (5, 3) and "5 identical runs counted once" in again[-1].stdout
 
     report = run_in_order(comparing, workdir)[-1]
     # the README's report: 4 against 8 update passes, three seeds each, nothing else
     assert runs_and_groups(report) == (6, 2)
-    assert sorted(p.name.split("_", 1)[1] for p in (workdir / "runs/multirun").glob("*/*/*") if p.is_dir()) == \
+    tracker_dir = next(w.split("=", 1)[1] for w in comparing[0].split() if w.startswith("tracker.dir="))
+    assert sorted(p.name.split("_", 1)[1] for p in (workdir / tracker_dir / "multirun").glob("*/*/*") if p.is_dir()) == \
         ["ppo_s1", "ppo_s1", "ppo_s2", "ppo_s2", "ppo_s3", "ppo_s3"]

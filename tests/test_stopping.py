@@ -10,6 +10,7 @@ import time
 import numpy as np
 import torch
 
+from lander_exp.run import checkpoint
 from lander_exp.run.stopping import first_nonfinite
 from tests.conftest import ROOT, TINY, leet_summary, make_cfg, run_cli
 from tests.processes import RUN, exit_code, load, metric_rows, newest_epoch, run_folder, spawn, wait_for, wandb_runs
@@ -148,7 +149,7 @@ def test_ctrl_c_of_make_train_ends_with_the_runs_own_lines_and_no_make_error(tmp
         os.execvp("make", command)
     output, deadline, interrupted = b"", time.monotonic() + 240, False
     while time.monotonic() < deadline:
-        if not interrupted and list((tmp_path / "run").glob("checkpoints/epoch_*.pt")):
+        if not interrupted and checkpoint.checkpoints(tmp_path / "run"):
             os.write(fd, b"\x03")  # Ctrl-C, as the terminal sends it to the whole foreground group
             interrupted = True
         ready, _, _ = select.select([fd], [], [], 0.1)

@@ -12,6 +12,7 @@ import textwrap
 import pytest
 from wandb.sdk.launch.sweeps.utils import create_sweep_command_args
 
+from lander_exp.run import checkpoint
 from lander_exp.tools import sweep, sweep_runner
 from lander_exp.tools.sweep_spec import SweepError, load
 from tests.conftest import ROOT, TINY, history, leet_records, leet_summary, run_cli
@@ -284,7 +285,7 @@ def test_ctrl_c_prints_the_command_that_continues_the_sweep_and_the_runs_say_wha
     proc = spawn(["tiny.yaml", "--dir", "out"], cwd=workdir, module="lander_exp.sweep")
     point = workdir / "out" / "tiny" / "seed-1"
     deadline = time.monotonic() + 180
-    while not list(point.glob("checkpoints/epoch_*.pt")) and time.monotonic() < deadline and proc.poll() is None:
+    while not checkpoint.checkpoints(point) and time.monotonic() < deadline and proc.poll() is None:
         time.sleep(0.05)
     proc.send_signal(signal.SIGINT)
     out, err = proc.communicate(timeout=120)
