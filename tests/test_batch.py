@@ -169,21 +169,21 @@ def test_a_ppo_batch_killed_mid_episode_resumes_bit_for_bit(tmp_path):
     proc = spawn(args, cwd=killed_dir)
 
     def newest(s):
-        found = sorted((killed_dir / "runs").glob(f"20*/*/s{s}/checkpoints/epoch_*.pt"))
-        return int(found[-1].stem.split("_")[1]) if found else 0
+        found = [checkpoint.epoch_of(p) for p in (killed_dir / "runs").glob(f"20*/*/s{s}/checkpoints/epoch_*.safetensors")]
+        return max(found, default=0)
 
     # killed as soon as both seeds have their epoch-4 checkpoint: mid-epoch 5, between two checkpoints
     assert wait_for(lambda: min(newest(3), newest(5)) >= 4, proc)
     proc.kill()
     proc.wait()
     assert newest(3) == newest(5) < 8
-    resumed_from = sorted((batch_dir(killed_dir) / "s3" / "checkpoints").glob("epoch_*.pt"))[-1].name
+    resumed_from = checkpoint.checkpoints(batch_dir(killed_dir) / "s3")[-1].name
     proc = run_cli([str(batch_dir(killed_dir))], cwd=killed_dir, module="lander_exp.resume")
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "could not be rebuilt" not in proc.stderr
     for s in (3, 5):
         ref, resumed = batch_dir(ref_dir) / f"s{s}", batch_dir(killed_dir) / f"s{s}"
-        assert_same_state(load(ref / "checkpoints" / "epoch_000008.pt"), load(resumed / "checkpoints" / "epoch_000008.pt"))
+        assert_same_state(load(ckpt(ref, 8)), load(ckpt(resumed, 8)))
         assert metric_rows(wandb_dir_of(resumed)) == metric_rows(wandb_dir_of(ref))
     assert load(batch_dir(ref_dir) / "s3" / "checkpoints" / resumed_from)["env_replay"]["taken"].sum() > 0  # episodes in progress
 

@@ -16,13 +16,9 @@ import pytest
 
 from lander_exp.run.records import wandb_dir_of
 from tests.conftest import fill, leet_summary, run_cli
-from tests.processes import RUN, assert_same_state, load, metric_rows, spawn, wait_for
+from tests.processes import RUN, assert_same_state, ckpt, load, metric_rows, spawn, wait_for
 
 ARGS = [*RUN, "seed=3", "env.max_episode_steps=1000", "train.video_every=0", "train.keep_checkpoints=5"]
-
-
-def checkpoint_of(run_dir: Path, epoch: int) -> Path:
-    return run_dir / "checkpoints" / f"epoch_{epoch:06d}.pt"
 
 
 @pytest.fixture(scope="module")
@@ -37,7 +33,7 @@ def reference(tmp_path_factory):
 def stopped_by_a_full_disk(workdir: Path, run_dir: Path, disk: Path, args: list[str]) -> subprocess.CompletedProcess:
     """Train until the checkpoint of epoch 2 is there, then fill `disk`: the run's output once it ended."""
     proc = spawn([*ARGS, *args], cwd=workdir)
-    assert wait_for(lambda: checkpoint_of(run_dir, 2).is_file(), proc)
+    assert wait_for(lambda: ckpt(run_dir, 2).is_file(), proc)
     fill(disk)
     out, err = proc.communicate(timeout=300)
     return subprocess.CompletedProcess(proc.args, proc.returncode, out, err)
@@ -52,14 +48,14 @@ def assert_resumable_after_freeing_space(workdir: Path, run_dir: Path, disk: Pat
     lines = still.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("lander_exp.resume: error: disk full: "), lines
     assert "free on its disk" not in lines[0] and " free, and the run needs about " in lines[0], lines
-    assert f"{checkpoint_of(run_dir, 2).relative_to(workdir)}, is intact: free some space, then run this again" in lines[0]
+    assert f"{ckpt(run_dir, 2).relative_to(workdir)}, is intact: free some space, then run this again" in lines[0]
     assert sorted(p.relative_to(workdir) for p in workdir.rglob("*")) == before
 
     (disk / "filler").unlink()
     done = run_cli([str(run_dir.relative_to(workdir))], cwd=workdir, module="lander_exp.resume")
     assert done.returncode == 0, done.stderr[-3000:]
     ref_dir, ref_wandb = reference
-    assert_same_state(load(checkpoint_of(ref_dir, 10)), load(checkpoint_of(run_dir, 10)), skip=skip)
+    assert_same_state(load(ckpt(ref_dir, 10)), load(ckpt(run_dir, 10)), skip=skip)
     rows = metric_rows(wandb_dir_of(run_dir))
     assert [r["_step"] for r in rows] == list(range(10)) and rows == metric_rows(ref_wandb)
 
@@ -69,12 +65,12 @@ def assert_stopped_by_a_full_disk(workdir: Path, run_dir: Path, proc, says: str)
     assert proc.returncode == 75, proc.stderr[-3000:]
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith(f"lander_exp: disk full: {says}"), lines[-20:]
-    last_good = checkpoint_of(run_dir, 2).relative_to(workdir)
+    last_good = ckpt(run_dir, 2).relative_to(workdir)
     assert f"the last good checkpoint, {last_good}, is intact: free some space, then continue with: " in lines[0]
     assert lines[0].endswith(f"-m lander_exp.resume {run_dir.relative_to(workdir)}")
     info = json.loads((run_dir / "wandb_run.json").read_text())
     assert (info["exit_code"], info["stop_reason"]) == (75, "disk_full")
-    assert sorted(p.name for p in (run_dir / "checkpoints").iterdir()) == ["epoch_000002.pt"]  # no .tmp
+    assert sorted(p.name for p in (run_dir / "checkpoints").iterdir()) == [ckpt(run_dir, 2).name]  # no .tmp
     listed = run_cli(["list", str(run_dir.relative_to(workdir))], cwd=workdir, module="lander_exp.runs")
     (line,) = listed.stdout.strip().splitlines()[:1]
     assert line.startswith("stopped (disk full) epoch 2")

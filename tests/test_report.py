@@ -481,15 +481,16 @@ def test_a_report_of_one_multirun_has_the_records_numbers_and_exports_them(mixed
 
 
 @pytest.mark.parametrize("full", ["out", "export"])
-def test_a_report_or_export_on_a_full_disk_ends_in_one_line_and_leaves_no_partial_file(two_tiny_runs, tmpfs, full):
+def test_a_report_or_export_on_a_full_disk_ends_in_one_line_and_leaves_no_partial_file(mixed_folder, tmpfs, tmp_path,
+                                                                                        full):
     """A real tmpfs filled to the last byte under the page (--out) or the export's files (--export):
     one line naming the file and the space left, exit 75 (try again later), no file half-written."""
-    workdir, _, _ = two_tiny_runs
+    workdir, _ = mixed_folder
     disk = tmpfs("disk", "1m")
     fill(disk)
-    out = disk / "r.html" if full == "out" else workdir / f"r_{full}.html"
-    rep = run_cli(["runs/multirun", "--out", str(out), "--export", str(disk / "exported"), "--bootstrap-reps", "100"],
-                  cwd=workdir, module="lander_exp.report")
+    out = disk / "r.html" if full == "out" else tmp_path / "r.html"  # the shared folder is left as it is
+    rep = run_cli(["runs/multirun/update_epochs", "--out", str(out), "--export", str(disk / "exported"),
+                   "--bootstrap-reps", "100"], cwd=workdir, module="lander_exp.report")
     assert rep.returncode == 75, rep.stderr[-3000:]
     lines = rep.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith(f"lander_exp.report: error: disk full: {disk}/"), lines

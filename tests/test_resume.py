@@ -233,7 +233,7 @@ def test_reinforce_killed_and_resumed_matches_an_uninterrupted_run(tmp_path, env
     proc.kill()
     proc.wait()
     resumed_from = newest_epoch(killed_dir)
-    assert load(sorted((run_folder(killed_dir) / "checkpoints").glob("epoch_*.pt"))[-1])["episodes"] < 40
+    assert load(ckpt(run_folder(killed_dir), resumed_from))["episodes"] < 40
     proc = run_cli([str(run_folder(killed_dir))], cwd=killed_dir, module="lander_exp.resume")
     assert proc.returncode == 0, proc.stderr[-3000:]
     final = checkpoint.epoch_of(checkpoint.checkpoints(run_folder(ref_dir))[-1])  # epoch 40 with one env
@@ -241,5 +241,5 @@ def test_reinforce_killed_and_resumed_matches_an_uninterrupted_run(tmp_path, env
     (ref_wandb,), (wandb_dir,) = wandb_runs(ref_dir), wandb_runs(killed_dir)
     assert metric_rows(wandb_dir) == metric_rows(ref_wandb)
     if envs > 1:  # the resume had episodes in progress to rebuild
-        resumed = load(run_folder(ref_dir) / "checkpoints" / f"epoch_{resumed_from:06d}.pt")
+        resumed = load(ckpt(run_folder(ref_dir), resumed_from))
         assert resumed["env_replay"]["taken"].sum() > 0

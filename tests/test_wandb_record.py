@@ -14,7 +14,7 @@ import pytest
 
 from lander_exp.run.records import wandb_dir_of
 from tests.conftest import history, leet_records, leet_summary, run_cli
-from tests.processes import RUN, WALL_KEYS, load, metric_rows, spawn, wait_for
+from tests.processes import RUN, WALL_KEYS, ckpt, load, metric_rows, spawn, wait_for
 
 ARGS = [*RUN, "seed=4", "train.video_every=0", "hydra.run.dir=run"]
 
@@ -32,7 +32,7 @@ def damaged_during_the_run(workdir, damage: str):
     """Train, and once the checkpoint of epoch 2 is written, delete the W&B folder or truncate its file."""
     proc = spawn(ARGS, cwd=workdir)
     run_dir = workdir / "run"
-    assert wait_for(lambda: (run_dir / "checkpoints" / "epoch_000002.pt").is_file(), proc)
+    assert wait_for(lambda: ckpt(run_dir, 2).is_file(), proc)
     folder = workdir / json.loads((run_dir / "wandb_run.json").read_text())["dir"]
     if damage == "deleted":
         shutil.rmtree(folder)
@@ -83,7 +83,7 @@ def test_a_wandb_record_lost_during_a_run_is_named_everywhere_and_rebuilt_from_t
     assert "upload it with: " in rebuilt.stdout
     record = wandb_dir_of(run_dir)
     # the rows the run logged, read back: those its checkpoint kept, wall-clock values included ...
-    logged = load(run_dir / "checkpoints" / "epoch_000010.pt")["tracker"]["rows"]
+    logged = load(ckpt(run_dir, 10))["tracker"]["rows"]
     rows = [{k: v for k, v in r.items() if k not in (*WALL_KEYS, "_step")} for r in history(leet_records(record))]
     assert rows == logged
     # ... the same as an undamaged run's

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from lander_exp.config import ConfigError
-from lander_exp.run.records import RUN_FILE, RunRecord, load_local, run_dirs_under
+from lander_exp.run.records import RUN_FILE, RunRecord, load_local, rebuild_command, run_dirs_under
 from lander_exp.shell import python_command, shown
 from lander_exp.tools import runs as run_states
 
@@ -49,6 +49,8 @@ def unreadable(run_dir: Path, error: str) -> str:
     state = run_states.state(run_dir)
     if not info.get("dir"):
         record = "while W&B was starting: it has no W&B record"
+    elif state.record:  # a closed run whose record went missing: its checkpoint holds every row
+        record = f"{state.record}; rebuild it from the run's checkpoint with: {rebuild_command(run_dir)}"
     elif not state.wandb:
         record = f"its W&B record {info['dir']} is not there (moved or deleted)"
     elif "no W&B run header" in error:
