@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -28,9 +29,15 @@ def cli_env(extra: dict[str, str] | None = None) -> dict[str, str]:
     return env
 
 
+def default_sigint() -> None:
+    """In a child: SIGINT as a terminal's foreground job has it. A suite started in the background
+    (`cmd &` in a script, `nohup`) ignores SIGINT, and every child would inherit that."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def spawn(args: list[str], cwd: Path, module: str = "lander_exp", env: dict | None = None) -> subprocess.Popen:
     return subprocess.Popen([sys.executable, "-m", module, *args], cwd=cwd, env=cli_env(env),
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, preexec_fn=default_sigint)
 
 
 def run_folder(workdir: Path) -> Path | None:

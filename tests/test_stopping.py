@@ -144,6 +144,7 @@ def test_ctrl_c_of_make_train_ends_with_the_runs_own_lines_and_no_make_error(tmp
                f"ARGS={shlex.join(args)}"]
     pid, fd = pty.fork()
     if pid == 0:  # the child: a session of its own with the pty as its terminal, as a user's shell
+        signal.signal(signal.SIGINT, signal.SIG_DFL)  # as a terminal's foreground job, whatever started the suite
         os.environ.update(WANDB_SILENT="true", PYTHONPATH=str(ROOT))
         os.chdir(tmp_path)
         os.execvp("make", command)
