@@ -186,8 +186,9 @@ class Run:
     def _open_tracker(self, resume: dict | None) -> Tracker:
         with disk.writing("the provenance record", self.run_dir / provenance.FILE, self.run_dir):
             origin = provenance.record(self.run_dir, provenance.collect())
-        return Tracker(self.cfg, self.run_dir, algo_class(self.cfg).x_axis, self.choices, resume=resume,
-                       provenance=origin, background=True)
+        with disk.writing("the W&B record in", Path(self.cfg.tracker.dir), self.run_dir):
+            return Tracker(self.cfg, self.run_dir, algo_class(self.cfg).x_axis, self.choices, resume=resume,
+                           provenance=origin, background=True)
 
     def restore(self, state: dict) -> None:
         """Continue from a checkpoint (read with `state_layout`'s checks). The weights, optimizers,
