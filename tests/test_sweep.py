@@ -185,18 +185,18 @@ def test_loading_rejects_what_wandb_would_misread(tmp_path):
         load(write(tmp_path, GOOD.replace("seed: {values: [1, 2]}", "network: {parameters: {hidden_dim: {value: 8}}}")))
 
 
+def write_tiny_grid(folder, epochs: int, parameters: str):
+    """tiny.yaml: a grid sweep of tiny runs of `epochs` epochs over `parameters` (YAML under `parameters:`)."""
+    fixed = ", ".join([*TINY, f"train.max_epochs={epochs}", "train.torch_threads=1"])
+    command = f'["${{env}}", "${{interpreter}}", -m, lander_exp, tracker.mode=online, {fixed}, "${{args_no_hyphens}}"]'
+    body = "\n".join(["program: lander_exp/__main__.py", f"command: {command}", "method: grid",
+                      "metric: {name: eval/return_ma, goal: maximize}", "parameters:",
+                      *("  " + line for line in parameters.splitlines())])
+    (folder / "tiny.yaml").write_text(body + "\n")
+
+
 def test_tiny_grid_runs_with_two_workers_as_offline_wandb_runs_and_a_rerun_starts_none(workdir):
-    fixed = ", ".join([*TINY, "train.max_epochs=1", "train.torch_threads=1"])
-    write(workdir, f"""
-        # a 2-point grid, tiny runs
-        program: lander_exp/__main__.py
-        command: ["${{env}}", "${{interpreter}}", -m, lander_exp, tracker.mode=online, {fixed}, "${{args_no_hyphens}}"]
-        method: grid
-        metric: {{name: eval/return_ma, goal: maximize}}
-        parameters:
-          seed: {{values: [1, 2]}}
-          network: {{value: shallow}}
-    """)
+    write_tiny_grid(workdir, epochs=1, parameters="seed: {values: [1, 2]}\nnetwork: {value: shallow}")
     proc = run_cli(["tiny.yaml", "--workers", "2", "--csv", "out.csv"], cwd=workdir, module="lander_exp.sweep")
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
     lines = proc.stdout.splitlines()
@@ -272,16 +272,7 @@ def test_ctrl_c_prints_the_command_that_continues_the_sweep_and_the_runs_say_wha
 
     from tests.processes import spawn
 
-    fixed = ", ".join([*TINY, "train.max_epochs=6", "train.torch_threads=1"])
-    write(workdir, f"""
-        # a 1-point grid of a run long enough to interrupt
-        program: lander_exp/__main__.py
-        command: ["${{env}}", "${{interpreter}}", -m, lander_exp, tracker.mode=online, {fixed}, "${{args_no_hyphens}}"]
-        method: grid
-        metric: {{name: eval/return_ma, goal: maximize}}
-        parameters:
-          seed: {{values: [1]}}
-    """)
+    write_tiny_grid(workdir, epochs=6, parameters="seed: {values: [1]}")  # a run long enough to interrupt
     proc = spawn(["tiny.yaml", "--dir", "out"], cwd=workdir, module="lander_exp.sweep")
     point = workdir / "out" / "tiny" / "seed-1"
     deadline = time.monotonic() + 180
