@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import os
+import queue
 import re
 import secrets
 import shutil
@@ -107,7 +108,12 @@ class Tracker:
 
     `background=True` opens the W&B run on a thread (W&B's service starting, the run's files, its
     handshakes: most of it waiting), so that the caller can build the run's envs and networks
-    meanwhile; `ready()` waits for it, and every other method waits by itself."""
+    meanwhile; `ready()` waits for it, and every other method waits by itself.
+
+    Rows reach W&B on a thread of their own, in order: W&B's `log` returns only once its service has
+    taken the row, a wait of milliseconds per row on a busy machine that the training loop (REINFORCE
+    logs every episode) need not share. `summarize` and `finish` wait for the rows before them, and
+    an error W&B raised for a row is raised by the next call."""
 
     def __init__(self, cfg: DictConfig, run_dir: Path, x_axis: str, choices: dict[str, str] | None = None,
                  resume: dict | None = None, provenance: dict | None = None, background: bool = False):
@@ -147,6 +153,9 @@ class Tracker:
         self._stop_reason: str | None = None
         self._failure: BaseException | None = None
         self._opening: threading.Thread | None = None
+        self._pending: queue.Queue[tuple[dict, int] | None] = queue.Queue()  # rows for W&B, in order
+        self._logging: threading.Thread | None = None
+        self._log_failure: BaseException | None = None
         opening = (mode, init, wandb_root, x_axis, bool(resume), name, group)
         if background:
             self._opening = threading.Thread(target=self._open_catching, args=opening, name="lander_exp-wandb-init",
@@ -240,9 +249,36 @@ class Tracker:
         return video
 
     def log(self, metrics: dict) -> None:
-        self.run.log(metrics, step=len(self.rows))
+        self._raise_log_failure()
+        if self._logging is None:
+            self.ready()
+            self._logging = threading.Thread(target=self._log_rows, name="lander_exp-wandb-log", daemon=True)
+            self._logging.start()
+        self._pending.put((dict(metrics), len(self.rows)))
         # a row as a checkpoint keeps it: numbers, and a video as its file (logged again on a rebuild)
         self.rows.append({k: self._videos.pop(id(v)) if isinstance(v, wandb.Video) else v for k, v in metrics.items()})
+
+    def _log_rows(self) -> None:
+        while (item := self._pending.get()) is not None:
+            try:
+                if self._log_failure is None:
+                    self._run.log(item[0], step=item[1])
+            except BaseException as ex:  # raised on the training thread by the next call
+                self._log_failure = ex
+            finally:
+                self._pending.task_done()
+        self._pending.task_done()
+
+    def _raise_log_failure(self) -> None:
+        if self._log_failure is not None:
+            failure, self._log_failure = self._log_failure, None
+            raise failure
+
+    def flush(self) -> None:
+        """Wait until W&B has every row logged so far (raising what W&B raised for one)."""
+        if self._logging is not None:
+            self._pending.join()
+        self._raise_log_failure()
 
     def _loggable(self, row: dict) -> dict:
         """A kept row as W&B takes it: videos whose file is still there become W&B videos again."""
@@ -265,6 +301,7 @@ class Tracker:
         return self._folder
 
     def summarize(self, values: dict) -> None:
+        self.flush()
         self.run.summary.update(values)
         self._stop_reason = values.get("stop_reason", self._stop_reason)
 
@@ -282,7 +319,13 @@ class Tracker:
 
     def finish(self, exit_code: int = 0) -> None:
         """Close the W&B run, check what it wrote, then say so in the run folder (how it ended, how many
-        rows, what the record lacks): until then, a resume rebuilds it."""
+        rows, what the record lacks): until then, a resume rebuilds it. An error W&B raised for a row
+        not yet reported is raised once the run is closed."""
+        if self._logging is not None:
+            self._pending.join()
+            self._pending.put(None)  # the logging thread ends
+            self._logging = None
+        failure, self._log_failure = self._log_failure, None
         try:
             self.run.finish(exit_code=exit_code)
         except OSError as ex:  # W&B's own log file on a full disk, closed last: the run itself is closed
@@ -307,6 +350,8 @@ class Tracker:
         except OSError as ex:  # a full disk: the run folder keeps saying the W&B run is open, and a resume rebuilds it
             if full_cause(ex) is None:
                 raise
+        if failure is not None:
+            raise failure
 
 
 def analysis_id(run_id: str) -> str:
