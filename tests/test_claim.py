@@ -5,6 +5,8 @@ agree with a hand computation, and a bad claim file stops with one line before a
 import csv
 import json
 import math
+import os
+import subprocess
 import textwrap
 from pathlib import Path
 
@@ -219,3 +221,17 @@ def test_a_claim_being_trained_elsewhere_is_refused_in_one_line(tmp_path):
     (line,) = proc.stderr.strip().splitlines()
     assert "is being trained by another `lander_exp.claim`" in line
     assert [p.name for p in claim_dir.iterdir()] == ["claim.lock"]  # nothing trained, nothing cleared
+
+
+def test_the_command_a_dry_run_prints_for_a_batch_claim_trains_its_seeds_as_printed(tmp_path):
+    path = write_claim(tmp_path, name="batched", extra="batch_seeds: true\n")
+    dry = run_cli([str(path), "--dry-run", "--dir", "runs"], cwd=tmp_path, module="lander_exp.claim")
+    assert dry.returncode == 0, dry.stderr
+    line = next(x for x in dry.stdout.splitlines() if "train in one process:" in x)
+    printed = line.split("train in one process: ", 1)[1]
+    assert "'seeds=[100,101]'" in printed
+    env = {**os.environ, "WANDB_SILENT": "true", "PYTHONPATH": str(ROOT)}
+    proc = subprocess.run(["bash", "-c", printed], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    trained = sorted(p.parent.name for p in (tmp_path / "runs" / "batched").glob("*/point/s*/checkpoints"))
+    assert trained == ["s100", "s101"]

@@ -409,8 +409,13 @@ def check_claim(claim: Claim, args) -> int:
         print(f"claim {claim.name} ({claim.path}), {seed_set} seeds {seeds_text(seeds)}, setting {setting}:")
         for _, seed, run_dir, state in plan_rows:
             print(f"  {state:5} seed {seed}  {shown(run_dir)}")
-        print(f"  each seed trains: {' '.join(Runner(spec, 1).command(jobs[0])[1:])}"
-              .replace(f"seed={seeds[0]}", "seed=SEED").replace(f"seed-{seeds[0]}", "seed-SEED"))
+        if batch:  # the seeds in one process: the command of that process (the runner may split it over --workers)
+            _, _, module, *cli = Runner(spec, 1).command(jobs[0], batch=jobs)
+            print(f"  the seeds train in one process: {python_command(module, *cli)}")
+        else:
+            _, _, module, *cli = Runner(spec, 1).command(jobs[0])
+            print(f"  each seed trains: {python_command(module, *cli)}"
+                  .replace(f"seed={seeds[0]}", "seed=SEED").replace(f"seed-{seeds[0]}", "seed-SEED"))
         return 0
     todo = [job for job, _, _, state in plan_rows if state == "todo"]
     failed = set()
