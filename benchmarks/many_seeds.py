@@ -24,13 +24,19 @@ Every run is a whole `python -m lander_exp` process timed from launch to exit, W
 evaluations and checkpoints included; env_steps is the sum of the runs' global_step. The raw rate is
 that of the same envs stepping random actions on this machine, measured here just before: one
 Gymnasium env times the workers for one_process_per_seed, the batch's pool for batched. Appends rows
-`date,workload,mode,seeds,wall_s,env_steps,env_steps_per_s,raw_env_steps_per_s` to --csv."""
+`date,workload,mode,seeds,wall_s,env_steps,env_steps_per_s,raw_env_steps_per_s` and `commit` (the
+code that ran), `solved` (ppo_fast: final policies scoring 200 on the re-evaluation; reinforce_jump:
+runs that jumped), `workers`, and where the time went, in seconds summed over the processes:
+`startup_s` (launch to the loop), `rollout_s`, `update_s`, `eval_s`, `other_s` (the loop's logging,
+checkpoints and bookkeeping) and `shutdown_s` (the last row to exit), to --csv; a CSV without those
+columns gets them added."""
 
 from __future__ import annotations
 
 import argparse
 import csv
 import datetime
+import json
 import os
 import statistics
 import subprocess
@@ -89,13 +95,14 @@ REPO = ROOT  # the checkout whose lander_exp runs (--repo)
 MODES = ("one_process_per_seed", "batched")
 
 
-def launch(args: list[str], out: Path) -> float:
-    t = time.perf_counter()
+def launch(args: list[str], out: Path) -> tuple[float, float]:
+    """Run `python -m lander_exp ARGS` of --repo's code into `out`; (launch, exit) as Unix times."""
+    started = time.time()
     proc = subprocess.run([sys.executable, "-m", "lander_exp", *args, "train.progress=false", f"tracker.dir={out}"],
                           cwd=REPO, env={**ENV, "PYTHONPATH": str(REPO)}, capture_output=True, text=True)
     if proc.returncode != 0:
         sys.exit(f"benchmark run failed (exit {proc.returncode}): {' '.join(args)}\n{proc.stderr[-2000:]}")
-    return time.perf_counter() - t
+    return started, time.time()
 
 
 def env_steps(out: Path) -> int:
@@ -104,56 +111,85 @@ def env_steps(out: Path) -> int:
     return sum(int(r.summary["global_step"]) for r in load_local(find_run_dirs([out])))
 
 
-def where_time_goes(out: Path) -> dict[str, float]:
-    """Seconds summed over the runs' rows: stepping the envs (a batch's split among its seeds),
-    learning, evaluating; the rest of the wall time is start-up, logging and checkpoints."""
+PHASES = ("startup_s", "rollout_s", "update_s", "eval_s", "other_s", "shutdown_s")
+
+
+def where_time_goes(out: Path, launched: float | None = None, exited: float | None = None) -> dict[str, float]:
+    """Where the wall time of the process that trained the runs under `out` went, from their rows:
+    start-up (launch to the first run's loop; needs `launched`), stepping the envs (rollout: physics
+    and acting; a batch's split among its seeds), learning, evaluating, the rest of the loop (logging,
+    checkpoints, bookkeeping) and shut-down (the last row to exit; needs `exited`)."""
     from lander_exp.run.records import find_run_dirs, load_local
 
-    total = {"rollout_s": 0.0, "update_s": 0.0, "eval_s": 0.0}
+    total = dict.fromkeys(PHASES, 0.0)
+    starts, ends = [], []
     for rec in load_local(find_run_dirs([out])):
+        first, last = rec.history[0], rec.history[-1]
+        starts.append(first["_timestamp"] - first["perf/wall_s"])  # the run's loop began wall_s before its row
+        ends.append(last["_timestamp"])
         for row in rec.history:
-            for key in total:
-                total[key] += float(row.get(f"perf/{key}", 0.0))
+            for key in ("rollout_s", "update_s", "eval_s"):
+                total[key] += float(row.get(f"perf/{key}") or 0.0)
+    loop = max(ends) - min(starts)
+    total["other_s"] = loop - total["rollout_s"] - total["update_s"] - total["eval_s"]
+    total["startup_s"] = min(starts) - launched if launched is not None else float("nan")
+    total["shutdown_s"] = exited - max(ends) if exited is not None else float("nan")
     return {k: round(v, 1) for k, v in total.items()}
 
 
+def time_split(outs: list[tuple[Path, float, float]]) -> dict[str, float]:
+    """where_time_goes summed over processes: (their folder, launch, exit) each."""
+    parts = [where_time_goes(out, launched, exited) for out, launched, exited in outs]
+    return {k: round(sum(p[k] for p in parts), 1) for k in PHASES}
+
+
 def reevaluate(out: Path, mode: str, walls: dict[int, float], episodes: int) -> list[dict]:
-    """Each run's final policy, greedy, on `episodes` episodes of Gymnasium's env (outside the timing)."""
+    """Each run's final policy, greedy, on `episodes` episodes of Gymnasium's env (outside the timing),
+    by --repo's own `python -m lander_exp.evaluate`, which reads that code's checkpoints."""
     from lander_exp.run.records import find_run_dirs, load_local
-    from lander_exp.tools.evaluate import load_run, play
 
     rows = []
     for rec in load_local(find_run_dirs([out])):
-        cfg, algo, state = load_run(Path(rec.source))
-        mean = float(play(cfg, algo, episodes, REEVAL_SEED, backend="gymnasium").returns.mean())
-        rows.append({"mode": mode, "seed": cfg.seed, "wall_s": round(walls[cfg.seed], 1) if cfg.seed in walls else "",
-                     "epochs": state["epoch"], "env_steps": state["global_step"],
+        cmd = [sys.executable, "-m", "lander_exp.evaluate", rec.source, "--backend", "gymnasium", "--envs", "50",
+               "--episodes", str(episodes), "--seed", str(REEVAL_SEED), "--json"]
+        proc = subprocess.run(cmd, cwd=REPO, env={**ENV, "PYTHONPATH": str(REPO)}, capture_output=True, text=True)
+        if proc.returncode != 0:
+            sys.exit(f"re-evaluation failed (exit {proc.returncode}): {' '.join(cmd)}\n{proc.stderr[-2000:]}")
+        result = json.loads(proc.stdout.strip().splitlines()[-1])
+        seed = int(rec.config["seed"])
+        rows.append({"mode": mode, "seed": seed, "wall_s": round(walls[seed], 1) if seed in walls else "",
+                     "epochs": result["epoch"], "env_steps": result["global_step"],
                      "stop_eval_return": round(rec.summary["final_eval_return"], 1), "reeval_episodes": episodes,
-                     "reeval_return": round(mean, 1), "solved": mean >= 200})
+                     "reeval_return": round(result["return_mean"], 1), "solved": result["return_mean"] >= 200})
         print(", ".join(f"{k}={v}" for k, v in rows[-1].items()), flush=True)
     return sorted(rows, key=lambda r: r["seed"])
 
 
 def measure(workload: str, mode: str, args_of, seeds: list[int], workers: int, out: Path) -> tuple[dict, dict]:
     """The mode's row, and each seed's own wall time (one_process_per_seed only). batched: `workers`
-    processes at once, each with every workers-th seed (as the sweep runner's --batch-seeds --workers splits)."""
+    processes at once, each with every workers-th seed (as the sweep runner's --batch-seeds --workers splits).
+    Each process trains into its own folder under `out`."""
+    from lander_exp.tools.claim import seeds_text
+
     out.mkdir(parents=True)
     t = time.perf_counter()
-    walls: dict[int, float] = {}
     if mode == "batched":
-        parts = [seeds[i::workers] for i in range(min(workers, len(seeds)))]
-        with ThreadPoolExecutor(len(parts)) as pool:
-            list(pool.map(lambda part: launch(args_of(f"seeds=[{','.join(map(str, part))}]"), out), parts))
+        units = [f"seeds=[{','.join(map(str, seeds[i::workers]))}]" for i in range(min(workers, len(seeds)))]
     else:
-        with ThreadPoolExecutor(workers) as pool:
-            walls = dict(zip(seeds, pool.map(lambda s: launch(args_of(f"seed={s}"), out), seeds), strict=True))
+        units = [f"seed={s}" for s in seeds]
+    folders = [out / unit.replace("=", "_").replace(",", "-").strip("[]").replace("[", "") for unit in units]
+    with ThreadPoolExecutor(workers) as pool:
+        times = list(pool.map(lambda unit, folder: launch(args_of(unit), folder), units, folders))
     wall = time.perf_counter() - t
+    walls = {s: exited - launched for s, (launched, exited) in zip(seeds, times, strict=True)} if mode != "batched" else {}
     steps = env_steps(out)
-    row = {"workload": workload, "mode": mode, "seeds": len(seeds), "wall_s": round(wall, 1), "env_steps": steps,
+    row = {"commit": commit_of(REPO), "workload": workload, "mode": mode, "seeds": seeds_text(seeds),
+           "wall_s": round(wall, 1), "env_steps": steps,
            "env_steps_per_s": round(steps / wall)}
-    print(", ".join(f"{k}={v}" for k, v in row.items()), f"(load {os.getloadavg()[0]:.1f};",
-          ", ".join(f"{k} {v}" for k, v in where_time_goes(out).items()) + ")", flush=True)
-    return row, walls
+    split = time_split([(folder, *when) for folder, when in zip(folders, times, strict=True)])
+    print(", ".join(f"{k}={v}" for k, v in row.items()), f"(load {os.getloadavg()[0]:.1f}; seconds summed over "
+          f"{len(units)} process(es):", ", ".join(f"{k} {v}" for k, v in split.items()) + ")", flush=True)
+    return {**row, **split}, walls
 
 
 def sweep_point(path: Path) -> list[str]:
@@ -170,12 +206,43 @@ def sweep_point(path: Path) -> list[str]:
 
 
 def append(path: Path, rows: list[dict]) -> None:
-    new = not path.exists()
-    with path.open("a", newline="") as f:
-        w = csv.DictWriter(f, list(rows[0]))
-        if new:
-            w.writeheader()
-        w.writerows(rows)
+    """Append `rows`; a file whose header lacks some of their columns is rewritten with them added
+    (its older rows left blank there)."""
+    columns = list(rows[0])
+    old: list[dict] = []
+    if path.exists():
+        with path.open(newline="") as f:
+            reader = csv.DictReader(f)
+            header = list(reader.fieldnames or [])
+            if any(c not in header for c in columns):
+                old = list(reader)
+        columns = header + [c for c in columns if c not in header]
+        if not old:
+            with path.open("a", newline="") as f:
+                csv.DictWriter(f, columns, restval="").writerows(rows)
+            return
+    with path.open("w", newline="") as f:
+        w = csv.DictWriter(f, columns, restval="")
+        w.writeheader()
+        w.writerows([*old, *rows])
+
+
+def commit_of(repo: Path) -> str:
+    """The short commit of `repo`, with -dirty when its tracked files differ from it."""
+    git = ["git", "-C", str(repo)]
+    head = subprocess.run([*git, "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip()
+    dirty = subprocess.run([*git, "diff", "--quiet", "HEAD"]).returncode != 0
+    return (head or "unknown") + ("-dirty" if dirty else "")
+
+
+def jumped(out: Path) -> str:
+    """reinforce_jump's outcome: how many runs jumped, and the median jump episode."""
+    from lander_exp.run.records import find_run_dirs, load_local
+
+    recs = load_local(find_run_dirs([out]))
+    episodes = sorted(r.summary["jump/episode"] for r in recs if r.summary.get("jump/episode") is not None)
+    median = f" (median episode {statistics.median(episodes):.0f})" if episodes else ""
+    return f"{len(episodes)} of {len(recs)} jumped{median}"
 
 
 def main() -> int:
@@ -200,7 +267,7 @@ def main() -> int:
     p.add_argument("--breakdown", type=Path, help="only print where the time went in a finished run folder tree")
     args = p.parse_args()
     if args.breakdown:
-        print(where_time_goes(args.breakdown))
+        print(where_time_goes(args.breakdown), "(start-up and shut-down need the launch and exit: measure a new run)")
         return 0
     REPO = args.repo.resolve()
     work = Path(tempfile.mkdtemp(prefix="many_seeds_"))
@@ -224,15 +291,19 @@ def main() -> int:
             raw = raw_rate()
             row, _ = measure("reinforce_jump", mode, lambda s, o=overrides: [*o, s], args.seeds, workers,
                              work / f"reinforce_{mode}")
-            rows.append({**row, "raw_env_steps_per_s": round(raw)})
+            rows.append({**row, "raw_env_steps_per_s": round(raw), "solved": jumped(work / f"reinforce_{mode}"),
+                         "workers": workers})
+            print(rows[-1]["solved"], flush=True)
     if "ppo_fast" in args.workloads:
         raws = {"one_process_per_seed": 16, "batched": 16 * n}
         reeval, solo_walls = [], {}
         for mode in args.modes:
             raw = pool_raw("LunarLanderContinuous-v3", raws[mode])
             row, walls = measure("ppo_fast", mode, lambda s: ["experiment=fast", s], args.seeds, 1, work / f"ppo_{mode}")
-            rows.append({**row, "raw_env_steps_per_s": round(raw)})
-            reeval += reevaluate(work / f"ppo_{mode}", mode, walls, args.reeval_episodes)
+            rerun = reevaluate(work / f"ppo_{mode}", mode, walls, args.reeval_episodes)
+            rows.append({**row, "raw_env_steps_per_s": round(raw), "solved": f"{sum(r['solved'] for r in rerun)} of {n}",
+                         "workers": 1})
+            reeval += rerun
             solo_walls = solo_walls or walls
         if solo_walls:
             print(f"one_process_per_seed: median wall per seed {statistics.median(solo_walls.values()):.1f} s", flush=True)
@@ -240,7 +311,6 @@ def main() -> int:
             solved = sum(r["solved"] for r in reeval if r["mode"] == mode)
             print(f"solved (re-evaluation >= 200), {mode}: {solved}/{n}", flush=True)
         append(args.reeval_csv, [{"date": date, **r} for r in reeval])
-    # date,workload,mode,seeds,wall_s,env_steps,env_steps_per_s,raw_env_steps_per_s
     append(args.csv, [{"date": date, **r} for r in rows])
     print(f"appended {len(rows)} rows to {args.csv}")
     return 0
