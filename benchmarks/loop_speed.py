@@ -10,12 +10,13 @@ back to back (with `algo.overlap_critic=true` the critic's update of one epoch r
 epoch's rollout, so epochs must follow each other); medians are reported. `update_s` is the time
 `learn` spends after the rollout: with the overlap, the actor's update plus any wait for the
 critic. Extra arguments are config overrides (e.g. env.num_envs=16). Rows before 2026-11-22 23:30
-alternated one raw measurement with one rollout and one update instead."""
+alternated one raw measurement with one rollout and one update instead. `commit` names the code
+that ran: that of the lander_exp imported, so `PYTHONPATH=OLD_CHECKOUT python benchmarks/loop_speed.py`
+measures an older checkout's loop with this script."""
 
 from __future__ import annotations
 
 import argparse
-import csv
 import datetime
 import os
 import platform
@@ -26,7 +27,9 @@ from pathlib import Path
 import gymnasium as gym
 import numpy as np
 import torch
+from common import append_rows, commit_of  # benchmarks/common.py
 
+import lander_exp
 from lander_exp.core.ppo import PPO
 from lander_exp.core.seeding import RunSeeds
 from lander_exp.envs.vec import VecEnv
@@ -107,17 +110,12 @@ def main() -> None:
         "update_s": round(med(update), 2), "update_samples_per_s": round(samples * cfg.algo.update_epochs / med(update)),
         "epoch_s_per_100k": round(100_000 / med(rollout) + med(update) * 100_000 / samples, 1),
         "overrides": " ".join(overrides),
+        "commit": commit_of(Path(lander_exp.__file__).resolve().parents[1]),  # the code imported (PYTHONPATH)
     }
     for k, v in row.items():
         print(f"{k:>22}: {v}")
     if args.csv:
-        new = not args.csv.exists()
-        args.csv.parent.mkdir(parents=True, exist_ok=True)
-        with args.csv.open("a", newline="") as f:
-            w = csv.DictWriter(f, fieldnames=list(row))
-            if new:
-                w.writeheader()
-            w.writerow(row)
+        append_rows(args.csv, [row])
 
 
 if __name__ == "__main__":

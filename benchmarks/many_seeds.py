@@ -34,7 +34,6 @@ columns gets them added."""
 from __future__ import annotations
 
 import argparse
-import csv
 import datetime
 import json
 import os
@@ -47,6 +46,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
+from common import append_rows, commit_of  # benchmarks/common.py
 
 ROOT = Path(__file__).resolve().parents[1]
 CSV = ROOT / "docs/results/many_seeds.csv"
@@ -205,36 +205,6 @@ def sweep_point(path: Path) -> list[str]:
     return [*fixed, *points.pop().args()]
 
 
-def append(path: Path, rows: list[dict]) -> None:
-    """Append `rows`; a file whose header lacks some of their columns is rewritten with them added
-    (its older rows left blank there)."""
-    columns = list(rows[0])
-    old: list[dict] = []
-    if path.exists():
-        with path.open(newline="") as f:
-            reader = csv.DictReader(f)
-            header = list(reader.fieldnames or [])
-            if any(c not in header for c in columns):
-                old = list(reader)
-        columns = header + [c for c in columns if c not in header]
-        if not old:
-            with path.open("a", newline="") as f:
-                csv.DictWriter(f, columns, restval="").writerows(rows)
-            return
-    with path.open("w", newline="") as f:
-        w = csv.DictWriter(f, columns, restval="")
-        w.writeheader()
-        w.writerows([*old, *rows])
-
-
-def commit_of(repo: Path) -> str:
-    """The short commit of `repo`, with -dirty when its tracked files differ from it."""
-    git = ["git", "-C", str(repo)]
-    head = subprocess.run([*git, "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip()
-    dirty = subprocess.run([*git, "diff", "--quiet", "HEAD"]).returncode != 0
-    return (head or "unknown") + ("-dirty" if dirty else "")
-
-
 def jumped(out: Path) -> str:
     """reinforce_jump's outcome: how many runs jumped, and the median jump episode."""
     from lander_exp.run.records import find_run_dirs, load_local
@@ -310,8 +280,8 @@ def main() -> int:
         for mode in args.modes:
             solved = sum(r["solved"] for r in reeval if r["mode"] == mode)
             print(f"solved (re-evaluation >= 200), {mode}: {solved}/{n}", flush=True)
-        append(args.reeval_csv, [{"date": date, **r} for r in reeval])
-    append(args.csv, [{"date": date, **r} for r in rows])
+        append_rows(args.reeval_csv, [{"date": date, **r} for r in reeval])
+    append_rows(args.csv, [{"date": date, **r} for r in rows])
     print(f"appended {len(rows)} rows to {args.csv}")
     return 0
 

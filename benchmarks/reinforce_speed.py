@@ -26,6 +26,7 @@ from pathlib import Path
 
 import gymnasium as gym
 import numpy as np
+from common import commit_of  # benchmarks/common.py
 
 from lander_exp.run.records import find_run_dirs, load_local
 
@@ -47,13 +48,6 @@ def env_us_per_step(steps: int = 100_000, seed: int = 0) -> float:
     return (time.perf_counter() - t) / steps * 1e6
 
 
-def commit() -> str:
-    out = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True)
-    dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=ROOT, capture_output=True,
-                           text=True).stdout.strip()
-    return out.stdout.strip() + ("+dirty" if dirty else "")
-
-
 def rows_of(run_dirs: list[Path], kind: str, us_per_step: float) -> list[dict]:
     rows = []
     for rec in load_local(run_dirs):
@@ -71,7 +65,7 @@ def main() -> int:
     p.add_argument("--workers", type=int, default=2, help="sweep: runs at a time")
     p.add_argument("--csv", type=Path, default=CSV, help=f"append rows here (default {CSV.relative_to(ROOT)})")
     args, overrides = p.parse_known_args()
-    code = commit()  # the code the runs start with (later commits during a long sweep do not count)
+    code = commit_of(ROOT)  # the code the runs start with (later commits during a long sweep do not count)
     us = env_us_per_step()
     print(f"bare env: {us:.1f} us/step")
     env = {**os.environ, "WANDB_MODE": "offline", "WANDB_SILENT": "true"}

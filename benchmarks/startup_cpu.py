@@ -19,6 +19,8 @@ import sys
 import tempfile
 from pathlib import Path
 
+from common import commit_of  # benchmarks/common.py
+
 ROOT = Path(__file__).resolve().parents[1]
 TINY = ["experiment=fast", "train.max_epochs=1", "algo.steps_per_epoch=1024", "train.eval_episodes=1", "train.eval_envs=1",
         "train.eval_screen=0", "env.max_episode_steps=50", "train.torch_threads=1", "train.progress=false"]
@@ -35,10 +37,6 @@ def cpu_seconds(repo: Path, work: Path) -> float:
     return (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
 
 
-def commit(repo: Path) -> str:
-    return subprocess.run(["git", "-C", str(repo), "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip()
-
-
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--repo", type=Path, required=True, help="the other checkout, measured beside this one")
@@ -52,7 +50,7 @@ def main() -> int:
         for _ in range(args.runs):
             for repo in repos:
                 times[repo].append(cpu_seconds(repo, Path(tmp)))
-    rows = [[datetime.date.today().isoformat(), commit(r), len(t), f"{statistics.median(t):.2f}", f"{min(t):.2f}",
+    rows = [[datetime.date.today().isoformat(), commit_of(r), len(t), f"{statistics.median(t):.2f}", f"{min(t):.2f}",
              f"{max(t):.2f}", f"{load:.1f}"] for r, t in times.items()]
     for row in rows:
         print(f"commit {row[1]}: {row[2]} runs, CPU {row[3]} s median ({row[4]}-{row[5]}), load average {row[6]}")
