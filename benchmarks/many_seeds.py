@@ -157,7 +157,8 @@ def reevaluate(out: Path, mode: str, walls: dict[int, float], episodes: int) -> 
             sys.exit(f"re-evaluation failed (exit {proc.returncode}): {' '.join(cmd)}\n{proc.stderr[-2000:]}")
         result = json.loads(proc.stdout.strip().splitlines()[-1])
         seed = int(rec.config["seed"])
-        rows.append({"mode": mode, "seed": seed, "wall_s": round(walls[seed], 1) if seed in walls else "",
+        rows.append({"mode": mode, "seed": seed, "commit": commit_of(REPO),
+                     "wall_s": round(walls[seed], 1) if seed in walls else "",
                      "epochs": result["epoch"], "env_steps": result["global_step"],
                      "stop_eval_return": round(rec.summary["final_eval_return"], 1), "reeval_episodes": episodes,
                      "reeval_return": round(result["return_mean"], 1), "solved": result["return_mean"] >= 200})
