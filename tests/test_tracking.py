@@ -8,6 +8,7 @@ import time
 
 import pytest
 
+from lander_exp.run import tracking
 from lander_exp.run.records import RUN_FILE
 from lander_exp.run.tracking import Tracker
 from tests.conftest import history, leet_records, make_cfg
@@ -66,3 +67,15 @@ def test_an_error_for_the_last_row_is_raised_once_the_wandb_run_is_closed(tmp_pa
         t.finish(0)
     info = json.loads((tmp_path / "run" / RUN_FILE).read_text())
     assert info["finished"] and info["exit_code"] == 0
+
+
+def test_a_wandb_that_falls_far_behind_slows_the_loop_instead_of_piling_rows_up(tmp_path, monkeypatch):
+    monkeypatch.setattr(tracking, "PENDING_ROWS", 2)
+    t = tracker(tmp_path, monkeypatch)
+    start = time.perf_counter()
+    for i in range(ROWS):
+        t.log({"global_step": i, "train/x": float(i)})
+        assert t._pending.qsize() <= 2
+    assert time.perf_counter() - start >= (ROWS - 4) * DELAY  # it waited for W&B once two rows were pending
+    t.finish(0)
+    assert [r["train/x"] for r in history(leet_records(t.folder))] == [float(i) for i in range(ROWS)]

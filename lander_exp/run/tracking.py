@@ -35,6 +35,7 @@ from lander_exp.run.records import RUN_FILE, record_counts, setting_hash, wandb_
 from lander_exp.shell import command, full_cause, shown
 
 NAMESPACES = ("train", "episode", "eval", "perf")
+PENDING_ROWS = 4096  # rows handed to W&B and not yet taken by it, at the most
 
 
 def _fmt(x: float) -> str:
@@ -153,7 +154,9 @@ class Tracker:
         self._stop_reason: str | None = None
         self._failure: BaseException | None = None
         self._opening: threading.Thread | None = None
-        self._pending: queue.Queue[tuple[dict, int] | None] = queue.Queue()  # rows for W&B, in order
+        # rows for W&B, in order; bounded, so that a W&B that falls far behind slows the loop instead of
+        # holding every row twice in memory
+        self._pending: queue.Queue[tuple[dict, int] | None] = queue.Queue(maxsize=PENDING_ROWS)
         self._logging: threading.Thread | None = None
         self._log_failure: BaseException | None = None
         opening = (mode, init, wandb_root, x_axis, bool(resume), name, group)
