@@ -148,7 +148,7 @@ def reevaluate(out: Path, mode: str, walls: dict[int, float], episodes: int) -> 
     by --repo's own `python -m lander_exp.evaluate`, which reads that code's checkpoints."""
     from lander_exp.run.records import find_run_dirs, load_local
 
-    rows = []
+    rows, commit = [], commit_of(REPO)
     for rec in load_local(find_run_dirs([out])):
         cmd = [sys.executable, "-m", "lander_exp.evaluate", rec.source, "--backend", "gymnasium", "--envs", "50",
                "--episodes", str(episodes), "--seed", str(REEVAL_SEED), "--json"]
@@ -157,7 +157,7 @@ def reevaluate(out: Path, mode: str, walls: dict[int, float], episodes: int) -> 
             sys.exit(f"re-evaluation failed (exit {proc.returncode}): {' '.join(cmd)}\n{proc.stderr[-2000:]}")
         result = json.loads(proc.stdout.strip().splitlines()[-1])
         seed = int(rec.config["seed"])
-        rows.append({"mode": mode, "seed": seed, "commit": commit_of(REPO),
+        rows.append({"mode": mode, "seed": seed, "commit": commit,
                      "wall_s": round(walls[seed], 1) if seed in walls else "",
                      "epochs": result["epoch"], "env_steps": result["global_step"],
                      "stop_eval_return": round(rec.summary["final_eval_return"], 1), "reeval_episodes": episodes,
@@ -178,7 +178,7 @@ def measure(workload: str, mode: str, args_of, seeds: list[int], workers: int, o
         units = [f"seeds=[{','.join(map(str, seeds[i::workers]))}]" for i in range(min(workers, len(seeds)))]
     else:
         units = [f"seed={s}" for s in seeds]
-    folders = [out / unit.replace("=", "_").replace(",", "-").strip("[]").replace("[", "") for unit in units]
+    folders = [out / f"process_{i}" for i in range(len(units))]
     with ThreadPoolExecutor(workers) as pool:
         times = list(pool.map(lambda unit, folder: launch(args_of(unit), folder), units, folders))
     wall = time.perf_counter() - t

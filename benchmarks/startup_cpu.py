@@ -9,7 +9,6 @@ wall time, which a loaded machine stretches.
 from __future__ import annotations
 
 import argparse
-import csv
 import datetime
 import os
 import resource
@@ -19,9 +18,10 @@ import sys
 import tempfile
 from pathlib import Path
 
-from common import commit_of  # benchmarks/common.py
+from common import append_rows, commit_of  # benchmarks/common.py
 
 ROOT = Path(__file__).resolve().parents[1]
+COLUMNS = ["date", "commit", "runs", "cpu_s_median", "cpu_s_min", "cpu_s_max", "load_avg"]
 TINY = ["experiment=fast", "train.max_epochs=1", "algo.steps_per_epoch=1024", "train.eval_episodes=1", "train.eval_envs=1",
         "train.eval_screen=0", "env.max_episode_steps=50", "train.torch_threads=1", "train.progress=false"]
 
@@ -41,7 +41,7 @@ def main() -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--repo", type=Path, required=True, help="the other checkout, measured beside this one")
     p.add_argument("--runs", type=int, default=4, help="runs of each checkout, interleaved")
-    p.add_argument("--csv", type=Path, help="append date,commit,runs,cpu_s_median,cpu_s_min,cpu_s_max,load_avg")
+    p.add_argument("--csv", type=Path, help="append rows of " + ",".join(COLUMNS))
     args = p.parse_args()
     repos = [args.repo.resolve(), ROOT]
     times: dict[Path, list[float]] = {r: [] for r in repos}
@@ -55,12 +55,7 @@ def main() -> int:
     for row in rows:
         print(f"commit {row[1]}: {row[2]} runs, CPU {row[3]} s median ({row[4]}-{row[5]}), load average {row[6]}")
     if args.csv:
-        new = not args.csv.exists()
-        with open(args.csv, "a", newline="") as f:
-            w = csv.writer(f)
-            if new:
-                w.writerow(["date", "commit", "runs", "cpu_s_median", "cpu_s_min", "cpu_s_max", "load_avg"])
-            w.writerows(rows)
+        append_rows(args.csv, [dict(zip(COLUMNS, row, strict=True)) for row in rows])
     return 0
 
 
