@@ -75,10 +75,9 @@ class ManyPPO:
 
 def stackable(algos: list[PPO], rollouts: list[Rollout]) -> bool:
     """Whether one stacked update can stand for the runs' own: the same number of minibatches per
-    pass (else a run would take an Adam step the others do not), the same Adam step count so far,
-    and the critic learning in line (algo.overlap_critic moves it to a thread)."""
+    pass (else a run would take an Adam step the others do not) and the same Adam step count so far."""
     c = algos[0].cfg
-    if len(algos) < 2 or c.overlap_critic:
+    if len(algos) < 2:
         return False
     minibatches = {math.ceil(int(ro.live.sum()) / c.batch_size) for ro in rollouts}
     steps = {tuple(_step_count(opt) for opt in (a.pi_opt, a.vf_opt)) for a in algos}
@@ -86,8 +85,14 @@ def stackable(algos: list[PPO], rollouts: list[Rollout]) -> bool:
 
 
 def learn_stacked(algos: list[PPO], rollouts: list[Rollout]) -> list[dict[str, float]]:
-    """Each run's `learn(rollout)`, done as one stacked update; returns each run's train/* row."""
+    """Each run's `learn(rollout)`, done as one stacked update; returns each run's train/* row.
+
+    With algo.overlap_critic the critic learns here in line too (the same weights as on its thread,
+    PPO.learn), and each row carries what a run alone logs: the critic's metrics of the epoch before."""
     c = algos[0].cfg
+    waited = [a.critic_job.wait() for a in algos]  # a previous epoch's own critic update, if any
+    for a, (finished, _) in zip(algos, waited, strict=True):
+        a.critic_metrics.update(finished)
     prepared = [a.prepare(ro) for a, ro in zip(algos, rollouts, strict=True)]
     actor, critic = StackedLinears([a.model.actor for a in algos]), StackedLinears([a.model.critic for a in algos])
     log_std = nn.Parameter(torch.stack([a.model.log_std.detach() for a in algos]))
@@ -127,9 +132,14 @@ def learn_stacked(algos: list[PPO], rollouts: list[Rollout]) -> list[dict[str, f
     rows = []
     for k, (a, p) in enumerate(zip(algos, prepared, strict=True)):
         out = actor_metrics(actor_means[k].tolist(), a.pi_opt.param_groups[0]["lr"], log_std[k].detach().cpu().tolist())
-        out.update(critic_metrics(critic_means[k].tolist(), a.vf_opt.param_groups[0]["lr"]))
-        out.update({"perf/critic_wait_s": 0.0, "train/explained_variance": p.explained_variance})
-        out["train/loss"] = total_loss(out, c)
+        critic = critic_metrics(critic_means[k].tolist(), a.vf_opt.param_groups[0]["lr"])
+        if c.overlap_critic:  # a run alone logs its critic's metrics one epoch late
+            out.update(a.critic_metrics)
+            a.critic_metrics = critic
+        else:
+            out.update(critic)
+            out["train/loss"] = total_loss(out, c)
+        out.update({"perf/critic_wait_s": waited[k][1], "train/explained_variance": p.explained_variance})
         rows.append(out)
     return rows
 
