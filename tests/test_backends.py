@@ -67,6 +67,15 @@ def test_envpool_restarts_from_every_resume_seed():
 
 
 @pytest.mark.parametrize("backend", ["envpool", "gymnasium"])
+def test_a_rollout_in_which_no_episode_ends_has_no_episodes(backend):
+    """A short rollout (`experiment=fast algo.steps_per_epoch=256`: 16 steps per env) ends no episode."""
+    env = VecEnv(make_cfg(["env.autoreset=next_step", f"env.backend={backend}"]).env, 4, seed=0)
+    got = env.play_steps(env.reset(), lambda t, obs: np.zeros((4, 2), np.float32), 5)
+    assert len(got.episodes) == 0 and got.rewards.shape == (5, 4)
+    assert got.episodes.outcomes.dtype == np.int64
+
+
+@pytest.mark.parametrize("backend", ["envpool", "gymnasium"])
 def test_play_steps_matches_stepping_one_at_a_time(backend):
     """`play_steps` (EnvPool's tight loop with its bookkeeping done afterwards) gives the transitions,
     episodes and carried-over episode state that `step` gives, across calls that cut episodes."""

@@ -27,6 +27,8 @@ def classify(terminated: np.ndarray, reward: np.ndarray, final_obs: np.ndarray) 
     step's reward is exactly +100 when the lander came to rest and -100 when it crashed or left the
     viewport (|x| >= 1 in the env's own units); a non-terminal end is the time limit, grounded if a
     leg touches at that step."""
+    if not len(terminated):  # a rollout in which no episode ended
+        return np.zeros(0, np.int64)
     final_obs = np.asarray(final_obs).reshape(len(terminated), -1)
     final_x = final_obs[:, 0]
     grounded = (final_obs[:, 6] > 0) | (final_obs[:, 7] > 0)
