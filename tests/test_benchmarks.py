@@ -1,9 +1,12 @@
 """The benchmark scripts' own arithmetic: where a run's wall time went adds up to its launch-to-exit
-time, and results CSVs take new columns without losing their rows."""
+time, results CSVs take new columns without losing their rows, and a preset's variants are chosen
+on development seeds only."""
 
 from __future__ import annotations
 
 import csv
+import os
+import subprocess
 import sys
 
 from tests.conftest import ROOT, TINY
@@ -32,3 +35,24 @@ def test_where_a_run_s_time_went_adds_up_to_its_launch_to_exit(tmp_path):
     assert split["rollout_s"] + split["update_s"] + split["eval_s"] > 0  # each rounded to 0.1 s: a tiny run's update may be 0.0
     assert abs(sum(split.values()) - (exited - launched)) < 0.5  # each part rounded to 0.1 s
     assert common.commit_of(ROOT).split("-")[0] != "unknown"
+
+
+def test_fast_variants_refuses_confirmation_seeds_and_writes_a_row_per_run(tmp_path):
+    """benchmarks/fast_variants.py: choosing a preset on a confirmation seed is refused before anything
+    runs; a variant's run gives a row with its overrides, its own counters and the code that ran."""
+    script, out = str(ROOT / "benchmarks/fast_variants.py"), tmp_path / "variants.csv"
+    env = {**os.environ, "TMPDIR": str(tmp_path)}  # the runs' folder (tempfile.mkdtemp) stays in the test's
+    proc = subprocess.run([sys.executable, script, "--seeds", "3", "101", "--csv", str(out), "--variant", "base"],
+                          capture_output=True, text=True, env=env)
+    assert proc.returncode == 2 and "seeds [101] are confirmation seeds" in proc.stderr and not out.exists()
+    tiny = ["algo.steps_per_epoch=256", "algo.batch_size=128", "train.max_epochs=1", "train.eval_episodes=4",
+            "train.eval_envs=4", "train.eval_screen=0"]
+    proc = subprocess.run([sys.executable, script, "--seeds", "3", "--csv", str(out), "--reeval-episodes", "4",
+                           "--variant", "tiny", *tiny], capture_output=True, text=True, env=env)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    (row,) = csv.DictReader(out.open())
+    assert (row["variant"], row["overrides"], row["seed"]) == ("tiny", " ".join(tiny), "3")
+    assert (row["epochs"], row["env_steps"]) == ("1", "256")  # 16 envs x 16 steps
+    assert row["commit"].split("-")[0] == common.commit_of(ROOT).split("-")[0]
+    assert row["solved"] == str(float(row["reeval_return"]) >= 200)
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith("fast_variants_")]
