@@ -70,8 +70,15 @@ def truncate(path: Path) -> None:
 
 
 def snapshot(root: Path) -> dict:
-    """Every file and folder under `root`, with the bytes of every file."""
-    return {str(p.relative_to(root)): p.read_bytes() if p.is_file() else None for p in sorted(root.rglob("*"))}
+    """Every file and folder under `root`, with the bytes of every file; of a W&B run's debug logs
+    (wandb/*/logs/debug*.log) only that they exist: W&B's service process, which outlives the run's
+    own process, may still append its closing lines to them on a loaded machine."""
+    def content(p: Path) -> bytes | None:
+        if not p.is_file() or (p.parent.name == "logs" and p.name.startswith("debug") and "wandb" in p.parts):
+            return None
+        return p.read_bytes()
+
+    return {str(p.relative_to(root)): content(p) for p in sorted(root.rglob("*"))}
 
 
 def err_lines(proc) -> list[str]:
