@@ -1,10 +1,45 @@
-"""What the benchmark scripts share: the commit that ran, and appending rows to a results CSV."""
+"""What the benchmark scripts share: the commit that ran, appending rows to a results CSV, and a
+checkout's own training and re-evaluation processes."""
 
 from __future__ import annotations
 
 import csv
+import json
+import os
 import subprocess
+import sys
+import time
 from pathlib import Path
+
+REEVAL_SEED = 5_000_000  # re-evaluations start from states unlike training's evaluation (lander_exp.run.train.EVAL_SEED)
+
+
+def _env(repo: Path) -> dict[str, str]:
+    """The environment of a process running `repo`'s lander_exp, W&B offline and quiet."""
+    return {**os.environ, "WANDB_MODE": "offline", "WANDB_SILENT": "true", "PYTHONPATH": str(repo)}
+
+
+def train(repo: Path, args: list[str], out: Path) -> tuple[float, float]:
+    """Run `python -m lander_exp ARGS` of `repo`'s code into `out`; (launch, exit) as Unix times. A
+    failed run ends the benchmark with its command and the end of its stderr."""
+    started = time.time()
+    proc = subprocess.run([sys.executable, "-m", "lander_exp", *args, "train.progress=false", f"tracker.dir={out}"],
+                          cwd=repo, env=_env(repo), capture_output=True, text=True)
+    if proc.returncode != 0:
+        sys.exit(f"benchmark run failed (exit {proc.returncode}): {' '.join(args)}\n{proc.stderr[-2000:]}")
+    return started, time.time()
+
+
+def reevaluate(repo: Path, run: str, episodes: int) -> dict:
+    """The run's final policy, greedy, on `episodes` episodes of Gymnasium's env from REEVAL_SEED, by
+    `repo`'s own `python -m lander_exp.evaluate --json` (which reads that code's checkpoints): its
+    JSON (return_mean, epoch, global_step, ...)."""
+    cmd = [sys.executable, "-m", "lander_exp.evaluate", run, "--backend", "gymnasium", "--envs", "50",
+           "--episodes", str(episodes), "--seed", str(REEVAL_SEED), "--json"]
+    proc = subprocess.run(cmd, cwd=repo, env=_env(repo), capture_output=True, text=True)
+    if proc.returncode != 0:
+        sys.exit(f"re-evaluation failed (exit {proc.returncode}): {' '.join(cmd)}\n{proc.stderr[-2000:]}")
+    return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
 def commit_of(repo: Path) -> str:

@@ -18,40 +18,26 @@ from __future__ import annotations
 
 import argparse
 import datetime
-import json
 import os
 import statistics
-import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
-from common import append_rows, commit_of  # benchmarks/common.py
+import common  # benchmarks/common.py
+from common import append_rows, commit_of
 
 ROOT = Path(__file__).resolve().parents[1]
-REEVAL_SEED = 5_000_000  # as benchmarks/many_seeds.py: start states unlike training's evaluation
-ENV = {**os.environ, "WANDB_MODE": "offline", "WANDB_SILENT": "true", "PYTHONPATH": str(ROOT)}
 
 
 def run_seed(overrides: list[str], seed: int, out: Path, episodes: int = 100) -> dict:
     """One training process and its re-evaluation; the row's measured part."""
     from lander_exp.run.records import find_run_dirs, load_local
 
-    started = time.perf_counter()
-    proc = subprocess.run([sys.executable, "-m", "lander_exp", "experiment=fast", f"seed={seed}", *overrides,
-                           "train.progress=false", f"tracker.dir={out}"], cwd=ROOT, env=ENV, capture_output=True, text=True)
-    wall = time.perf_counter() - started
-    if proc.returncode != 0:
-        sys.exit(f"run failed (exit {proc.returncode}): seed={seed} {' '.join(overrides)}\n{proc.stderr[-2000:]}")
+    launched, exited = common.train(ROOT, ["experiment=fast", f"seed={seed}", *overrides], out)
     rec = load_local(find_run_dirs([out]))[0]
-    cmd = [sys.executable, "-m", "lander_exp.evaluate", rec.source, "--backend", "gymnasium", "--envs", "50",
-           "--episodes", str(episodes), "--seed", str(REEVAL_SEED), "--json"]
-    ev = subprocess.run(cmd, cwd=ROOT, env=ENV, capture_output=True, text=True)
-    if ev.returncode != 0:
-        sys.exit(f"re-evaluation failed (exit {ev.returncode}): {' '.join(cmd)}\n{ev.stderr[-2000:]}")
-    reeval = json.loads(ev.stdout.strip().splitlines()[-1])["return_mean"]
-    return {"wall_s": round(wall, 1), "epochs": rec.summary["epochs"], "env_steps": rec.summary["global_step"],
+    reeval = common.reevaluate(ROOT, rec.source, episodes)["return_mean"]
+    return {"wall_s": round(exited - launched, 1), "epochs": rec.summary["epochs"], "env_steps": rec.summary["global_step"],
             "stop_eval_return": round(rec.summary["final_eval_return"], 1), "reeval_return": round(reeval, 1),
             "solved": reeval >= 200, "load_avg": round(os.getloadavg()[0], 1)}
 

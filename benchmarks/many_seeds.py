@@ -35,24 +35,21 @@ from __future__ import annotations
 
 import argparse
 import datetime
-import json
 import os
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+import common  # benchmarks/common.py
 import numpy as np
-from common import append_rows, commit_of  # benchmarks/common.py
+from common import append_rows, commit_of
 
 ROOT = Path(__file__).resolve().parents[1]
 CSV = ROOT / "docs/results/many_seeds.csv"
 REEVAL_CSV = ROOT / "docs/results/fast_reevaluation.csv"
-REEVAL_SEED = 5_000_000  # start states unlike training's evaluation (lander_exp.run.train.EVAL_SEED)
-ENV = {**os.environ, "WANDB_MODE": "offline", "WANDB_SILENT": "true", "PYTHONPATH": str(ROOT)}
 
 
 def gym_raw(env_id: str, steps: int = 50_000) -> float:
@@ -95,14 +92,6 @@ REPO = ROOT  # the checkout whose lander_exp runs (--repo)
 MODES = ("one_process_per_seed", "batched")
 
 
-def launch(args: list[str], out: Path) -> tuple[float, float]:
-    """Run `python -m lander_exp ARGS` of --repo's code into `out`; (launch, exit) as Unix times."""
-    started = time.time()
-    proc = subprocess.run([sys.executable, "-m", "lander_exp", *args, "train.progress=false", f"tracker.dir={out}"],
-                          cwd=REPO, env={**ENV, "PYTHONPATH": str(REPO)}, capture_output=True, text=True)
-    if proc.returncode != 0:
-        sys.exit(f"benchmark run failed (exit {proc.returncode}): {' '.join(args)}\n{proc.stderr[-2000:]}")
-    return started, time.time()
 
 
 def env_steps(out: Path) -> int:
@@ -150,12 +139,7 @@ def reevaluate(out: Path, mode: str, walls: dict[int, float], episodes: int) -> 
 
     rows, commit = [], commit_of(REPO)
     for rec in load_local(find_run_dirs([out])):
-        cmd = [sys.executable, "-m", "lander_exp.evaluate", rec.source, "--backend", "gymnasium", "--envs", "50",
-               "--episodes", str(episodes), "--seed", str(REEVAL_SEED), "--json"]
-        proc = subprocess.run(cmd, cwd=REPO, env={**ENV, "PYTHONPATH": str(REPO)}, capture_output=True, text=True)
-        if proc.returncode != 0:
-            sys.exit(f"re-evaluation failed (exit {proc.returncode}): {' '.join(cmd)}\n{proc.stderr[-2000:]}")
-        result = json.loads(proc.stdout.strip().splitlines()[-1])
+        result = common.reevaluate(REPO, rec.source, episodes)
         seed = int(rec.config["seed"])
         rows.append({"mode": mode, "seed": seed, "commit": commit,
                      "wall_s": round(walls[seed], 1) if seed in walls else "",
@@ -180,7 +164,7 @@ def measure(workload: str, mode: str, args_of, seeds: list[int], workers: int, o
         units = [f"seed={s}" for s in seeds]
     folders = [out / f"process_{i}" for i in range(len(units))]
     with ThreadPoolExecutor(workers) as pool:
-        times = list(pool.map(lambda unit, folder: launch(args_of(unit), folder), units, folders))
+        times = list(pool.map(lambda unit, folder: common.train(REPO, args_of(unit), folder), units, folders))
     wall = time.perf_counter() - t
     walls = {s: exited - launched for s, (launched, exited) in zip(seeds, times, strict=True)} if mode != "batched" else {}
     steps = env_steps(out)

@@ -28,7 +28,7 @@ def test_a_csv_takes_new_columns_and_keeps_its_rows(tmp_path):
 
 def test_where_a_run_s_time_went_adds_up_to_its_launch_to_exit(tmp_path):
     out = tmp_path / "run"
-    launched, exited = many_seeds.launch([*TINY, "seed=3"], out)
+    launched, exited = common.train(ROOT, [*TINY, "seed=3"], out)
     split = many_seeds.where_time_goes(out, launched, exited)
     assert all(v >= 0 for v in split.values()), split
     assert split["startup_s"] > 0.5  # imports, the config, the W&B run: never free
