@@ -1,14 +1,15 @@
 """PPO for several runs of one config at once (run/batch.py, `seeds=[...]`): `ManyPPO` collects an
 epoch for all of them in shared envs, then `learn_stacked` updates them together, each layer's
-weights stacked over the runs into one [N, out, in] tensor, so one batched matmul, one backward and
-one Adam step per minibatch serve every run, where the runs' own updates would pay PyTorch's
-per-operation overhead N times (at LunarLander's sizes that overhead is most of an update).
+weights stacked over the runs into one [N, out, in] tensor, so one batched matmul per layer (forward
+and back, core/grads.py) and one Adam step per minibatch serve every run, where the runs' own updates
+would pay PyTorch's per-operation overhead N times (at LunarLander's sizes that overhead is most of
+an update).
 
 Each run still learns as it would alone, to float tolerance: from its own samples, in its own
-minibatch order (drawn by its own `prepare`), with its own gradient clipping. The gradient of the
-sum of the runs' losses with respect to run k's weights is run k's own (the runs share no
-parameter), and Adam is elementwise. Afterwards each run's weights and optimizer states are written
-back, so checkpoints, evaluation and the next epoch see ordinary runs."""
+minibatch order (drawn by its own `prepare`), with its own gradient clipping: run k's slice of each
+stacked gradient is its own loss's gradient (the runs share no parameter), and Adam is elementwise.
+Afterwards each run's weights and optimizer states are written back, so checkpoints, evaluation and
+the next epoch see ordinary runs."""
 
 from __future__ import annotations
 
@@ -20,9 +21,10 @@ import numpy as np
 import torch
 from torch import nn
 
+from lander_exp.core import grads
 from lander_exp.core.many_reinforce import columns
 from lander_exp.core.optim import Adam
-from lander_exp.core.ppo import PPO, Prepared, Rollout, actor_metrics, clipped_surrogate, critic_metrics, total_loss
+from lander_exp.core.ppo import PPO, Prepared, Rollout, actor_metrics, critic_metrics, total_loss
 from lander_exp.envs.vec import VecEnv
 
 
@@ -100,25 +102,19 @@ def learn_stacked(algos: list[PPO], rollouts: list[Rollout]) -> list[dict[str, f
     vf_opt = _stacked_adam([a.vf_opt for a in algos], critic.params)
     clip, ent_coef, vf_coef, max_norm = (float(c.eps_clip), float(c.entropy_coef), float(c.vf_coef),
                                          float(c.max_grad_norm))
-    log_2pi = 0.5 + 0.5 * math.log(2 * math.pi)
+    pi_params = pi_opt.param_groups[0]["params"]
     actor_stats, critic_stats = [], []
-    for ob, ra, old, adv, ret, weight in _minibatches(prepared, c.batch_size):
-        dist = torch.distributions.Normal(actor(ob), log_std.exp()[:, None, :], validate_args=False)
-        actor_loss, approx_kl, clip_frac = clipped_surrogate(dist.log_prob(ra).sum(-1), old, adv, clip, weight)
-        entropy = (log_2pi + log_std).sum(-1)
-        pi_opt.zero_grad(set_to_none=True)
-        (actor_loss - ent_coef * entropy).sum().backward()
-        grad_norm = _clip_per_run(pi_opt.param_groups[0]["params"], max_norm)
-        pi_opt.step()
-        actor_stats.append(torch.stack([actor_loss.detach(), entropy.detach(), approx_kl, clip_frac, grad_norm], 1))
-
-        err = (critic(ob).squeeze(-1) - ret) ** 2
-        critic_loss = err.mean(-1) if weight is None else (err * weight).sum(-1)
-        vf_opt.zero_grad(set_to_none=True)
-        (vf_coef * critic_loss).sum().backward()
-        grad_norm = _clip_per_run(critic.params, max_norm)
-        vf_opt.step()
-        critic_stats.append(torch.stack([critic_loss.detach(), grad_norm], 1))
+    with torch.no_grad():  # the gradients are written out (core/grads.py), as a run alone takes them
+        for ob, ra, old, adv, ret, weight in _minibatches(prepared, c.batch_size):
+            scale = 1.0 / ob.shape[1] if weight is None else weight
+            stats = grads.actor_grads(actor.layers, log_std, ob, ra, old, adv, scale, clip, ent_coef)
+            grad_norm = _clip_per_run(pi_params, max_norm)
+            pi_opt.step()
+            actor_stats.append(torch.cat([stats, grad_norm.unsqueeze(1)], 1))
+            critic_loss = grads.critic_grads(critic.layers, ob, ret, scale, vf_coef)
+            grad_norm = _clip_per_run(critic.params, max_norm)
+            vf_opt.step()
+            critic_stats.append(torch.stack([critic_loss, grad_norm], 1))
 
     actor.write_back([a.model.actor for a in algos])
     critic.write_back([a.model.critic for a in algos])
@@ -149,23 +145,19 @@ class StackedLinears:
     [N, out], as leaf tensors an optimizer can own."""
 
     def __init__(self, seqs: list[nn.Sequential]):
-        layers = [[m for m in s if isinstance(m, nn.Linear)] for s in seqs]
-        self.weights = [nn.Parameter(torch.stack([run[i].weight.detach() for run in layers])) for i in range(len(layers[0]))]
-        self.biases = [nn.Parameter(torch.stack([run[i].bias.detach() for run in layers])) for i in range(len(layers[0]))]
+        layers = [grads.linears(s) for s in seqs]
+        self.weights = [nn.Parameter(torch.stack([run[i][0].detach() for run in layers])) for i in range(len(layers[0]))]
+        self.biases = [nn.Parameter(torch.stack([run[i][1].detach() for run in layers])) for i in range(len(layers[0]))]
+
+    @property
+    def layers(self) -> list[tuple[nn.Parameter, nn.Parameter]]:
+        """(weight, bias) per layer, as core/grads.py takes them."""
+        return list(zip(self.weights, self.biases, strict=True))
 
     @property
     def params(self) -> list[nn.Parameter]:
         """In each run's own `parameters()` order (weight, bias per layer), as its optimizer holds them."""
         return [p for wb in zip(self.weights, self.biases, strict=True) for p in wb]
-
-    def __call__(self, x: torch.Tensor) -> torch.Tensor:
-        """x [N, B, in] (run k's samples in row k) -> [N, B, out]."""
-        last = len(self.weights) - 1
-        for i, (w, b) in enumerate(zip(self.weights, self.biases, strict=True)):
-            x = torch.baddbmm(b.unsqueeze(1), x, w.transpose(1, 2))
-            if i < last:
-                x = torch.relu(x)
-        return x
 
     def write_back(self, seqs: list[nn.Sequential]) -> None:
         with torch.no_grad():
@@ -181,7 +173,7 @@ def _minibatches(prepared: list[Prepared], size: int):
     counts = [len(p.adv) for p in prepared]
     longest, equal = max(counts), len(set(counts)) == 1
     for j in range(len(prepared[0].perms)):
-        per_run = [[x[p.perms[j]] for x in (p.obs, p.raw, p.old_logp, p.adv, p.ret)] for p in prepared]
+        per_run = [[x.index_select(0, p.perms[j]) for x in (p.obs, p.raw, p.old_logp, p.adv, p.ret)] for p in prepared]
         shuffled = [_padded(list(field), longest) for field in zip(*per_run, strict=True)]
         for start in range(0, longest, size):
             sizes = [min(size, n - start) for n in counts]
