@@ -28,8 +28,8 @@ Gymnasium env times the workers for one_process_per_seed, the batch's pool for b
 code that ran), `solved` (ppo_fast: final policies scoring 200 on the re-evaluation; reinforce_jump:
 runs that jumped), `workers`, and where the time went, in seconds summed over the processes:
 `startup_s` (launch to the loop), `rollout_s`, `update_s`, `eval_s`, `other_s` (the loop's logging,
-checkpoints and bookkeeping) and `shutdown_s` (the last row to exit), to --csv; a CSV without those
-columns gets them added."""
+checkpoints and bookkeeping) and `shutdown_s` (the last row to exit), and `eval_env_steps` (the env steps
+the runs' evaluations played, on top of env_steps), to --csv; a CSV without those columns gets them added."""
 
 from __future__ import annotations
 
@@ -98,6 +98,15 @@ def env_steps(out: Path) -> int:
     from lander_exp.run.records import find_run_dirs, load_local
 
     return sum(int(r.summary["global_step"]) for r in load_local(find_run_dirs([out])))
+
+
+def eval_env_steps(out: Path) -> int:
+    """The env steps the runs under `out` played in their evaluations (episodes played times their
+    mean length, per row): physics that training's env_steps leaves out."""
+    from lander_exp.run.records import find_run_dirs, load_local
+
+    return round(sum(row["eval/episodes"] * row["eval/length"] for r in load_local(find_run_dirs([out]))
+                     for row in r.history if row.get("eval/episodes") is not None))
 
 
 PHASES = ("startup_s", "rollout_s", "update_s", "eval_s", "other_s", "shutdown_s")
@@ -170,7 +179,7 @@ def measure(workload: str, mode: str, args_of, seeds: list[int], workers: int, o
     steps = env_steps(out)
     row = {"commit": commit_of(REPO), "workload": workload, "mode": mode, "seeds": seeds_text(seeds),
            "wall_s": round(wall, 1), "env_steps": steps,
-           "env_steps_per_s": round(steps / wall)}
+           "env_steps_per_s": round(steps / wall), "eval_env_steps": eval_env_steps(out)}
     split = time_split([(folder, *when) for folder, when in zip(folders, times, strict=True)])
     print(", ".join(f"{k}={v}" for k, v in row.items()), f"(load {os.getloadavg()[0]:.1f}; seconds summed over "
           f"{len(units)} process(es):", ", ".join(f"{k} {v}" for k, v in split.items()) + ")", flush=True)
@@ -219,10 +228,12 @@ def main() -> int:
     p.add_argument("--csv", type=Path, default=CSV)
     p.add_argument("--reeval-episodes", type=int, default=100, help="ppo_fast: Gymnasium episodes per final policy")
     p.add_argument("--reeval-csv", type=Path, default=REEVAL_CSV, help="ppo_fast: where the re-evaluation goes (appended)")
-    p.add_argument("--breakdown", type=Path, help="only print where the time went in a finished run folder tree")
+    p.add_argument("--breakdown", type=Path,
+                   help="only print where the time went in a finished run folder tree, and its training and evaluation env steps")
     args = p.parse_args()
     if args.breakdown:
         print(where_time_goes(args.breakdown), "(start-up and shut-down need the launch and exit: measure a new run)")
+        print(f"env_steps {env_steps(args.breakdown)}, eval_env_steps {eval_env_steps(args.breakdown)}")
         return 0
     REPO = args.repo.resolve()
     work = Path(tempfile.mkdtemp(prefix="many_seeds_"))

@@ -26,7 +26,7 @@ def test_a_csv_takes_new_columns_and_keeps_its_rows(tmp_path):
                                                                      ("d3", "3.5", "abc1234")]
 
 
-def test_where_a_run_s_time_went_adds_up_to_its_launch_to_exit(tmp_path):
+def test_where_a_run_s_time_went_adds_up_to_its_launch_to_exit_and_its_evaluations_steps_are_counted(tmp_path):
     out = tmp_path / "run"
     launched, exited = common.train(ROOT, [*TINY, "seed=3"], out)
     split = many_seeds.where_time_goes(out, launched, exited)
@@ -35,6 +35,8 @@ def test_where_a_run_s_time_went_adds_up_to_its_launch_to_exit(tmp_path):
     assert split["rollout_s"] + split["update_s"] + split["eval_s"] > 0  # each rounded to 0.1 s: a tiny run's update may be 0.0
     assert abs(sum(split.values()) - (exited - launched)) < 0.5  # each part rounded to 0.1 s
     assert common.commit_of(ROOT).split("-")[0] != "unknown"
+    # 2 epochs, each evaluated on 2 episodes of at most 100 steps
+    assert 2 * 2 <= many_seeds.eval_env_steps(out) <= 2 * 2 * 100
 
 
 def test_fast_variants_refuses_confirmation_seeds_and_writes_a_row_per_run(tmp_path):
