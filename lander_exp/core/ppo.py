@@ -266,12 +266,12 @@ class PPO:
                 scale = 1.0 / len(ob)
                 if actor:
                     stats = grads.actor_grads(actor_layers, m.log_std, ob, ra, old, adv, scale, clip, ent_coef)
-                    grad_norm = torch.nn.utils.clip_grad_norm_(self._actor_params, max_norm)
+                    grad_norm = grads.clip_grad_norm(self._actor_params, max_norm)
                     self.pi_opt.step()
                     actor_stats.append(torch.cat([stats, grad_norm.unsqueeze(0)]))
                 if critic:
                     critic_loss = grads.critic_grads(critic_layers, ob, target, scale, vf_coef)
-                    grad_norm = torch.nn.utils.clip_grad_norm_(self._critic_params, max_norm)
+                    grad_norm = grads.clip_grad_norm(self._critic_params, max_norm)
                     self.vf_opt.step()
                     critic_stats.append(torch.stack([critic_loss, grad_norm]))
         out = {}
