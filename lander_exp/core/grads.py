@@ -6,7 +6,9 @@ minibatch. For `experiment=fast` (two 2-layer MLPs of width 64, minibatches of 1
 bookkeeping cost more than the arithmetic (docs/speed.md). The gradients are autograd's to float
 rounding (tests/test_grads.py checks them against it, ties of PPO's min and clip included).
 
-Every function takes one run's tensors ([B, ...]) or several runs' stacked on a first dimension
+`clip_grad_norm` is torch's gradient clipping, bit for bit, for less per call.
+
+The gradient functions take one run's tensors ([B, ...]) or several runs' stacked on a first dimension
 ([N, B, ...], core/many_ppo.py), with `scale` the weight of each sample in its run's mean: 1/B, or a
 [N, B] tensor that is 0 on padding."""
 
