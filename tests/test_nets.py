@@ -3,6 +3,7 @@ import numpy as np
 import pytest
 import torch
 
+from lander_exp.core import grads
 from lander_exp.core.nets import ActorCritic, NumpyMLP, mlp
 
 
@@ -40,14 +41,17 @@ def test_numpy_actor_matches_torch():
     np.testing.assert_allclose(NumpyMLP(net)(x), net(torch.as_tensor(x)).detach().numpy(), rtol=1e-5, atol=1e-5)
 
 
-def test_closed_form_entropy_equals_the_distributions():
-    """PPO's update computes the entropy from log_std alone."""
+def test_the_policys_log_density_and_entropy_are_the_gaussians():
+    """PPO computes the pre-tanh Gaussian's log-density and entropy itself (core/grads.py): they are
+    torch.distributions.Normal's, for one run and for runs stacked on a first dimension."""
     torch.manual_seed(0)
-    model = ActorCritic(8, 2, 16, 2, 2, init_log_std=-0.3)
-    with torch.no_grad():
-        model.log_std.copy_(torch.tensor([-0.3, 0.4]))
-    dist = model.dist(torch.randn(32, 8))
-    torch.testing.assert_close(model.entropy(), dist.entropy().sum(-1).mean())
+    log_std = torch.tensor([[-0.3, 0.4], [0.2, -1.0]])
+    mean, raw = torch.randn(2, 32, 2), torch.randn(2, 32, 2)
+    normal = torch.distributions.Normal(mean, log_std.exp()[:, None, :])
+    torch.testing.assert_close(grads.log_prob(mean, log_std, raw), normal.log_prob(raw).sum(-1))
+    torch.testing.assert_close(grads.log_prob(mean[0], log_std[0], raw[0]), normal.log_prob(raw).sum(-1)[0])
+    torch.testing.assert_close(grads.entropy(log_std), normal.entropy().sum(-1).mean(-1))
+    torch.testing.assert_close(grads.entropy(log_std[1]), normal.entropy().sum(-1).mean(-1)[1])
 
 
 @pytest.mark.parametrize("layers", [1, 2, 4])

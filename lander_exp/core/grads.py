@@ -6,7 +6,8 @@ minibatch. For `experiment=fast` (two 2-layer MLPs of width 64, minibatches of 1
 bookkeeping cost more than the arithmetic (docs/speed.md). The gradients are autograd's to float
 rounding (tests/test_grads.py checks them against it, ties of PPO's min and clip included).
 
-`clip_grad_norm` is torch's gradient clipping, bit for bit, for less per call.
+The policy's Gaussian is written here once: `log_prob` (the rollout's old log-probabilities,
+core/ppo.py) and the actor's gradients use the same expression, and `entropy` is its closed form.
 
 The gradient functions take one run's tensors ([B, ...]) or several runs' stacked on a first dimension
 ([N, B, ...], core/many_ppo.py), with `scale` the weight of each sample in its run's mean: 1/B, or a
@@ -30,6 +31,26 @@ def linears(seq: nn.Sequential) -> list[tuple[torch.Tensor, torch.Tensor]]:
     if [type(m) for m in layers] != expected:
         raise TypeError(f"hand-written gradients need Linear/ReLU blocks then a Linear, not {seq}")
     return [(m.weight, m.bias) for m in layers[::2]]
+
+
+def log_prob(mean: torch.Tensor, log_std: torch.Tensor, raw: torch.Tensor) -> torch.Tensor:
+    """The log-density of the pre-tanh actions `raw` under N(mean, exp(log_std)), summed over the
+    action's dimensions (`ActorCritic`'s policy; its tanh term cancels in PPO's ratio)."""
+    return _log_density(raw - mean, log_std)[0]
+
+
+def entropy(log_std: torch.Tensor) -> torch.Tensor:
+    """The pre-tanh Gaussian's entropy, the same in every state (the std is state-independent)."""
+    return (0.5 + _LOG_SQRT_2PI + log_std).sum(-1)
+
+
+def _log_density(diff: torch.Tensor, log_std: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """(log-density, 1/variance, squared z-scores) of `diff` = raw - mean; `log_std` is [A], or [N, A]
+    for runs stacked on a first dimension."""
+    std_log = log_std if diff.dim() == 2 else log_std.unsqueeze(1)  # [A] or [N, 1, A]
+    inv_var = torch.exp(-2 * std_log)
+    z2 = diff * diff * inv_var
+    return (-0.5 * z2 - std_log - _LOG_SQRT_2PI).sum(-1), inv_var, z2
 
 
 def _linear(x: torch.Tensor, w: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
@@ -66,11 +87,8 @@ def actor_grads(layers, log_std: torch.Tensor, obs: torch.Tensor, raw: torch.Ten
     surrogate loss, the entropy, and two diagnostics, approx_kl = mean((r - 1) - log r) >= 0
     (Schulman's k3 estimator) and clip_frac, the fraction of samples with |r - 1| > eps."""
     mean, inputs = forward(layers, obs)
-    std_log = log_std if obs.dim() == 2 else log_std.unsqueeze(1)  # [A] or [N, 1, A]
-    inv_var = torch.exp(-2 * std_log)
     diff = raw - mean
-    z2 = diff * diff * inv_var
-    logp = (-0.5 * z2 - std_log - _LOG_SQRT_2PI).sum(-1)
+    logp, inv_var, z2 = _log_density(diff, log_std)
     log_ratio = logp - old_logp
     ratio = log_ratio.exp()
     unclipped, clipped = ratio * adv, ratio.clamp(1 - clip, 1 + clip) * adv
@@ -79,22 +97,11 @@ def actor_grads(layers, log_std: torch.Tensor, obs: torch.Tensor, raw: torch.Ten
     dlogp = torch.where(unclipped <= clipped, adv, 0.0).mul_(ratio).mul_(scale).neg_()
     backward(layers, inputs, diff.mul_(inv_var).mul_(dlogp.unsqueeze(-1)))
     log_std.grad = (dlogp.unsqueeze(-1) * (z2 - 1)).sum(-2) - ent_coef
-    entropy = (0.5 + _LOG_SQRT_2PI + log_std).sum(-1)
     weighted = (lambda x: (x * scale).sum(-1))  # noqa: E731
     loss = -weighted(torch.minimum(unclipped, clipped))
     approx_kl = weighted((ratio - 1) - log_ratio)
     clip_frac = weighted(((ratio - 1).abs() > clip).float())
-    return torch.stack([loss, entropy, approx_kl, clip_frac], -1)
-
-
-def clip_grad_norm(params: list[torch.Tensor], max_norm: float) -> torch.Tensor:
-    """torch.nn.utils.clip_grad_norm_ (2-norm) computed as it computes it, bit for bit, without its
-    grouping of the tensors by device and dtype on every call: a tenth of an `experiment=fast`
-    minibatch. Returns the total norm before clipping."""
-    grads = [p.grad for p in params]
-    total = torch.linalg.vector_norm(torch.stack(torch._foreach_norm(grads)))
-    torch._foreach_mul_(grads, torch.clamp(max_norm / (total + 1e-6), max=1.0))
-    return total
+    return torch.stack([loss, entropy(log_std), approx_kl, clip_frac], -1)
 
 
 def critic_grads(layers, obs: torch.Tensor, target: torch.Tensor, scale: float | torch.Tensor,

@@ -3,7 +3,6 @@ learnable state-independent log_std), and a numpy copy of the actor for the roll
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable
 
 import numpy as np
@@ -24,7 +23,8 @@ class ActorCritic(nn.Module):
     """Continuous actor-critic: actions are tanh(u), u ~ N(actor(s), exp(log_std)).
 
     The squashed action's log-density is the Gaussian's minus log|d tanh(u)/du|, a term fixed by the
-    stored u: it cancels in PPO's ratio, so the update needs only the Gaussian's (tests/test_nets.py)."""
+    stored u: it cancels in PPO's ratio, so the update needs only the Gaussian's (tests/test_nets.py),
+    which core/grads.py computes (`log_prob`, `entropy`)."""
 
     def __init__(self, obs_dim: int, act_dim: int, hidden_dim: int, actor_layers: int, critic_layers: int,
                  init_log_std: float):
@@ -38,13 +38,6 @@ class ActorCritic(nn.Module):
 
     def value(self, obs: torch.Tensor) -> torch.Tensor:
         return self.critic(obs).squeeze(-1)
-
-    def dist(self, obs: torch.Tensor) -> torch.distributions.Normal:
-        return torch.distributions.Normal(self.actor(obs), self.log_std.exp(), validate_args=False)
-
-    def entropy(self) -> torch.Tensor:
-        """Entropy of the pre-tanh Gaussian, the same in every state (the std is state-independent)."""
-        return (0.5 + 0.5 * math.log(2 * math.pi) + self.log_std).sum()
 
 
 class NumpyMLP:

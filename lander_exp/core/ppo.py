@@ -210,8 +210,8 @@ class PPO:
         with torch.no_grad():
             extra = torch.as_tensor(np.concatenate([ro.last_obs, ro.trunc_obs]), device=dev)
             values_all = m.value(torch.cat([obs, extra])).cpu().numpy()
-            # the Gaussian's log-prob of the stored pre-tanh action: the tanh log-det cancels in the ratio
-            old_logp = m.dist(obs).log_prob(raw).sum(-1)
+            # the Gaussian's log-prob of the stored pre-tanh action, as the update computes it
+            old_logp = grads.log_prob(m.actor(obs), m.log_std, raw)
         values = values_all[: steps * n].reshape(steps, n)
         adv, ret = self.advantages(ro, values, values_all[steps * n: steps * n + n], values_all[steps * n + n:])
         # A reset-only step (next_step autoreset) is no transition: its advantage and target are left out
@@ -266,12 +266,12 @@ class PPO:
                 scale = 1.0 / len(ob)
                 if actor:
                     stats = grads.actor_grads(actor_layers, m.log_std, ob, ra, old, adv, scale, clip, ent_coef)
-                    grad_norm = grads.clip_grad_norm(self._actor_params, max_norm)
+                    grad_norm = torch.nn.utils.clip_grad_norm_(self._actor_params, max_norm)
                     self.pi_opt.step()
                     actor_stats.append(torch.cat([stats, grad_norm.unsqueeze(0)]))
                 if critic:
                     critic_loss = grads.critic_grads(critic_layers, ob, target, scale, vf_coef)
-                    grad_norm = grads.clip_grad_norm(self._critic_params, max_norm)
+                    grad_norm = torch.nn.utils.clip_grad_norm_(self._critic_params, max_norm)
                     self.vf_opt.step()
                     critic_stats.append(torch.stack([critic_loss, grad_norm]))
         out = {}
@@ -287,7 +287,7 @@ class PPO:
         one by index, without a gather per tensor per minibatch."""
         total, size = len(samples[0]), self.cfg.batch_size
         for perm in perms:
-            shuffled = [x.index_select(0, perm) for x in samples]  # x[perm]'s values, in a quarter of its time
+            shuffled = [x.index_select(0, perm) for x in samples]  # x[perm]'s values, without advanced indexing's overhead
             for start in range(0, total, size):
                 yield tuple(x[start:start + size] for x in shuffled)
 
