@@ -167,11 +167,12 @@ def test_more_bad_overrides_exit_2_with_one_line_and_leave_nothing(tmp_path, mon
 
 def test_fast_experiment_overrides_groups_and_keys_and_yields_to_the_command_line():
     cfg = make_cfg(["experiment=fast"])
-    assert (cfg.env.backend, cfg.env.autoreset, cfg.network.actor_layers) == ("envpool", "next_step", 2)
-    assert (cfg.train.eval_every, cfg.train.eval_episodes, cfg.train.target_return, cfg.train.target_window) == (1, 50, 220, 1)
+    assert (cfg.env.backend, cfg.env.autoreset, cfg.env.num_envs, cfg.network.actor_layers) == ("envpool", "next_step", 32, 2)
+    assert cfg.algo.steps_per_epoch == 8192
+    assert (cfg.train.eval_every, cfg.train.eval_episodes, cfg.train.target_return, cfg.train.target_window) == (4, 50, 220, 1)
     # explicit overrides on the command line still win over the experiment's values
-    cfg = make_cfg(["experiment=fast", "env.num_envs=32", "network=deep"])
-    assert (cfg.env.num_envs, cfg.network.actor_layers) == (32, 8)
+    cfg = make_cfg(["experiment=fast", "env.num_envs=16", "network=deep"])
+    assert (cfg.env.num_envs, cfg.network.actor_layers) == (16, 8)
 
 
 def test_default_fast_experiment_changes_only_how_the_default_configuration_runs():
