@@ -11,8 +11,10 @@ SB3's defaults otherwise). Ours stops at 200 here like SB3 (`train.target_return
 itself stops at 220, a surer policy). Each is a fresh process timed from launch to exit, so seconds_to_200
 counts everything: imports, env creation, W&B offline logging (ours), rollouts, updates, evaluations.
 
-Same evaluation protocol: after every update, 50 deterministic episodes in the same 50 EnvPool envs
-from the same start seeds (lander_exp.run.train.EVAL_SEED), stopping at the first mean of at least 200.
+Same evaluation protocol: every 16,384 env steps (after each of SB3's updates; ours sets
+`train.eval_every` to the epochs that make as many steps, `ours_eval_every`), 50 deterministic episodes
+in the same 50 EnvPool envs from the same start seeds (lander_exp.run.train.EVAL_SEED), stopping at the
+first mean of at least 200.
 final_eval_return re-evaluates each final policy on 50 episodes of Gymnasium's own env, outside the
 timing. A run that does not reach 200 within --max-seconds gets no seconds_to_200."""
 
@@ -112,13 +114,26 @@ def ours_final_return(run_dir: Path) -> float:
     return evaluate(algo.policy())
 
 
+def ours_eval_every() -> int:
+    """`experiment=fast`'s epochs between evaluations that make SB3's env steps between them (an update's
+    ZOO_ENVS x n_steps), so that both stop on the same evaluation cadence."""
+    from lander_exp.run.preflight import compose_config
+
+    steps_per_epoch = compose_config(["experiment=fast"]).algo.steps_per_epoch
+    between = ZOO_ENVS * ZOO["n_steps"]
+    if between % steps_per_epoch:
+        raise SystemExit(f"vs_sb3.py: experiment=fast's epochs of {steps_per_epoch} steps do not divide SB3's {between} "
+                         "steps between evaluations: set conf/experiment/fast.yaml's algo.steps_per_epoch to a divisor")
+    return between // steps_per_epoch
+
+
 def run_ours(seed: int, max_seconds: float, work: Path) -> dict:
     from lander_exp.run.records import find_run_dirs, load_local
 
     out = work / f"ours_s{seed}"
     env = {**os.environ, "WANDB_MODE": "offline", "WANDB_SILENT": "true"}
     cmd = [sys.executable, "-m", "lander_exp", "experiment=fast", f"seed={seed}", f"train.target_return={TARGET:g}",
-           "train.progress=false", f"tracker.dir={out}"]
+           f"train.eval_every={ours_eval_every()}", "train.progress=false", f"tracker.dir={out}"]
     t = time.perf_counter()
     proc = subprocess.run(cmd, cwd=ROOT, env=env, timeout=max_seconds + 120)
     wall = time.perf_counter() - t

@@ -1,6 +1,6 @@
 """The benchmark scripts' own arithmetic: where a run's wall time went adds up to its launch-to-exit
-time, results CSVs take new columns without losing their rows, and a preset's variants are chosen
-on development seeds only."""
+time, results CSVs take new columns without losing their rows, a preset's variants are chosen on
+development seeds only, and the comparison with SB3 evaluates both on one cadence."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ from tests.conftest import ROOT, TINY
 sys.path.insert(0, str(ROOT / "benchmarks"))
 import common  # noqa: E402  (benchmarks/common.py)
 import many_seeds  # noqa: E402
+import vs_sb3  # noqa: E402
 
 
 def test_a_csv_takes_new_columns_and_keeps_its_rows(tmp_path):
@@ -54,7 +55,16 @@ def test_fast_variants_refuses_confirmation_seeds_and_writes_a_row_per_run(tmp_p
     assert proc.returncode == 0, proc.stderr[-2000:]
     (row,) = csv.DictReader(out.open())
     assert (row["variant"], row["overrides"], row["seed"]) == ("tiny", " ".join(tiny), "3")
-    assert (row["epochs"], row["env_steps"]) == ("1", "256")  # 16 envs x 16 steps
+    assert (row["epochs"], row["env_steps"]) == ("1", "256")  # 32 envs x 8 steps
     assert row["commit"].split("-")[0] == common.commit_of(ROOT).split("-")[0]
     assert row["solved"] == str(float(row["reeval_return"]) >= 200)
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith("fast_variants_")]
+
+
+def test_the_comparison_with_sb3_evaluates_ours_as_often_in_env_steps_as_sb3():
+    """SB3 evaluates after each update (16 envs x 1024 steps); ours, with epochs of its own length,
+    must evaluate after as many env steps, or one of the two could only stop later."""
+    from lander_exp.run.preflight import compose_config
+
+    steps_per_epoch = compose_config(["experiment=fast"]).algo.steps_per_epoch
+    assert vs_sb3.ours_eval_every() * steps_per_epoch == vs_sb3.ZOO_ENVS * vs_sb3.ZOO["n_steps"] == 16384
