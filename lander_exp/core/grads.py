@@ -82,8 +82,8 @@ def backward(layers: list[tuple[torch.Tensor, torch.Tensor]], inputs: list[torch
 def actor_grads(layers, log_std: torch.Tensor, obs: torch.Tensor, raw: torch.Tensor, old_logp: torch.Tensor,
                 adv: torch.Tensor, scale: float | torch.Tensor, clip: float, ent_coef: float) -> torch.Tensor:
     """The gradients of PPO's actor loss, -mean(min(r A, clip(r, 1-eps, 1+eps) A)) - ent_coef * entropy
-    with r = exp(logp - old_logp), logp the log-density of the pre-tanh action `raw` under
-    `ActorCritic.dist` (its tanh term cancels in r). Returns [..., 4] without gradient: the clipped
+    with r = exp(logp - old_logp), logp the log-density of the pre-tanh action `raw` under the policy's
+    Gaussian N(actor(obs), exp(log_std)) (`log_prob`; the tanh term cancels in r). Returns [..., 4] without gradient: the clipped
     surrogate loss, the entropy, and two diagnostics, approx_kl = mean((r - 1) - log r) >= 0
     (Schulman's k3 estimator) and clip_frac, the fraction of samples with |r - 1| > eps."""
     mean, inputs = forward(layers, obs)
