@@ -120,6 +120,23 @@ def test_bad_point_in_a_multirun_stops_before_any_job(workdir):
     assert list(workdir.iterdir()) == []
 
 
+def test_the_check_before_a_run_composes_each_job_once_and_names_its_folders_as_hydra_does(workdir, monkeypatch):
+    """A compose costs about 0.08 s of every run's start-up: the check composes each job once, its
+    config and Hydra's together, and still finds each job's folder (a multirun's hold the job's number)."""
+    from lander_exp.run import preflight
+
+    composed, compose = [], preflight.compose
+    monkeypatch.setattr(preflight, "compose", lambda *a, **k: composed.append(k["overrides"]) or compose(*a, **k))
+    (workdir / "sweep" / "1_ppo_s2").mkdir(parents=True)
+    (workdir / "sweep" / "1_ppo_s2" / "wandb_run.json").write_text("{}")
+    with pytest.raises(ConfigError, match="sweep/1_ppo_s2 holds another run"):
+        preflight.check(["-m", *TINY, "seed=1,2", f"hydra.sweep.dir={workdir / 'sweep'}"], str(CONF_DIR))
+    assert [o[-1] for o in composed] == ["hydra.job.num=0", "hydra.job.num=1"]
+    composed.clear()
+    assert preflight.check([*TINY, "seed=3"], str(CONF_DIR)) == 1
+    assert len(composed) == 1
+
+
 # More bad overrides: zero and negative sizes, a batch larger than the epoch, wrong types, unknown
 # group options (launchers included), unknown env ids. Run through the real entry point in-process:
 # each fails before Hydra makes a folder, so a subprocess per case would only add start-up time.

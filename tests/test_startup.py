@@ -83,3 +83,39 @@ def test_envpool_registers_its_other_families_for_whoever_imports_them_later():
                           timeout=120)
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert proc.stdout.split() == ["(2,", "8)", "False", "True", "True"]
+
+
+# Runs `python -m lander_exp ARGS` and prints which thread first started W&B's service process, and
+# whether that thread was running (or done) when the import of PyTorch began.
+SERVICE_PROBE = """
+import importlib.abc, json, runpy, sys, threading
+from wandb.sdk import wandb_setup
+seen = {}
+ensure = wandb_setup._WandbSetup.ensure_service
+def watched(self):
+    seen.setdefault("service_started_by", threading.current_thread().name)
+    return ensure(self)
+wandb_setup._WandbSetup.ensure_service = watched
+class TorchImport(importlib.abc.MetaPathFinder):
+    def find_spec(self, name, path, target=None):
+        if name.startswith("torch.") and "before_torch" not in seen:  # its submodules: torch itself is being imported
+            names = [t.name for t in threading.enumerate()]
+            seen["before_torch"] = "lander_exp-wandb-setup" in names or "service_started_by" in seen
+sys.meta_path.insert(0, TorchImport())
+sys.argv = ["lander_exp", *sys.argv[1:]]
+try:
+    runpy.run_module("lander_exp", run_name="__main__")
+finally:
+    print("SERVICE " + json.dumps(seen), flush=True)
+"""
+
+
+def test_wandbs_service_starts_on_a_thread_of_its_own_before_pytorch_is_imported(tmp_path: Path):
+    """wandb.init waits about a fifth of a second for W&B's service process to come up: a new run
+    starts it on a thread of its own before importing PyTorch, so that it comes up meanwhile."""
+    proc = subprocess.run([sys.executable, "-c", SERVICE_PROBE, *TINY, "tracker.mode=offline"], cwd=tmp_path,
+                          env=cli_env(), capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "run ended (max_epochs) after 2 epochs" in proc.stdout
+    assert json.loads(proc.stdout.split("SERVICE ", 1)[1].splitlines()[0]) == {
+        "service_started_by": "lander_exp-wandb-setup", "before_torch": True}

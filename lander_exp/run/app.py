@@ -40,6 +40,10 @@ def main(cfg: DictConfig) -> float | None:
     except ConfigError:
         _remove_job_dir(run_dir)
         raise
+    if cfg.tracker.mode.value != "disabled":
+        from lander_exp.run import tracking
+
+        tracking.start_service()  # comes up while PyTorch is imported below
     from lander_exp.run import checkpoint, train, trial
     from lander_exp.run.stopping import RunStopped
     from lander_exp.run.summary import print_summary

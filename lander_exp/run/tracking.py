@@ -99,6 +99,21 @@ def label_problem(cfg: DictConfig) -> str | None:
     return None
 
 
+def start_service() -> None:
+    """Start W&B's service process on a thread and return at once: `wandb.init` waits about a fifth of
+    a second for it to come up, time the caller can spend importing PyTorch instead (run/app.py).
+    `wandb.setup` is the library's own way to start it early; a later `wandb.init` joins the same
+    service, or waits for it under W&B's lock. A failure here is left for `wandb.init` to report."""
+    threading.Thread(target=_setup_quietly, name="lander_exp-wandb-setup", daemon=True).start()
+
+
+def _setup_quietly() -> None:
+    try:
+        wandb.setup()
+    except Exception:  # noqa: S110 - wandb.init starts the service again and raises what stops it
+        pass
+
+
 def _unreachable(ex: Exception) -> bool:
     """An online init that failed for want of a server or credentials, not because of a bug."""
     return isinstance(ex, wandb.errors.CommError) or (isinstance(ex, wandb.errors.UsageError) and "API key" in str(ex))
