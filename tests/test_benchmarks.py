@@ -1,6 +1,7 @@
 """The benchmark scripts' own arithmetic: where a run's wall time went adds up to its launch-to-exit
 time, results CSVs take new columns without losing their rows, a preset's variants are chosen on
-development seeds only, and the comparison with SB3 evaluates both on one cadence."""
+development seeds only, the comparison with SB3 evaluates both on one cadence, and the floor probes
+measure the shapes of the config they are given."""
 
 from __future__ import annotations
 
@@ -68,3 +69,21 @@ def test_the_comparison_with_sb3_evaluates_ours_as_often_in_env_steps_as_sb3():
 
     steps_per_epoch = compose_config(["experiment=fast"]).algo.steps_per_epoch
     assert vs_sb3.ours_eval_every() * steps_per_epoch == vs_sb3.ZOO_ENVS * vs_sb3.ZOO["n_steps"] == 16384
+
+
+def test_the_floor_probes_measure_the_presets_own_shapes_one_row_each(tmp_path):
+    """benchmarks/floors.py: each probe of docs/speed.md gives one row per repeat, with the minibatch
+    and the envs of the config it was given, and the code that ran."""
+    out = tmp_path / "floors.csv"
+    proc = subprocess.run([sys.executable, str(ROOT / "benchmarks/floors.py"), "--repeats", "1", "--csv", str(out),
+                           "env.num_envs=4", "algo.steps_per_epoch=256", "algo.batch_size=64"],
+                          capture_output=True, text=True, cwd=tmp_path, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    rows = list(csv.DictReader(out.open()))
+    assert [(r["probe"], r["setting"], r["unit"]) for r in rows] == [
+        ("update_minibatch", "torch_threads=1 batch=64", "ms"), ("update_minibatch", "torch_threads=2 batch=64", "ms"),
+        ("envpool_step", "envs=1 of 50", "us"), ("envpool_step", "envs=10 of 50", "us"),
+        ("envpool_step", "envs=50 of 50", "us"), ("collect", "envs=4", "us"), ("bare_loop", "envs=4", "us"),
+        ("wandb_setup", "wall", "s"), ("wandb_setup", "cpu", "s")]
+    assert all(float(r["value"]) >= 0 for r in rows)
+    assert {r["commit"].split("-")[0] for r in rows} == {common.commit_of(ROOT).split("-")[0]}

@@ -110,8 +110,8 @@ def check(args: list[str], config_dir: str, fresh: bool = True) -> int:
     jobs = job_overrides(args)
     if jobs is None:
         return 0
-    multirun = parse_args(args).multirun
-    hydra_args = [a for a in parse_args(args).overrides if _hydra_override(a)]
+    known = parse_args(args)
+    multirun, hydra_args = known.multirun, [a for a in known.overrides if _hydra_override(a)]
     key = "hydra.sweep.dir" if multirun else "hydra.run.dir"
     cfgs, job_dirs = [], []
     with initialize_config_dir(config_dir=config_dir, version_base="1.3"):
