@@ -1,8 +1,9 @@
-"""What the benchmark scripts share: the commit that ran, appending rows to a results CSV, and a
-checkout's own training and re-evaluation processes."""
+"""What the benchmark scripts share: the commit that ran, appending rows to a results CSV, a
+checkout's own training and re-evaluation processes, and the check of their count arguments."""
 
 from __future__ import annotations
 
+import argparse
 import csv
 import json
 import os
@@ -12,6 +13,18 @@ import time
 from pathlib import Path
 
 REEVAL_SEED = 5_000_000  # re-evaluations start from states unlike training's evaluation (lander_exp.run.train.EVAL_SEED)
+
+
+def count(text: str) -> int:
+    """An argparse type for a count (seeds, episodes, repeats, workers): a whole number of at least 1,
+    refused in one line otherwise, before anything runs."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number of at least 1")
+    return value
 
 
 def _env(repo: Path) -> dict[str, str]:

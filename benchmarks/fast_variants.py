@@ -25,7 +25,7 @@ import tempfile
 from pathlib import Path
 
 import common  # benchmarks/common.py
-from common import append_rows, commit_of
+from common import append_rows, commit_of, count
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -48,7 +48,7 @@ def main() -> int:
                    help="a name and the overrides it adds to experiment=fast; repeat for each variant")
     p.add_argument("--seeds", type=int, nargs="+", default=list(range(10)))
     p.add_argument("--csv", type=Path, default=ROOT / "docs/results/fast_variants.csv")
-    p.add_argument("--reeval-episodes", type=int, default=100, help="Gymnasium episodes per final policy")
+    p.add_argument("--reeval-episodes", type=count, default=100, help="Gymnasium episodes per final policy")
     args = p.parse_args()
     if confirmation := sorted(s for s in args.seeds if s >= 100):
         p.error(f"seeds {confirmation} are confirmation seeds: choose on the development seeds 0-9")

@@ -27,6 +27,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from common import count  # benchmarks/common.py
+
 ROOT = Path(__file__).resolve().parents[1]
 CSV = ROOT / "docs/results/gpu_seeds.csv"
 # the checkout's lander_exp, also where it is not installed (a lent GPU machine with its own PyTorch)
@@ -89,8 +91,8 @@ def append(path: Path, row: dict) -> None:
 
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--seeds", type=int, default=16, help="seeds in the batch (0..N-1); alone: seed 0")
-    p.add_argument("--epochs", type=int, default=2, help="epochs per run (the first is left out of the epoch time)")
+    p.add_argument("--seeds", type=count, default=16, help="seeds in the batch (0..N-1); alone: seed 0")
+    p.add_argument("--epochs", type=count, default=2, help="epochs per run (the first is left out of the epoch time)")
     p.add_argument("--devices", nargs="+", choices=("cuda", "cpu"), default=["cuda"])
     p.add_argument("--modes", nargs="+", choices=("alone", "batched"), default=["alone", "batched"])
     p.add_argument("--csv", type=Path, default=CSV)

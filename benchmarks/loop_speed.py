@@ -27,7 +27,7 @@ from pathlib import Path
 import gymnasium as gym
 import numpy as np
 import torch
-from common import append_rows, commit_of  # benchmarks/common.py
+from common import append_rows, commit_of, count  # benchmarks/common.py
 
 import lander_exp
 from lander_exp.core.ppo import PPO
@@ -70,8 +70,8 @@ def profile_update(ppo: PPO, ro) -> None:
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--steps", type=int, default=50_000, help="env steps per rollout measurement")
-    p.add_argument("--rounds", type=int, default=3)
+    p.add_argument("--steps", type=count, default=50_000, help="env steps per rollout measurement")
+    p.add_argument("--rounds", type=count, default=3)
     p.add_argument("--csv", type=Path, default=None, help="append one row of results to this CSV")
     p.add_argument("--profile", action="store_true",
                    help="instead: print torch.profiler's table of one update's ops (its overhead inflates small ops)")

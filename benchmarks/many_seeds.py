@@ -45,7 +45,7 @@ from pathlib import Path
 
 import common  # benchmarks/common.py
 import numpy as np
-from common import append_rows, commit_of
+from common import append_rows, commit_of, count
 
 ROOT = Path(__file__).resolve().parents[1]
 CSV = ROOT / "docs/results/many_seeds.csv"
@@ -216,15 +216,15 @@ def main() -> int:
     p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3, 4])
     p.add_argument("--sweep", type=Path, default=ROOT / "sweeps/reinforce_jump.yaml",
                    help="reinforce_jump: the sweep file whose configuration runs")
-    p.add_argument("--episodes", type=int, default=10_000, help="reinforce_jump: episodes per seed (the sweep's 10,000)")
-    p.add_argument("--workers", type=int, default=2, help="reinforce_jump one_process_per_seed: processes at a time")
+    p.add_argument("--episodes", type=count, default=10_000, help="reinforce_jump: episodes per seed (the sweep's 10,000)")
+    p.add_argument("--workers", type=count, default=2, help="reinforce_jump one_process_per_seed: processes at a time")
     p.add_argument("--batched-backend", choices=("envpool", "gymnasium"), default="gymnasium",
                    help="reinforce_jump batched: the envs the batch steps (gymnasium: each seed's own episodes)")
-    p.add_argument("--batched-processes", type=int, default=2,
+    p.add_argument("--batched-processes", type=count, default=2,
                    help="reinforce_jump batched: processes the seeds are split over (as `sweep --batch-seeds --workers P`)")
     p.add_argument("--pin-threads", action="store_true", help="reinforce_jump batched with envpool: env.pin_threads=true")
     p.add_argument("--csv", type=Path, default=CSV)
-    p.add_argument("--reeval-episodes", type=int, default=100, help="ppo_fast: Gymnasium episodes per final policy")
+    p.add_argument("--reeval-episodes", type=count, default=100, help="ppo_fast: Gymnasium episodes per final policy")
     p.add_argument("--reeval-csv", type=Path, default=REEVAL_CSV, help="ppo_fast: where the re-evaluation goes (appended)")
     p.add_argument("--breakdown", type=Path,
                    help="only print where the time went in a finished run folder tree, and its training and evaluation env steps")

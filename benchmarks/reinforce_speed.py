@@ -26,7 +26,7 @@ from pathlib import Path
 
 import gymnasium as gym
 import numpy as np
-from common import commit_of  # benchmarks/common.py
+from common import commit_of, count  # benchmarks/common.py
 
 from lander_exp.run.records import find_run_dirs, load_local
 
@@ -62,7 +62,7 @@ def main() -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("mode", choices=("single", "sweep"))
     p.add_argument("--seed", type=int, default=0, help="single: the run's seed")
-    p.add_argument("--workers", type=int, default=2, help="sweep: runs at a time")
+    p.add_argument("--workers", type=count, default=2, help="sweep: runs at a time")
     p.add_argument("--csv", type=Path, default=CSV, help=f"append rows here (default {CSV.relative_to(ROOT)})")
     args, overrides = p.parse_known_args()
     code = commit_of(ROOT)  # the code the runs start with (later commits during a long sweep do not count)

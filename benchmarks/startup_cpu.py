@@ -18,7 +18,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from common import append_rows, commit_of  # benchmarks/common.py
+from common import append_rows, commit_of, count  # benchmarks/common.py
 
 ROOT = Path(__file__).resolve().parents[1]
 COLUMNS = ["date", "commit", "runs", "cpu_s_median", "cpu_s_min", "cpu_s_max", "load_avg"]
@@ -40,7 +40,7 @@ def cpu_seconds(repo: Path, work: Path) -> float:
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--repo", type=Path, required=True, help="the other checkout, measured beside this one")
-    p.add_argument("--runs", type=int, default=4, help="runs of each checkout, interleaved")
+    p.add_argument("--runs", type=count, default=4, help="runs of each checkout, interleaved")
     p.add_argument("--csv", type=Path, help="append rows of " + ",".join(COLUMNS))
     args = p.parse_args()
     repos = [args.repo.resolve(), ROOT]

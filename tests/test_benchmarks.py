@@ -71,19 +71,44 @@ def test_the_comparison_with_sb3_evaluates_ours_as_often_in_env_steps_as_sb3():
     assert vs_sb3.ours_eval_every() * steps_per_epoch == vs_sb3.ZOO_ENVS * vs_sb3.ZOO["n_steps"] == 16384
 
 
+# experiment=fast's networks (obs 8, 2 actions, two layers of 64): each Linear's weights once forward
+# and twice backward, 2 FLOPs a multiply-add, 64 samples
+floors_flop_fast_64 = 2 * 3 * ((8 * 64 + 64 * 64 + 64 * 2) + (8 * 64 + 64 * 64 + 64 * 1)) * 64
+
+
+def test_a_benchmark_refuses_a_count_below_one_in_one_line_before_it_runs(tmp_path):
+    """A count of 0 (or a word) would run nothing and write a misleading row, or fail at the end with a
+    command that cannot work: each script's counts are refused by argparse first."""
+    for script, flag in (("floors.py", "--repeats"), ("many_seeds.py", "--reeval-episodes"), ("loop_speed.py", "--rounds")):
+        for bad in ("0", "-2", "two"):
+            cmd = [sys.executable, str(ROOT / "benchmarks" / script), flag, bad, "--csv", str(tmp_path / "x.csv")]
+            proc = subprocess.run(cmd, capture_output=True, text=True, cwd=tmp_path, timeout=120)
+            assert proc.returncode == 2, (script, bad, proc.stderr)
+            last = proc.stderr.strip().splitlines()[-1]
+            assert f"argument {flag}: '{bad}' is not a whole number of at least 1" in last, last
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_the_floor_probes_measure_the_presets_own_shapes_one_row_each(tmp_path):
     """benchmarks/floors.py: each probe of docs/speed.md gives one row per repeat, with the minibatch
     and the envs of the config it was given, and the code that ran."""
     out = tmp_path / "floors.csv"
-    proc = subprocess.run([sys.executable, str(ROOT / "benchmarks/floors.py"), "--repeats", "1", "--csv", str(out),
-                           "env.num_envs=4", "algo.steps_per_epoch=256", "algo.batch_size=64"],
+    proc = subprocess.run([sys.executable, str(ROOT / "benchmarks/floors.py"), "--repeats", "1", "--stack", "3",
+                           "--csv", str(out), "env.num_envs=4", "algo.steps_per_epoch=256", "algo.batch_size=64"],
                           capture_output=True, text=True, cwd=tmp_path, timeout=300)
     assert proc.returncode == 0, proc.stderr[-2000:]
     rows = list(csv.DictReader(out.open()))
     assert [(r["probe"], r["setting"], r["unit"]) for r in rows] == [
-        ("update_minibatch", "torch_threads=1 batch=64", "ms"), ("update_minibatch", "torch_threads=2 batch=64", "ms"),
+        ("update_minibatch", "torch_threads=1 batch=64", "ms"), ("update_flop", "torch_threads=1 batch=64", "GFLOP/s"),
+        ("update_minibatch", "torch_threads=2 batch=64", "ms"), ("update_flop", "torch_threads=2 batch=64", "GFLOP/s"),
+        ("stacked_minibatch", "torch_threads=2 batch=64 runs=3", "ms"), ("matmul", "torch_threads=2 size=2048", "GFLOP/s"),
         ("envpool_step", "envs=1 of 50", "us"), ("envpool_step", "envs=10 of 50", "us"),
-        ("envpool_step", "envs=50 of 50", "us"), ("collect", "envs=4", "us"), ("bare_loop", "envs=4", "us"),
-        ("wandb_setup", "wall", "s"), ("wandb_setup", "cpu", "s")]
-    assert all(float(r["value"]) >= 0 for r in rows)
+        ("envpool_step", "envs=50 of 50", "us"), ("envpool_step", "envs=12 of 12", "us"),
+        ("collect", "envs=4", "us"), ("bare_loop", "envs=4", "us"), ("wandb_setup", "wall", "s"), ("wandb_setup", "cpu", "s")]
+    assert all(float(r["value"]) > 0 for r in rows if r["probe"] != "wandb_setup")
+    value = {(r["probe"], r["setting"]): float(r["value"]) for r in rows}
+    for threads in (1, 2):  # the rate is the networks' FLOPs over the minibatch's time, not a second measurement
+        setting = f"torch_threads={threads} batch=64"
+        ms, rate = value[("update_minibatch", setting)], value[("update_flop", setting)]
+        assert abs(rate * ms * 1e6 - floors_flop_fast_64) / floors_flop_fast_64 < 0.05  # both rounded in the CSV
     assert {r["commit"].split("-")[0] for r in rows} == {common.commit_of(ROOT).split("-")[0]}
