@@ -1,5 +1,6 @@
-"""How close each part of an `experiment=fast` run is to its floor: the probes behind docs/speed.md's
-"Start-up trimmed" section, rerunnable.
+"""How close each part of an `experiment=fast` run, and of a batch of such runs (`seeds=[...]`), is
+to its floor: the probes behind docs/speed.md's "Start-up trimmed" and "Where each target stands"
+sections, rerunnable.
 
     python benchmarks/floors.py [--repeats 3] [--stack 5] [--csv docs/results/floors.csv] [overrides...]
 
