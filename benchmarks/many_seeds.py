@@ -89,6 +89,14 @@ def pool_raw(env_id: str, num_envs: int, steps: int = 4_000) -> float:
 
 
 REPO = ROOT  # the checkout whose lander_exp runs (--repo)
+
+
+def preset_envs(repo: Path) -> int:
+    """The EnvPool envs of `repo`'s own `experiment=fast` (16 until 2026-12-05, 32 since): the pool
+    whose bare rate the ppo_fast rows compare with."""
+    from omegaconf import OmegaConf
+
+    return int(OmegaConf.load(repo / "conf/experiment/fast.yaml").env.num_envs)
 MODES = ("one_process_per_seed", "batched")
 
 
@@ -259,7 +267,8 @@ def main() -> int:
                          "workers": workers})
             print(rows[-1]["solved"], flush=True)
     if "ppo_fast" in args.workloads:
-        raws = {"one_process_per_seed": 16, "batched": 16 * n}
+        envs = preset_envs(REPO)
+        raws = {"one_process_per_seed": envs, "batched": envs * n}
         reeval, solo_walls = [], {}
         for mode in args.modes:
             raw = pool_raw("LunarLanderContinuous-v3", raws[mode])

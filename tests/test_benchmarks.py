@@ -112,3 +112,37 @@ def test_the_floor_probes_measure_the_presets_own_shapes_one_row_each(tmp_path):
         ms, rate = value[("update_minibatch", setting)], value[("update_flop", setting)]
         assert abs(rate * ms * 1e6 - floors_flop_fast_64) / floors_flop_fast_64 < 0.05  # both rounded in the CSV
     assert {r["commit"].split("-")[0] for r in rows} == {common.commit_of(ROOT).split("-")[0]}
+
+
+def test_a_paired_comparison_alternates_which_code_runs_first_and_pairs_each_seed(tmp_path):
+    """benchmarks/paired.py: each seed trains with both checkouts back to back, the old first on the
+    first seed and the new first on the next (so a machine slowing down over minutes weighs on both),
+    and the summary pairs the runs seed by seed: the same code learns the same, run after run."""
+    script, out = str(ROOT / "benchmarks/paired.py"), tmp_path / "paired.csv"
+    env = {**os.environ, "TMPDIR": str(tmp_path)}  # the runs' folder (tempfile.mkdtemp) stays in the test's
+    proc = subprocess.run([sys.executable, script, "--old", str(tmp_path), "--seeds", "3", "--csv", str(out)],
+                          capture_output=True, text=True, env=env, cwd=tmp_path)
+    assert proc.returncode == 2 and "is not a checkout of this repository" in proc.stderr and not out.exists()
+    tiny = ["algo.steps_per_epoch=256", "algo.batch_size=128", "train.max_epochs=2", "train.eval_episodes=4",
+            "train.eval_envs=4", "train.eval_screen=0", "experiment=fast"]
+    proc = subprocess.run([sys.executable, script, "--old", str(ROOT), "--seeds", "3", "4", "--reeval-episodes", "2",
+                           "--csv", str(out), *tiny], capture_output=True, text=True, env=env, cwd=tmp_path, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    rows = list(csv.DictReader(out.open()))
+    assert [(r["seed"], r["code"], r["first"]) for r in rows] == [("3", "old", "old"), ("3", "new", "old"),
+                                                                  ("4", "new", "new"), ("4", "old", "new")]
+    assert {(r["epochs"], r["env_steps"]) for r in rows} == {("2", "512")}  # 32 envs x 8 steps, two epochs
+    assert all(float(r["wall_s"]) > float(r["startup_s"]) > 0 for r in rows)
+    assert "the same epochs and env steps on 2 of 2 seeds" in proc.stdout
+
+
+def test_the_fast_rows_raw_rate_is_that_of_the_checkouts_own_preset_pool(tmp_path):
+    """many_seeds.py compares ppo_fast's rollout with a bare pool of the preset's own envs, read from
+    the checkout that runs (an older one may have fewer)."""
+    from lander_exp.run.preflight import compose_config
+
+    assert many_seeds.preset_envs(ROOT) == compose_config(["experiment=fast"]).env.num_envs
+    older = tmp_path / "conf/experiment"
+    older.mkdir(parents=True)
+    (older / "fast.yaml").write_text("# @package _global_\nenv:\n  backend: envpool\n  num_envs: 16\n")
+    assert many_seeds.preset_envs(tmp_path) == 16
