@@ -52,12 +52,13 @@ def summary(old: list[dict], new: list[dict]) -> list[str]:
     diffs = [n["wall_s"] - o["wall_s"] for o, n in zip(old, new, strict=True)]
     faster, slower = sum(d < -0.05 for d in diffs), sum(d > 0.05 for d in diffs)
     same = sum((o["epochs"], o["env_steps"]) == (n["epochs"], n["env_steps"]) for o, n in zip(old, new, strict=True))
-    p = wilcoxon(diffs).pvalue if any(diffs) and len(diffs) > 1 else float("nan")
+    tested = any(diffs) and len(diffs) > 1
+    p = f"p = {wilcoxon(diffs).pvalue:.3g}" if tested else "not run (fewer than two seeds, or no difference)"
     lines = [f"{name} {runs[0]['commit']}: median {statistics.median(r['wall_s'] for r in runs):.2f} s, "
              f"{sum(r['solved'] for r in runs)} of {len(runs)} solved" for name, runs in (("old", old), ("new", new))]
     lines.append(f"new - old per seed: faster {faster}, slower {slower}, tied {len(diffs) - faster - slower}; "
                  f"median {statistics.median(diffs):+.2f} s, mean {statistics.mean(diffs):+.2f} s, "
-                 f"Wilcoxon signed-rank p = {p:.3g} (nan: no differences to test); "
+                 f"Wilcoxon signed-rank {p}; "
                  f"the same epochs and env steps on {same} of {len(diffs)} seeds")
     return lines
 
