@@ -89,6 +89,7 @@ def pool_raw(env_id: str, num_envs: int, steps: int = 4_000) -> float:
 
 
 REPO = ROOT  # the checkout whose lander_exp runs (--repo)
+MODES = ("one_process_per_seed", "batched")
 
 
 def preset_envs(repo: Path) -> int:
@@ -97,7 +98,6 @@ def preset_envs(repo: Path) -> int:
     from omegaconf import OmegaConf
 
     return int(OmegaConf.load(repo / "conf/experiment/fast.yaml").env.num_envs)
-MODES = ("one_process_per_seed", "batched")
 
 
 def env_steps(out: Path) -> int:

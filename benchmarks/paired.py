@@ -82,8 +82,8 @@ def main() -> int:
           f"{' '.join(overrides)}", flush=True)
     runs: dict[str, list[dict]] = {"old": [], "new": []}
     rows = []
-    for k, seed in enumerate(args.seeds):
-        order = ("old", "new") if k % 2 == 0 else ("new", "old")
+    for i, seed in enumerate(args.seeds):
+        order = ("old", "new") if i % 2 == 0 else ("new", "old")
         for name in order:
             row = run_one(repos[name], overrides, seed, work / f"{name}_s{seed}", args.reeval_episodes)
             runs[name].append(row)
